@@ -1,0 +1,48 @@
+"""sklearn-depict: diffusion-enabled permutation importance (DEPICT) for image models.
+
+Shuffle interpretable concepts in captions, regenerate the images with a
+text-to-image model and measure how much a fitted classifier's score drops.
+
+Importing this package never imports torch; ``DiffusersGenerator`` loads its
+heavy dependencies on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .bottleneck import ConceptBottleneckClassifier
+from .cache import ImageCache
+from .caption_to_image import CaptionToImage
+from .captioning import ConceptCaptioner
+from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
+from .generators import ShapesGenerator
+from .importance import depict_importance
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CaptionToImage",
+    "ConceptBottleneckClassifier",
+    "ConceptCaptioner",
+    "DiffusersGenerator",
+    "ImageCache",
+    "ShapesGenerator",
+    "depict_importance",
+    "make_concept_labels",
+    "make_shapes_dataset",
+    "oracle_importance",
+]
+
+_LAZY = {"DiffusersGenerator": "sklearn_depict.generators.diffusers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sklearn_depict' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

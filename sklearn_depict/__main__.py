@@ -1,0 +1,7 @@
+"""``python -m sklearn_depict``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""Scoring from stored predictions.
+
+The engine predicts every distinct image once. Scorers then see a stand-in
+estimator whose ``X`` is an array of image ids and whose prediction methods
+gather the stored outputs. Because sklearn's scorers only talk to an estimator
+through its prediction methods (and ``classes_``), every scorer, string,
+callable or multi-metric, computes exactly the numbers it would compute on the
+real estimator and the real images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["PREDICTION_METHODS", "make_replay", "needed_methods", "check_prediction_output"]
+
+PREDICTION_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
+
+
+def _offers(method: str):
+    return lambda self: method in self.available_methods
+
+
+class _Replay(BaseEstimator):
+    def __init__(self, available_methods: tuple[str, ...] = (), name: str = "estimator"):
+        self.available_methods = available_methods
+        self.name = name
+
+    def _gather(self, method: str, ids: Any) -> Any:
+        try:
+            stored = self.responses_[method]
+        except KeyError:
+            raise RuntimeError(
+                f"The scorer asked for {self.name}.{method}, which was not "
+                "computed during prediction. Pass scoring= as a scorer whose "
+                "response method can be known in advance."
+            ) from None
+        ids = np.asarray(ids)
+        if isinstance(stored, list):
+            return [output[ids] for output in stored]
+        return stored[ids]
+
+    @available_if(_offers("predict"))
+    def predict(self, X: Any) -> Any:
+        return self._gather("predict", X)
+
+    @available_if(_offers("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        return self._gather("predict_proba", X)
+
+    @available_if(_offers("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        return self._gather("decision_function", X)
+
+    @available_if(_offers("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        return self._gather("predict_log_proba", X)
+
+
+class _ReplayClassifier(ClassifierMixin, _Replay):
+    pass
+
+
+class _ReplayRegressor(RegressorMixin, _Replay):
+    pass
+
+
+def looks_like_classifier(estimator: Any) -> bool:
+    """sklearn classifiers, and duck-typed ones: ``classes_`` plus scores."""
+    if is_classifier(estimator):
+        return True
+    return hasattr(estimator, "classes_") and (
+        hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
+    )
+
+
+def check_fitted_estimator(estimator: Any) -> tuple[str, ...]:
+    """Check that ``estimator`` can predict, and return its prediction methods."""
+    available = tuple(m for m in PREDICTION_METHODS if hasattr(estimator, m))
+    if not available:
+        raise TypeError(
+            f"The estimator {type(estimator).__name__} has none of the prediction "
+            f"methods {list(PREDICTION_METHODS)}; depict_importance needs a fitted "
+            "model that predicts from images."
+        )
+    if hasattr(estimator, "fit") and hasattr(estimator, "get_params"):
+        try:
+            check_is_fitted(estimator)
+        except NotFittedError as exc:
+            raise NotFittedError(
+                f"This {type(estimator).__name__} instance is not fitted yet. "
+                "depict_importance explains a fitted model: call 'fit' with "
+                "appropriate arguments before using it."
+            ) from exc
+    if looks_like_classifier(estimator) and not hasattr(estimator, "classes_"):
+        raise AttributeError(
+            f"The classifier {type(estimator).__name__} has no 'classes_'; scorers "
+            "need it to know which column of predict_proba is which class."
+        )
+    return available
+
+
+def make_replay(estimator: Any, available: tuple[str, ...]) -> _Replay:
+    """A stand-in for ``estimator`` that answers from stored predictions."""
+    name = type(estimator).__name__
+    if looks_like_classifier(estimator):
+        replay: _Replay = _ReplayClassifier(available, name)
+        replay.classes_ = np.asarray(estimator.classes_)
+    else:
+        replay = _ReplayRegressor(available, name)
+    replay.responses_ = {}
+    return replay
+
+
+def check_default_score(estimator: Any) -> None:
+    """Make sure ``scoring=None`` can be answered from stored predictions.
+
+    scoring=None means the estimator's ``score`` method. The stand-in can
+    reproduce sklearn's default classifier and regressor scores (accuracy and
+    R²) exactly; a custom ``score`` would need the images themselves.
+    """
+    final = estimator
+    while isinstance(final, Pipeline):
+        final = final[-1]
+    score = getattr(type(final), "score", None)
+    if score is None or score in (ClassifierMixin.score, RegressorMixin.score):
+        if score is None and not looks_like_classifier(final):
+            raise TypeError(
+                f"If no scoring is specified, the estimator passed should have a "
+                f"'score' method. The estimator {estimator!r} does not."
+            )
+        return
+    raise TypeError(
+        f"scoring=None would call {type(final).__name__}.score, a custom method "
+        "that cannot be evaluated from cached predictions. Pass scoring= "
+        "explicitly, for example scoring='accuracy' or 'roc_auc'."
+    )
+
+
+def needed_methods(scorer: Any, available: tuple[str, ...], default: bool) -> set[str]:
+    """The prediction methods a scorer will call.
+
+    Parameters
+    ----------
+    scorer : callable
+        From ``sklearn.metrics.check_scoring``.
+    available : tuple of str
+        The estimator's prediction methods.
+    default : bool
+        True for ``scoring=None`` (the passthrough to ``score``).
+
+    Returns
+    -------
+    methods : set of str
+    """
+    if default:
+        return {"predict"}
+    scorers = getattr(scorer, "_scorers", None)
+    if isinstance(scorers, dict):
+        methods: set[str] = set()
+        for sub in scorers.values():
+            methods |= needed_methods(sub, available, False)
+        return methods
+    response = getattr(scorer, "_response_method", None)
+    if response is None:
+        # A user-written callable may call any prediction method.
+        return {m for m in ("predict", "predict_proba", "decision_function") if m in available}
+    preference = [response] if isinstance(response, str) else list(response)
+    for method in preference:
+        if method in available:
+            return {method}
+    raise AttributeError(
+        f"The scorer {scorer!r} needs one of {preference}, but the estimator only "
+        f"offers {list(available)}."
+    )
+
+
+def check_prediction_output(
+    output: Any, method: str, n_images: int, estimator: Any
+) -> Any:
+    """Validate what a prediction method returned for a chunk of images."""
+    name = f"{type(estimator).__name__}.{method}"
+    if isinstance(output, list) and method != "predict":
+        return [check_prediction_output(o, method, n_images, estimator) for o in output]
+    output = np.asarray(output)
+    if output.ndim == 0 or output.shape[0] != n_images:
+        raise ValueError(
+            f"{name} returned an array of shape {output.shape} for {n_images} "
+            f"images; it must return one row per image."
+        )
+    if method in ("predict_proba", "predict_log_proba"):
+        n_classes = len(getattr(estimator, "classes_", ()))
+        if output.ndim != 2 or (n_classes and output.shape[1] != n_classes):
+            raise ValueError(
+                f"{name} returned shape {output.shape}; expected (n_images, "
+                f"n_classes) = ({n_images}, {n_classes}) to match classes_."
+            )
+    if output.dtype.kind == "f":
+        # log-probabilities may legitimately be -inf; NaN is never legitimate.
+        bad = np.isnan(output) if method == "predict_log_proba" else ~np.isfinite(output)
+        if bad.any():
+            raise ValueError(f"{name} returned NaN or infinite values.")
+    return output

@@ -1,0 +1,194 @@
+"""``CaptionToImage``: a scikit-learn transformer from concept tables to images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+
+from .cache import check_cache
+from .captioning import ConceptCaptioner
+from .concepts import check_concept_table, row_identities, row_seeds
+from .generation import distinct_pairs, generate_pairs, resolve_fingerprint
+from .generators._base import check_generator
+from .progress import progress_bar
+
+__all__ = ["CaptionToImage", "DEFAULT_CHUNK_SIZE"]
+
+# Images held in memory at once when no batch_size is given: small enough for
+# 64 px images to stay in the tens of MB, large enough to amortise calls.
+DEFAULT_CHUNK_SIZE = 256
+
+
+class CaptionToImage(TransformerMixin, BaseEstimator):
+    """Turn a concept table into images with a text-to-image generator.
+
+    Each row is captioned (see :class:`ConceptCaptioner`) and rendered with a
+    noise seed that comes from ``seed`` and the row's identity: its DataFrame
+    index label, or its position for an array. Permuting a concept therefore
+    changes a row's caption but not its noise, so the images before and after
+    differ only by what the caption says.
+
+    The transformer is stateless: :meth:`transform` needs no :meth:`fit`, so
+    ``make_pipeline(CaptionToImage(g), fitted_classifier)`` can be scored,
+    cross-validated and explained at once. Repeated (caption, seed) pairs in a
+    call are generated once; a ``cache`` keeps images across calls.
+
+    Parameters
+    ----------
+    generator : object
+        A generator with ``generate(captions, seeds)`` and ``fingerprint``, such
+        as :class:`ShapesGenerator`, or a plain callable with that signature.
+    captioner : ConceptCaptioner, default=None
+        Builds the captions; None uses ``ConceptCaptioner()``.
+    cache : str, path-like or ImageCache, default=None
+        Keeps generated images on disk across calls and processes. None
+        generates every call's images afresh.
+    seed : int, default=0
+        Base of the per-row noise seeds.
+    batch_size : int, default=None
+        Most images generated per chunk. None uses 256.
+    concept_names : sequence of str, default=None
+        Column names for a numeric array (a DataFrame names its own columns).
+    verbose : int, default=0
+        Show a progress bar when above 0.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of columns seen in :meth:`fit` (only set by :meth:`fit`).
+
+    See Also
+    --------
+    sklearn_depict.depict_importance : The fast route to the same importances.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_depict import CaptionToImage, ShapesGenerator
+    >>> table = pd.DataFrame({"red circle": [1, 0], "blue square": [1, 1]})
+    >>> images = CaptionToImage(ShapesGenerator()).transform(table)
+    >>> images.shape, images.dtype
+    ((2, 32, 32, 3), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        generator: Any,
+        *,
+        captioner: ConceptCaptioner | None = None,
+        cache: Any = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        concept_names: Sequence[Any] | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.generator = generator
+        self.captioner = captioner
+        self.cache = cache
+        self.seed = seed
+        self.batch_size = batch_size
+        self.concept_names = concept_names
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        tags.non_deterministic = False
+        return tags
+
+    def __sklearn_clone__(self) -> CaptionToImage:
+        # sklearn's clone deep-copies parameters that are not estimators, which
+        # for a diffusion model means copying the whole network. Generators that
+        # are estimators are cloned (cheaply, from their parameters); anything
+        # else, and the cache, is shared.
+        params = self.get_params(deep=False)
+        for name in ("generator", "captioner"):
+            value = params[name]
+            if hasattr(value, "get_params") and not isinstance(value, type):
+                params[name] = clone(value)
+        return type(self)(**params)
+
+    def fit(self, X: Any, y: Any = None) -> CaptionToImage:
+        """Check the table; nothing is learned.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_columns)
+            A concept table.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CaptionToImage
+        """
+        table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
+        self._captioner().check(table)
+        self.n_features_in_ = table.shape[1]
+        return self
+
+    def _captioner(self) -> ConceptCaptioner:
+        return ConceptCaptioner() if self.captioner is None else self.captioner
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Generate one image per row.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_columns)
+            A concept table.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, height, width, channels), float32
+            Values in [0, 1].
+        """
+        table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
+        if hasattr(self, "n_features_in_") and table.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {table.shape[1]} columns, but CaptionToImage was fitted "
+                f"with {self.n_features_in_}."
+            )
+        captions = self._captioner().captions(table)
+        seeds = row_seeds(row_identities(table), self.seed)
+        return self.generate(captions, seeds)
+
+    def generate(self, captions: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """Images for explicit (caption, seed) pairs, through the cache.
+
+        Parameters
+        ----------
+        captions : sequence of str
+        seeds : sequence of int
+
+        Returns
+        -------
+        images : ndarray of shape (n, height, width, channels), float32
+        """
+        generator = check_generator(self.generator, caller="CaptionToImage")
+        cache = check_cache(self.cache, caller="CaptionToImage")
+        fingerprint = resolve_fingerprint(generator, cache)
+        unique_captions, unique_seeds, inverse = distinct_pairs(captions, seeds)
+        step = self.batch_size or DEFAULT_CHUNK_SIZE
+        chunks = []
+        image_shape = None
+        with progress_bar(len(unique_captions), "generating", self.verbose) as bar:
+            for start in range(0, len(unique_captions), step):
+                images, _ = generate_pairs(
+                    generator,
+                    unique_captions[start : start + step],
+                    unique_seeds[start : start + step],
+                    cache=cache,
+                    fingerprint=fingerprint,
+                    batch_size=self.batch_size,
+                    image_shape=image_shape,
+                )
+                image_shape = images.shape[1:]
+                chunks.append(images)
+                bar.update(len(images))
+        return np.concatenate(chunks)[inverse]

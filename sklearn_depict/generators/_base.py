@@ -1,0 +1,157 @@
+"""The generator protocol and the checks applied to every generator's output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["ImageGenerator", "check_generator", "check_generated_images"]
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """What sklearn-depict needs from a text-to-image generator.
+
+    ``generate(captions, seeds)`` returns a float32 array of shape
+    ``(n, height, width, channels)`` with values in [0, 1], one image per
+    (caption, seed) pair. The image for a pair must not depend on the other
+    pairs of the call. ``fingerprint`` is a string that changes whenever the
+    output for some pair would change; caches key on it.
+    """
+
+    fingerprint: str
+
+    def generate(self, captions: list[str], seeds: list[int]) -> np.ndarray:
+        """Generate one image per (caption, seed) pair."""
+        ...
+
+
+class CallableGenerator:
+    """Adapt a plain callable ``f(captions, seeds) -> images`` to the protocol.
+
+    The fingerprint is the callable's ``fingerprint`` attribute when it has one.
+    Without it, nothing says when the callable's output changes, so it can only
+    be used without a persistent cache.
+    """
+
+    def __init__(self, function: Callable[[list[str], list[int]], np.ndarray]):
+        self.function = function
+
+    @property
+    def fingerprint(self) -> str | None:
+        return getattr(self.function, "fingerprint", None)
+
+    def generate(self, captions: list[str], seeds: list[int]) -> np.ndarray:
+        return self.function(captions, seeds)
+
+    def __repr__(self) -> str:
+        return f"CallableGenerator({self.function!r})"
+
+
+def check_generator(generator: Any, *, caller: str = "depict_importance") -> Any:
+    """Return an object that follows the generator protocol.
+
+    Parameters
+    ----------
+    generator : object
+        An object with ``generate(captions, seeds)``, or a plain callable with
+        that signature.
+    caller : str, default="depict_importance"
+        Name used in error messages.
+
+    Returns
+    -------
+    generator : object
+        ``generator`` itself, or a :class:`CallableGenerator` around a callable.
+    """
+    if hasattr(generator, "generate") and callable(generator.generate):
+        return generator
+    if callable(generator):
+        return CallableGenerator(generator)
+    raise TypeError(
+        f"The 'generator' parameter of {caller} must be an object with a "
+        "generate(captions, seeds) method, such as ShapesGenerator(), or a "
+        f"callable with that signature. Got {generator!r} instead."
+    )
+
+
+def generator_fingerprint(generator: Any) -> str | None:
+    """The generator's fingerprint, or None when it has none."""
+    fingerprint = getattr(generator, "fingerprint", None)
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise TypeError(
+            f"{type(generator).__name__}.fingerprint must be a str, got "
+            f"{type(fingerprint).__name__}."
+        )
+    return fingerprint
+
+
+def check_generated_images(
+    images: Any,
+    n_expected: int,
+    generator: Any,
+    *,
+    image_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Check a generator's output before anything uses or stores it.
+
+    Parameters
+    ----------
+    images : object
+        What ``generate`` returned.
+    n_expected : int
+        How many (caption, seed) pairs were asked for.
+    generator : object
+        The generator, for error messages.
+    image_shape : tuple of int, default=None
+        The (height, width, channels) of earlier outputs of the same run; a
+        generator must not change its image shape within a run.
+
+    Returns
+    -------
+    images : ndarray of shape (n_expected, height, width, channels), float32
+    """
+    name = type(generator).__name__
+    if isinstance(generator, CallableGenerator):
+        name = getattr(generator.function, "__name__", name)
+    if not isinstance(images, np.ndarray):
+        raise TypeError(
+            f"Generator {name} returned {type(images).__name__}; generate() must "
+            "return a numpy array of shape (n, height, width, channels)."
+        )
+    if images.ndim != 4:
+        raise ValueError(
+            f"Generator {name} returned an array of shape {images.shape}; "
+            "generate() must return shape (n, height, width, channels)."
+        )
+    if images.shape[0] != n_expected:
+        raise ValueError(
+            f"Generator {name} returned {images.shape[0]} images for "
+            f"{n_expected} (caption, seed) pairs; it must return exactly one image "
+            "per pair."
+        )
+    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"Generator {name} returned images of shape {images.shape[1:]} after "
+            f"earlier images of shape {tuple(image_shape)}; all images of a run "
+            "must have the same shape."
+        )
+    if images.dtype != np.float32:
+        raise TypeError(
+            f"Generator {name} returned images of dtype {images.dtype}; "
+            "generate() must return float32 values in [0, 1] "
+            "(for example images.astype(np.float32) / 255 for 8-bit images)."
+        )
+    if not np.isfinite(images).all():
+        raise ValueError(
+            f"Generator {name} returned images containing NaN or infinite "
+            "values."
+        )
+    if images.size and (images.min() < 0.0 or images.max() > 1.0):
+        raise ValueError(
+            f"Generator {name} returned values in [{images.min():.3g}, "
+            f"{images.max():.3g}]; images must lie in [0, 1]."
+        )
+    return images

@@ -1,0 +1,427 @@
+"""``depict_importance``: diffusion-enabled permutation importance."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.utils import Bunch, check_array, check_consistent_length
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Integral,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._replay import (
+    check_default_score,
+    check_fitted_estimator,
+    check_prediction_output,
+    make_replay,
+    needed_methods,
+)
+from .cache import ImageCache, check_cache
+from .caption_to_image import DEFAULT_CHUNK_SIZE
+from .captioning import ConceptCaptioner
+from .concepts import check_concept_table
+from .generation import generate_pairs, resolve_fingerprint
+from .generators._base import check_generator
+from .planning import ImportancePlan, make_plan, resolve_concepts, resolve_max_samples
+from .progress import progress_bar
+
+__all__ = ["depict_importance"]
+
+
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "X_captions": ["array-like"],
+        "y": ["array-like"],
+        "generator": "no_validation",
+        "scoring": [
+            StrOptions(set(get_scorer_names())),
+            callable,
+            list,
+            tuple,
+            dict,
+            None,
+        ],
+        "n_repeats": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "sample_weight": ["array-like", None],
+        "max_samples": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ],
+        "concepts": [list, tuple, dict, None],
+        "captioner": [HasMethods(["captions", "check"]), None],
+        "cache": "no_validation",
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "concept_names": [list, tuple, np.ndarray, None],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def depict_importance(
+    estimator: Any,
+    X_captions: Any,
+    y: Any,
+    *,
+    generator: Any,
+    scoring: Any = None,
+    n_repeats: int = 5,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+    sample_weight: Any = None,
+    max_samples: float | int = 1.0,
+    concepts: Any = None,
+    captioner: ConceptCaptioner | None = None,
+    cache: Any = None,
+    batch_size: int | None = None,
+    verbose: int = 0,
+    concept_names: Any = None,
+    seed: int = 0,
+) -> Bunch | dict[str, Bunch]:
+    """Diffusion-enabled permutation importance of concepts for an image model.
+
+    Each row of ``X_captions`` describes one image by its concepts. The baseline
+    score is the estimator's score on images generated from the unpermuted
+    captions. For each concept, its column is shuffled across rows, the
+    captions are rebuilt, the images regenerated with the same per-row noise,
+    and the estimator scored again; the importance is the drop in score.
+
+    The numbers are those of :func:`sklearn.inspection.permutation_importance`
+    applied to ``make_pipeline(CaptionToImage(generator), estimator)``, with the
+    same ``random_state``, ``scoring``, ``n_repeats``, ``sample_weight`` and
+    ``max_samples``. They are computed far faster: every distinct (caption,
+    seed) pair is generated once and predicted once, in streamed chunks, and
+    every (concept, repeat) score is a gather of stored predictions. The number
+    of images is at most ``N * (1 + sum_j (K_j - 1))`` for concepts taking
+    ``K_j`` values, whatever ``n_repeats`` is.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted model that predicts from images of shape (n, H, W, C), for
+        example a pipeline, a sklearn classifier on flattened pixels or a thin
+        wrapper around a torch model with ``predict_proba`` and ``classes_``.
+    X_captions : DataFrame or array-like of shape (n_samples, n_columns)
+        The concept table: one row per image, one column per concept. Cells
+        are presence flags, counts or text phrases. A DataFrame's index labels
+        identify the rows and so fix their noise seeds.
+    y : array-like of shape (n_samples,)
+        Targets.
+    generator : object
+        Text-to-image generator with ``generate(captions, seeds)`` and a
+        ``fingerprint``, such as :class:`ShapesGenerator`, or a callable.
+    scoring : str, callable, list, tuple or dict, default=None
+        As in :func:`sklearn.inspection.permutation_importance`. None uses the
+        estimator's default score (accuracy for a classifier, R² for a
+        regressor).
+    n_repeats : int, default=5
+        Number of times each concept is permuted.
+    n_jobs : int, default=None
+        Number of joblib workers generating and predicting chunks of images.
+        Results do not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Controls the permutations, exactly as in sklearn.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights used in scoring.
+    max_samples : int or float, default=1.0
+        Rows drawn (without replacement) for the permuted scores, as in sklearn.
+        Seeds still follow each row's identity.
+    concepts : list or dict, default=None
+        The columns to permute. None means every column except the captioner's
+        context columns. A dict maps a name to a list of columns permuted
+        together (one shared row permutation); tuples in a list do the same.
+    captioner : ConceptCaptioner, default=None
+        Builds captions; None uses ``ConceptCaptioner()``, as
+        :class:`CaptionToImage` does.
+    cache : str, path-like or ImageCache, default=None
+        Keeps generated images across calls. None keeps nothing after the call.
+    batch_size : int, default=None
+        Images generated and predicted per chunk; peak memory holds one chunk
+        of images per worker. None uses 256. Results do not depend on it.
+    verbose : int, default=0
+        Show a progress bar when above 0.
+    concept_names : list of str, default=None
+        Column names for a numeric array ``X_captions``.
+    seed : int, default=0
+        Base of the per-row noise seeds, as in :class:`CaptionToImage`.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch` or dict of such instances
+        With the keys of sklearn's result:
+
+        importances_mean : ndarray of shape (n_concepts,)
+        importances_std : ndarray of shape (n_concepts,)
+        importances : ndarray of shape (n_concepts, n_repeats)
+
+        and also ``concept_names``, ``baseline_score``, ``n_images_distinct``
+        (distinct (caption, seed) pairs), ``n_images_generated`` (made by the
+        generator in this call), ``n_images_cached`` (read from the cache),
+        ``n_images_bound`` (the distinct-pair bound), ``n_images_naive`` (what a
+        literal run would generate) and ``timings`` (seconds spent planning,
+        generating, predicting and scoring). For multi-metric ``scoring``, a
+        dict from metric name to such a Bunch.
+
+    See Also
+    --------
+    sklearn.inspection.permutation_importance : The tabular method.
+    CaptionToImage : The transformer behind the equivalent pipeline.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sklearn_depict import ShapesGenerator, depict_importance, make_shapes_dataset
+    >>> data = make_shapes_dataset(200, random_state=0)
+    >>> y = data.concepts["red circle"].to_numpy()
+    >>> flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1))
+    >>> clf = make_pipeline(flatten, LogisticRegression(max_iter=500)).fit(data.images, y)
+    >>> result = depict_importance(clf, data.concepts, y, generator=ShapesGenerator(),
+    ...                            scoring="roc_auc", n_repeats=3, random_state=0)
+    >>> str(result.concept_names[np.argmax(result.importances_mean)])
+    'red circle'
+    >>> result.importances.shape
+    (6, 3)
+    """
+    table = check_concept_table(X_captions, concept_names=concept_names)
+    n_samples = len(table)
+    y_array = check_array(
+        y, ensure_2d=False, dtype=None, input_name="y", ensure_all_finite=True
+    )
+    check_consistent_length(table, y_array)
+    weights = _check_sample_weight(sample_weight, n_samples)
+    n_scored = resolve_max_samples(max_samples, n_samples)
+
+    available = check_fitted_estimator(estimator)
+    generator = check_generator(generator)
+    cache = check_cache(cache)
+    fingerprint = resolve_fingerprint(generator, cache)
+    captioner = ConceptCaptioner() if captioner is None else captioner
+    names, columns = resolve_concepts(table, concepts, captioner)
+
+    replay = make_replay(estimator, available)
+    if scoring is None:
+        check_default_score(estimator)
+    scorer = check_scoring(replay, scoring=scoring)
+    methods = needed_methods(scorer, available, default=scoring is None)
+
+    timings = {}
+    start = time.perf_counter()
+    plan = make_plan(
+        table,
+        concept_names=names,
+        concept_columns=columns,
+        captioner=captioner,
+        seed=seed,
+        n_repeats=n_repeats,
+        n_scored=n_scored,
+        random_state=random_state,
+    )
+    timings["planning"] = time.perf_counter() - start
+
+    replay.responses_, stats = _generate_and_predict_all(
+        plan,
+        generator=generator,
+        estimator=estimator,
+        methods=sorted(methods),
+        cache=cache,
+        fingerprint=fingerprint,
+        batch_size=batch_size,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
+    timings.update(generation=stats["generation"], prediction=stats["prediction"])
+
+    start = time.perf_counter()
+    results = _score_plan(plan, replay, scorer, y_array, weights)
+    timings["scoring"] = time.perf_counter() - start
+
+    extras = {
+        "concept_names": np.asarray(plan.concept_names, dtype=object),
+        "n_images_distinct": plan.n_distinct,
+        "n_images_generated": stats["generated"],
+        "n_images_cached": stats["hits"],
+        "n_images_bound": plan.n_bound,
+        "n_images_naive": plan.n_naive,
+        "timings": timings,
+    }
+    for bunch in [results] if isinstance(results, Bunch) else results.values():
+        bunch.update(extras)
+    return results
+
+
+def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    weights = check_array(
+        sample_weight, ensure_2d=False, dtype="numeric", input_name="sample_weight"
+    )
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == {weights.shape}, expected ({n_samples},)."
+        )
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative.")
+    return weights
+
+
+def _chunk_task(
+    generator: Any,
+    estimator: Any,
+    methods: list[str],
+    captions: list[str],
+    seeds: list[int],
+    cache: ImageCache | None,
+    fingerprint: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generate (or load) one chunk of images and predict it; keep no images."""
+    # A private copy, so counters from worker processes are added up once.
+    local_cache = None if cache is None else ImageCache(cache.directory, max_bytes=cache.max_bytes)
+    start = time.perf_counter()
+    images, stats = generate_pairs(
+        generator, captions, seeds, cache=local_cache, fingerprint=fingerprint
+    )
+    middle = time.perf_counter()
+    outputs = {
+        method: check_prediction_output(
+            getattr(estimator, method)(images), method, len(images), estimator
+        )
+        for method in methods
+    }
+    stats.update(
+        generation=middle - start,
+        prediction=time.perf_counter() - middle,
+        image_shape=images.shape[1:],
+    )
+    return outputs, stats
+
+
+def _generate_and_predict_all(
+    plan: ImportancePlan,
+    *,
+    generator: Any,
+    estimator: Any,
+    methods: list[str],
+    cache: ImageCache | None,
+    fingerprint: str | None,
+    batch_size: int | None,
+    n_jobs: int | None,
+    verbose: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stream the distinct pairs through generation and prediction."""
+    step = batch_size or DEFAULT_CHUNK_SIZE
+    starts = range(0, plan.n_distinct, step)
+    tasks = (
+        delayed(_chunk_task)(
+            generator,
+            estimator,
+            methods,
+            plan.captions[s : s + step],
+            plan.seeds[s : s + step],
+            cache,
+            fingerprint,
+        )
+        for s in starts
+    )
+    responses: dict[str, Any] = {}
+    totals = {"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0}
+    image_shape = None
+    with progress_bar(plan.n_distinct, "generating and predicting", verbose) as bar:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        for s, (outputs, stats) in zip(starts, results):
+            if image_shape is None:
+                image_shape = stats["image_shape"]
+            elif stats["image_shape"] != image_shape:
+                raise ValueError(
+                    f"The generator returned images of shape {stats['image_shape']} "
+                    f"after images of shape {image_shape}; all images of a run must "
+                    "have the same shape."
+                )
+            for method, output in outputs.items():
+                _store(responses, method, output, s, plan.n_distinct)
+            for key in totals:
+                totals[key] += stats[key]
+            bar.update(len(next(iter(outputs.values()))))
+    if cache is not None:
+        cache.hits += totals["hits"]
+        cache.misses += totals["generated"]
+        cache.generated += totals["generated"]
+    return responses, totals
+
+
+def _store(responses: dict[str, Any], method: str, output: Any, start: int, n: int) -> None:
+    if isinstance(output, list):
+        stored = responses.setdefault(method, [None] * len(output))
+        for k, part in enumerate(output):
+            stored[k] = _filled(stored[k], part, start, n)
+    else:
+        responses[method] = _filled(responses.get(method), output, start, n)
+
+
+def _filled(stored: np.ndarray | None, part: np.ndarray, start: int, n: int) -> np.ndarray:
+    if stored is None:
+        stored = np.empty((n, *part.shape[1:]), dtype=part.dtype)
+    elif stored.shape[1:] != part.shape[1:]:
+        raise ValueError(
+            f"Predictions changed shape between chunks: {stored.shape[1:]} then "
+            f"{part.shape[1:]}."
+        )
+    if part.dtype != stored.dtype:
+        stored = stored.astype(np.result_type(stored.dtype, part.dtype))
+    stored[start : start + len(part)] = part
+    return stored
+
+
+def _weighted_score(scorer: Any, replay: Any, ids: np.ndarray, y: Any, weights: Any) -> Any:
+    # Mirrors sklearn: sample_weight is only passed when given.
+    if weights is not None:
+        return scorer(replay, ids, y, sample_weight=weights)
+    return scorer(replay, ids, y)
+
+
+def _score_plan(
+    plan: ImportancePlan, replay: Any, scorer: Any, y: np.ndarray, weights: Any
+) -> Bunch | dict[str, Bunch]:
+    """Score the baseline and every (concept, repeat) from stored predictions."""
+    baseline = _weighted_score(scorer, replay, plan.baseline_ids, y, weights)
+    rows = plan.row_indices
+    y_scored = y[rows]
+    w_scored = None if weights is None else weights[rows]
+    permuted = []
+    for concept_ids in plan.permuted_ids:
+        scores = [_weighted_score(scorer, replay, ids, y_scored, w_scored) for ids in concept_ids]
+        if isinstance(scores[0], dict):
+            scores = {key: np.asarray([s[key] for s in scores]) for key in scores[0]}
+        else:
+            scores = np.asarray(scores)
+        permuted.append(scores)
+    if isinstance(baseline, dict):
+        return {
+            name: _importances_bunch(baseline[name], np.array([s[name] for s in permuted]))
+            for name in baseline
+        }
+    return _importances_bunch(baseline, np.array(permuted))
+
+
+def _importances_bunch(baseline: Any, permuted: np.ndarray) -> Bunch:
+    importances = baseline - permuted
+    return Bunch(
+        importances_mean=np.mean(importances, axis=1),
+        importances_std=np.std(importances, axis=1),
+        importances=importances,
+        baseline_score=baseline,
+    )
+

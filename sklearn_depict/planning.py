@@ -1,0 +1,279 @@
+"""Planning a DEPICT run: every permuted table, reduced to distinct image ids.
+
+With seeds fixed per row, row ``i`` can only ever show its own caption or that
+caption with one concept's value replaced by another value of the same column.
+The plan enumerates exactly the (caption, seed) pairs that the baseline and the
+permutations use, assigns each an id, and records, for every (concept, repeat),
+which id each row shows. Nothing here generates or predicts.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_random_state
+from sklearn.utils.random import sample_without_replacement
+
+from .captioning import ConceptCaptioner
+from .concepts import row_identities, row_seeds
+
+__all__ = ["ImportancePlan", "make_plan", "resolve_concepts", "resolve_max_samples"]
+
+
+@dataclass
+class ImportancePlan:
+    """What a run needs: distinct pairs and, per score, the ids to gather.
+
+    Attributes
+    ----------
+    concept_names : list
+        One name per permuted concept or group.
+    concept_columns : list of list
+        The table columns permuted together for each entry of concept_names.
+    captions, seeds : list
+        The distinct (caption, seed) pairs; a pair's id is its position.
+    baseline_ids : ndarray of shape (n_samples,)
+        The id each row shows in the unpermuted table.
+    row_indices : ndarray of shape (n_scored,)
+        The rows scored after permutation (all rows unless max_samples < 1).
+    permuted_ids : ndarray of shape (n_concepts, n_repeats, n_scored)
+        The id each scored row shows after permuting a concept.
+    n_bound : int
+        The most distinct pairs any number of repeats could need,
+        N * (1 + sum_j (K_j - 1)).
+    """
+
+    concept_names: list[Any]
+    concept_columns: list[list[Any]]
+    captions: list[str]
+    seeds: list[int]
+    baseline_ids: np.ndarray
+    row_indices: np.ndarray
+    permuted_ids: np.ndarray
+    n_bound: int
+    n_values: list[int] = field(default_factory=list)
+
+    @property
+    def n_distinct(self) -> int:
+        return len(self.captions)
+
+    @property
+    def n_naive(self) -> int:
+        """Images a literal run of the method generates: one set per score."""
+        n_concepts, n_repeats, n_scored = self.permuted_ids.shape
+        return len(self.baseline_ids) + n_concepts * n_repeats * n_scored
+
+
+def resolve_concepts(
+    table: pd.DataFrame, concepts: Any, captioner: ConceptCaptioner
+) -> tuple[list[Any], list[list[Any]]]:
+    """Names and columns of the concepts to permute.
+
+    ``concepts`` may be None (every column except the captioner's context
+    columns), a list of column names, or groups: a dict from a name to a list
+    of columns, or tuples of columns inside the list, each permuted together.
+    """
+    if concepts is None:
+        context = set(captioner.context_columns(table))
+        names = [c for c in table.columns if c not in context]
+        return names, [[c] for c in names]
+    if isinstance(concepts, Mapping):
+        items = list(concepts.items())
+    elif isinstance(concepts, (str, bytes)) or not isinstance(concepts, Sequence):
+        raise TypeError(
+            "The 'concepts' parameter must be a list of column names, a dict of "
+            f"groups, or None. Got {concepts!r} instead."
+        )
+    else:
+        items = []
+        for entry in concepts:
+            if _is_column(table, entry):
+                items.append((entry, [entry]))
+            elif isinstance(entry, (tuple, list)):
+                items.append((" + ".join(map(str, entry)), list(entry)))
+            else:
+                items.append((entry, [entry]))
+    if not items:
+        raise ValueError("The 'concepts' parameter must name at least one concept.")
+    names, columns = [], []
+    for name, cols in items:
+        cols = [cols] if _is_column(table, cols) or isinstance(cols, str) else list(cols)
+        unknown = [c for c in cols if not _is_column(table, c)]
+        if unknown:
+            raise ValueError(
+                f"Unknown concept column(s) {unknown}; the concept table has "
+                f"columns {list(table.columns)}."
+            )
+        if not cols:
+            raise ValueError(f"Concept group {name!r} names no columns.")
+        names.append(name)
+        columns.append(cols)
+    if len(set(map(repr, names))) != len(names):
+        raise ValueError(f"Concept names must be unique, got {names}.")
+    return names, columns
+
+
+def _is_column(table: pd.DataFrame, key: Any) -> bool:
+    try:
+        return key in table.columns
+    except TypeError:
+        return False
+
+
+def resolve_max_samples(max_samples: Any, n_samples: int) -> int:
+    """Number of rows scored per repeat, as sklearn's permutation_importance."""
+    if not isinstance(max_samples, numbers.Integral):
+        n_scored = int(max_samples * n_samples)
+        if n_scored < 1:
+            raise ValueError(
+                f"max_samples={max_samples} selects {n_scored} of the {n_samples} "
+                "rows; at least one row must be scored."
+            )
+        return n_scored
+    if max_samples > n_samples:
+        raise ValueError(
+            f"max_samples must be <= n_samples: got max_samples={max_samples} for "
+            f"a concept table of {n_samples} rows."
+        )
+    return int(max_samples)
+
+
+def permutation_indices(
+    random_state: Any, n_samples: int, n_scored: int, n_repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and row permutations, drawn exactly as sklearn draws them.
+
+    sklearn's permutation_importance draws one integer seed, then for every
+    column starts a fresh RandomState from it, optionally subsamples rows, and
+    shuffles an index array in place once per repeat, applying each shuffle to
+    the already permuted column. Every column therefore sees the same sequence,
+    which is computed here once.
+
+    Returns
+    -------
+    row_indices : ndarray of shape (n_scored,)
+    permutations : ndarray of shape (n_repeats, n_scored)
+        ``permutations[r, i]`` is the position (within the scored rows) whose
+        value row ``i`` shows in repeat ``r``.
+    """
+    random_state = check_random_state(random_state)
+    column_seed = random_state.randint(np.iinfo(np.int32).max + 1)
+    column_state = check_random_state(column_seed)
+    if n_scored < n_samples:
+        row_indices = sample_without_replacement(
+            n_samples, n_scored, random_state=column_state
+        )
+    else:
+        row_indices = np.arange(n_samples)
+    shuffling_idx = np.arange(n_scored)
+    composed = np.arange(n_scored)
+    permutations = np.empty((n_repeats, n_scored), dtype=np.intp)
+    for r in range(n_repeats):
+        column_state.shuffle(shuffling_idx)
+        composed = composed[shuffling_idx]
+        permutations[r] = composed
+    return np.asarray(row_indices, dtype=np.intp), permutations
+
+
+def make_plan(
+    table: pd.DataFrame,
+    *,
+    concept_names: list[Any],
+    concept_columns: list[list[Any]],
+    captioner: ConceptCaptioner,
+    seed: int,
+    n_repeats: int,
+    n_scored: int,
+    random_state: Any,
+) -> ImportancePlan:
+    """Enumerate the distinct (caption, seed) pairs of a run.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A validated concept table.
+    concept_names, concept_columns : list
+        From :func:`resolve_concepts`.
+    captioner : ConceptCaptioner
+    seed : int
+        Base of the per-row noise seeds.
+    n_repeats, n_scored : int
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    plan : ImportancePlan
+    """
+    kinds = captioner.check(table)
+    n = len(table)
+    seeds = row_seeds(row_identities(table), seed)
+    ids: dict[tuple[str, int], int] = {}
+
+    def assign(captions: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.intp)
+        for k, (caption, row) in enumerate(zip(captions, rows)):
+            out[k] = ids.setdefault((caption, int(seeds[row])), len(ids))
+        return out
+
+    baseline_ids = assign(captioner.captions(table, kinds=kinds), np.arange(n))
+    row_indices, permutations = permutation_indices(random_state, n, n_scored, n_repeats)
+    # source_rows[r, i]: the table row whose concept value scored row i shows.
+    source_rows = row_indices[permutations]
+    target_rows = np.broadcast_to(row_indices, source_rows.shape)
+
+    permuted_ids = np.empty((len(concept_columns), n_repeats, n_scored), dtype=np.intp)
+    n_values = []
+    for j, columns in enumerate(concept_columns):
+        codes, representatives = _value_codes(table, columns)
+        n_values.append(len(representatives))
+        changed = codes[source_rows] != codes[target_rows]
+        permuted_ids[j] = baseline_ids[target_rows]
+        if not changed.any():
+            continue
+        # Each (row, new value) is captioned once, however many repeats use it.
+        n_codes = len(representatives)
+        cells = target_rows[changed] * n_codes + codes[source_rows[changed]]
+        unique_cells, inverse = np.unique(cells, return_inverse=True)
+        rows, new_codes = np.divmod(unique_cells, n_codes)
+        modified = table.iloc[rows].copy()
+        for column in columns:
+            values = table[column].to_numpy()[representatives[new_codes]]
+            modified[column] = pd.Series(values, index=modified.index, dtype=table[column].dtype)
+        cell_ids = assign(captioner.captions(modified, kinds=kinds), rows)
+        permuted_ids[j][changed] = cell_ids[inverse]
+
+    n_bound = n * (1 + sum(k - 1 for k in n_values))
+    return ImportancePlan(
+        concept_names=list(concept_names),
+        concept_columns=[list(c) for c in concept_columns],
+        captions=[c for c, _ in ids],
+        seeds=[s for _, s in ids],
+        baseline_ids=baseline_ids,
+        row_indices=row_indices,
+        permuted_ids=permuted_ids,
+        n_bound=n_bound,
+        n_values=n_values,
+    )
+
+
+def _value_codes(table: pd.DataFrame, columns: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Code each row by its values in ``columns``.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples,)
+        Rows with equal values in all of ``columns`` share a code.
+    representatives : ndarray
+        For each code, one row that has it.
+    """
+    combined = np.zeros(len(table), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(table[column], use_na_sentinel=False)
+        combined = combined * max(len(uniques), 1) + codes
+    _, representatives, codes = np.unique(combined, return_index=True, return_inverse=True)
+    return codes.astype(np.intp).ravel(), representatives.astype(np.intp)
