@@ -13,7 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    is_classifier,
+    is_regressor,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
@@ -72,9 +78,14 @@ class _ReplayRegressor(RegressorMixin, _Replay):
     pass
 
 
+def _has_tags(estimator: Any) -> bool:
+    # sklearn's is_classifier raises on objects that do not implement its tags.
+    return hasattr(estimator, "__sklearn_tags__")
+
+
 def looks_like_classifier(estimator: Any) -> bool:
     """sklearn classifiers, and duck-typed ones: ``classes_`` plus scores."""
-    if is_classifier(estimator):
+    if _has_tags(estimator) and is_classifier(estimator):
         return True
     return hasattr(estimator, "classes_") and (
         hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
@@ -130,7 +141,17 @@ def check_default_score(estimator: Any) -> None:
     while isinstance(final, Pipeline):
         final = final[-1]
     score = getattr(type(final), "score", None)
-    if score is None or score in (ClassifierMixin.score, RegressorMixin.score):
+    # scikit-learn's own classifiers and regressors that override score (such
+    # as DummyClassifier) only adapt its arguments; search objects, which
+    # score with their own scorer, are the exception.
+    sklearn_default = (
+        score is not None
+        and score.__module__.startswith("sklearn.")
+        and _has_tags(final)
+        and (is_classifier(final) or is_regressor(final))
+        and not hasattr(final, "scorer_")
+    )
+    if sklearn_default or score is None or score in (ClassifierMixin.score, RegressorMixin.score):
         if score is None and not looks_like_classifier(final):
             raise TypeError(
                 f"If no scoring is specified, the estimator passed should have a "

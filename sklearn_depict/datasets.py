@@ -52,6 +52,7 @@ def make_shapes_dataset(
         seeds : ndarray of shape (n_samples,)
             The seeds the images were rendered with.
         concept_names : list of str
+            The six concept names, in column order.
         weights : ndarray of shape (6,)
             Concept weights drawn from U[0, 1], as in the paper.
         target : ndarray of shape (n_samples,)
@@ -61,6 +62,7 @@ def make_shapes_dataset(
             ``oracle_importance(weights, concepts)``: the importance ranking a
             model that sees the concepts exactly would have.
         DESCR : str
+            A short description of the data set.
 
     Examples
     --------

@@ -162,8 +162,12 @@ def depict_importance(
         With the keys of sklearn's result:
 
         importances_mean : ndarray of shape (n_concepts,)
+            Mean of the concept importances over ``n_repeats``.
         importances_std : ndarray of shape (n_concepts,)
+            Standard deviation over ``n_repeats`` (a spread of the repeats, not
+            the uncertainty of the mean).
         importances : ndarray of shape (n_concepts, n_repeats)
+            Raw drops in score, baseline minus permuted.
 
         and also ``concept_names``, ``baseline_score``, ``n_images_distinct``
         (distinct (caption, seed) pairs), ``n_images_generated`` (made by the

@@ -61,6 +61,9 @@ class ShapesGenerator(BaseEstimator):
     ----------
     vocabulary : list of str
         The concept phrases this generator draws, such as ``"red circle"``.
+    fingerprint : str
+        Identifies the renderer version and every parameter that changes
+        pixels; caches key on it.
 
     Examples
     --------
@@ -92,11 +95,13 @@ class ShapesGenerator(BaseEstimator):
 
     @property
     def vocabulary(self) -> list[str]:
+        """The concept phrases drawn, such as ``"red circle"``."""
         colors, shapes = self._palette()
         return [f"{c} {s}" for c in colors for s in shapes]
 
     @property
     def fingerprint(self) -> str:
+        """A string that changes whenever any parameter changes the pixels."""
         colors, shapes = self._palette()
         description = repr(
             (

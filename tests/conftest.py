@@ -1,0 +1,77 @@
+"""Shared fixtures: shapes data, fitted image classifiers and a counting generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_depict import (
+    ConceptBottleneckClassifier,
+    ShapesGenerator,
+    make_concept_labels,
+    make_shapes_dataset,
+)
+
+
+def flatten(images):
+    return np.asarray(images).reshape(len(images), -1)
+
+
+class CountingGenerator:
+    """A ShapesGenerator that counts every image it is asked to make."""
+
+    def __init__(self, inner=None):
+        self.inner = ShapesGenerator() if inner is None else inner
+        self.n_images = 0
+        self.n_calls = 0
+        self.pairs: list[tuple[str, int]] = []
+
+    @property
+    def fingerprint(self):
+        return self.inner.fingerprint
+
+    def generate(self, captions, seeds):
+        self.n_calls += 1
+        self.n_images += len(captions)
+        self.pairs.extend(zip(captions, seeds))
+        return self.inner.generate(captions, seeds)
+
+
+@pytest.fixture(scope="session")
+def shapes_train():
+    return make_shapes_dataset(1200, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def shapes_test():
+    return make_shapes_dataset(120, random_state=1)
+
+
+@pytest.fixture(scope="session")
+def bottleneck(shapes_train):
+    """A concept-bottleneck classifier with known weights, trained on real renders."""
+    return ConceptBottleneckClassifier(weights=shapes_train.weights).fit(
+        shapes_train.images, shapes_train.target, concepts=shapes_train.concepts
+    )
+
+
+@pytest.fixture(scope="session")
+def bottleneck_labels(shapes_train, shapes_test):
+    return make_concept_labels(shapes_test.concepts, shapes_train.weights)
+
+
+@pytest.fixture(scope="session")
+def red_circle_clf(shapes_train):
+    """A pixel classifier for 'red circle': y depends on that concept alone."""
+    y = shapes_train.concepts["red circle"].to_numpy()
+    return make_pipeline(
+        FunctionTransformer(flatten), LogisticRegression(max_iter=1000)
+    ).fit(shapes_train.images, y)
+
+
+@pytest.fixture
+def counting_generator():
+    return CountingGenerator()
