@@ -903,6 +903,8 @@ def _file_digest(path: str) -> str:
         if parent == "blobs" and re.fullmatch(r"[0-9a-f]{64}", name):
             # The Hugging Face cache names large files by their sha256.
             digest = name
+        elif real.endswith(".json") and key[1] < (1 << 24):
+            digest = _json_digest(real)
         else:
             h = hashlib.sha256()
             with open(real, "rb") as handle:
@@ -911,6 +913,19 @@ def _file_digest(path: str) -> str:
             digest = h.hexdigest()
         _FILE_DIGESTS[key] = digest
     return digest
+
+
+def _json_digest(path: str) -> str:
+    # save_pretrained records where a model was loaded from ("_name_or_path");
+    # that cannot change pixels, so a re-saved copy keeps its fingerprint.
+    raw = Path(path).read_bytes()
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        return hashlib.sha256(raw).hexdigest()
+    if isinstance(content, dict):
+        content.pop("_name_or_path", None)
+    return _sha256(json.dumps(content, sort_keys=True))
 
 
 def _folder_digests(folder: str) -> list[list[str]]:

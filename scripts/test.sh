@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a virtual environment and run everything CI checks: lint, tests
+# (with doctests) and the documentation build with warnings as errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# torch first and pinned: an unpinned torch (or one pulled in by accelerate)
+# brings several GB of CUDA packages; 2.13.0 is the local CPU build.
+.venv/bin/pip install -q "torch==2.13.0"
+.venv/bin/pip install -q -e ".[diffusion,test,docs]"
+
+.venv/bin/ruff check .
+.venv/bin/python -m pytest
+.venv/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+echo "docs built in docs/_build/html"
