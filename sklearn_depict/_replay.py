@@ -204,21 +204,31 @@ def needed_methods(scorer: Any, available: tuple[str, ...], default: bool) -> se
 
 
 def check_prediction_output(
-    output: Any, method: str, n_images: int, estimator: Any
+    output: Any, method: str, n_images: int, estimator: Any, n_classes: int | None = None
 ) -> Any:
-    """Validate what a prediction method returned for a chunk of images."""
+    """Validate what a prediction method returned for a chunk of images.
+
+    A multi-output model returns a list with one array per output; each is
+    checked against that output's classes.
+    """
     name = f"{type(estimator).__name__}.{method}"
+    classes = getattr(estimator, "classes_", None)
     if isinstance(output, list) and method != "predict":
-        return [check_prediction_output(o, method, n_images, estimator) for o in output]
+        per_output = classes if isinstance(classes, list) else [None] * len(output)
+        return [
+            check_prediction_output(o, method, n_images, estimator, n_classes=_count(c))
+            for o, c in zip(output, per_output)
+        ]
+    if n_classes is None and classes is not None and not isinstance(classes, list):
+        n_classes = len(classes)
     output = np.asarray(output)
     if output.ndim == 0 or output.shape[0] != n_images:
         raise ValueError(
             f"{name} returned an array of shape {output.shape} for {n_images} "
             f"images; it must return one row per image."
         )
-    if method in ("predict_proba", "predict_log_proba"):
-        n_classes = len(getattr(estimator, "classes_", ()))
-        if output.ndim != 2 or (n_classes and output.shape[1] != n_classes):
+    if method in ("predict_proba", "predict_log_proba") and n_classes is not None:
+        if output.ndim != 2 or output.shape[1] != n_classes:
             raise ValueError(
                 f"{name} returned shape {output.shape}; expected (n_images, "
                 f"n_classes) = ({n_images}, {n_classes}) to match classes_."
@@ -229,3 +239,7 @@ def check_prediction_output(
         if bad.any():
             raise ValueError(f"{name} returned NaN or infinite values.")
     return output
+
+
+def _count(classes: Any) -> int | None:
+    return None if classes is None else len(classes)

@@ -29,10 +29,12 @@ from .cache import ImageCache, check_cache
 from .caption_to_image import DEFAULT_CHUNK_SIZE
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table
+from .diagnostics import diagnose
 from .generation import generate_pairs, resolve_fingerprint
 from .generators._base import check_generator
 from .planning import ImportancePlan, make_plan, resolve_concepts, resolve_max_samples
 from .progress import progress_bar
+from .uncertainty import importance_intervals, rank_with_ties
 
 __all__ = ["depict_importance"]
 
@@ -66,6 +68,11 @@ __all__ = ["depict_importance"]
         "verbose": ["verbose"],
         "concept_names": [list, tuple, np.ndarray, None],
         "seed": [Interval(Integral, 0, None, closed="left")],
+        "detector": [HasMethods(["predict_proba"]), None],
+        "X_images": ["array-like", None],
+        "detector_concepts": [list, tuple, None],
+        "tolerances": [dict, None],
+        "confidence": [Interval(RealNotInt, 0, 1, closed="neither")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -88,6 +95,11 @@ def depict_importance(
     verbose: int = 0,
     concept_names: Any = None,
     seed: int = 0,
+    detector: Any = None,
+    X_images: Any = None,
+    detector_concepts: Any = None,
+    tolerances: dict[str, float] | None = None,
+    confidence: float = 0.95,
 ) -> Bunch | dict[str, Bunch]:
     """Diffusion-enabled permutation importance of concepts for an image model.
 
@@ -155,6 +167,26 @@ def depict_importance(
         Column names for a numeric array ``X_captions``.
     seed : int, default=0
         Base of the per-row noise seeds, as in :class:`CaptionToImage`.
+    detector : object, default=None
+        A fitted multi-label concept detector on images with ``predict_proba``
+        (one output per detector concept). When given, it predicts every
+        generated image alongside the estimator (no extra generation) and the
+        result gains ``diagnostics``: the paper's two checks. See
+        :func:`depict_diagnostics`.
+    X_images : array-like of shape (n_samples, H, W, C), default=None
+        The real images the concept table describes. When given, check 1
+        compares the estimator's (and the detector's) score on them with the
+        score on the generated images.
+    detector_concepts : list, default=None
+        The table columns that the detector's outputs predict, in order. None
+        means every column except the captioner's context columns.
+    tolerances : dict, default=None
+        Overrides of the check tolerances: ``generation_gap`` (0.1, the largest
+        accepted AUROC gap between real and generated images), ``min_drop``
+        (0.1, how much permuting a concept must lower the detector's AUROC for
+        it) and ``max_leak`` (0.05, how much it may lower any other concept's).
+    confidence : float, default=0.95
+        Coverage of ``importances_ci``.
 
     Returns
     -------
@@ -176,6 +208,15 @@ def depict_importance(
         literal run would generate) and ``timings`` (seconds spent planning,
         generating, predicting and scoring). For multi-metric ``scoring``, a
         dict from metric name to such a Bunch.
+
+        Each Bunch also holds ``importances_ci`` (n_concepts, 2), a
+        ``confidence`` interval of the *mean* importance (t interval with the
+        standard error, std with ddof=1 over √n_repeats; unlike
+        ``importances_std``, which is the spread of single permutations),
+        ``ranking`` (1 = most important), ``tie_groups`` (concept names whose
+        intervals overlap, most important first), ``plan`` (the distinct
+        pairs and which one each row shows, for displays) and, with a
+        ``detector`` or ``X_images``, ``diagnostics``.
 
     See Also
     --------
@@ -236,22 +277,46 @@ def depict_importance(
     )
     timings["planning"] = time.perf_counter() - start
 
-    replay.responses_, stats = _generate_and_predict_all(
+    predictors = [(estimator, sorted(methods))]
+    if detector is not None:
+        predictors.append((detector, ["predict_proba"]))
+    responses, stats = _generate_and_predict_all(
         plan,
         generator=generator,
-        estimator=estimator,
-        methods=sorted(methods),
+        predictors=predictors,
         cache=cache,
         fingerprint=fingerprint,
         batch_size=batch_size,
         n_jobs=n_jobs,
         verbose=verbose,
     )
+    replay.responses_ = responses[0]
     timings.update(generation=stats["generation"], prediction=stats["prediction"])
 
     start = time.perf_counter()
     results = _score_plan(plan, replay, scorer, y_array, weights)
     timings["scoring"] = time.perf_counter() - start
+    bunches = [results] if isinstance(results, Bunch) else list(results.values())
+
+    if detector is not None or X_images is not None:
+        start = time.perf_counter()
+        diagnose(
+            results,
+            plan=plan,
+            table=table,
+            estimator=estimator,
+            available=available,
+            methods=sorted(methods),
+            scorer=scorer,
+            y=y_array,
+            sample_weight=weights,
+            X_images=X_images,
+            detector=detector,
+            detector_proba=None if detector is None else responses[1]["predict_proba"],
+            detector_concepts=detector_concepts,
+            tolerances=tolerances,
+        )
+        timings["diagnostics"] = time.perf_counter() - start
 
     extras = {
         "concept_names": np.asarray(plan.concept_names, dtype=object),
@@ -261,10 +326,18 @@ def depict_importance(
         "n_images_bound": plan.n_bound,
         "n_images_naive": plan.n_naive,
         "timings": timings,
+        "plan": plan,
     }
-    for bunch in [results] if isinstance(results, Bunch) else results.values():
+    for bunch in bunches:
         bunch.update(extras)
+        _add_uncertainty(bunch, confidence)
     return results
+
+
+def _add_uncertainty(bunch: Bunch, confidence: float) -> None:
+    bunch.importances_ci = importance_intervals(bunch.importances, confidence=confidence)
+    bunch.ranking, groups = rank_with_ties(bunch.importances_mean, bunch.importances_ci)
+    bunch.tie_groups = [[bunch.concept_names[i] for i in group] for group in groups]
 
 
 def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
@@ -284,13 +357,12 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | Non
 
 def _chunk_task(
     generator: Any,
-    estimator: Any,
-    methods: list[str],
+    predictors: list[tuple[Any, list[str]]],
     captions: list[str],
     seeds: list[int],
     cache: ImageCache | None,
     fingerprint: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Generate (or load) one chunk of images and predict it; keep no images."""
     # A private copy, so counters from worker processes are added up once.
     local_cache = None if cache is None else ImageCache(cache.directory, max_bytes=cache.max_bytes)
@@ -299,16 +371,20 @@ def _chunk_task(
         generator, captions, seeds, cache=local_cache, fingerprint=fingerprint
     )
     middle = time.perf_counter()
-    outputs = {
-        method: check_prediction_output(
-            getattr(estimator, method)(images), method, len(images), estimator
-        )
-        for method in methods
-    }
+    outputs = [
+        {
+            method: check_prediction_output(
+                getattr(model, method)(images), method, len(images), model
+            )
+            for method in methods
+        }
+        for model, methods in predictors
+    ]
     stats.update(
         generation=middle - start,
         prediction=time.perf_counter() - middle,
         image_shape=images.shape[1:],
+        n_images=len(images),
     )
     return outputs, stats
 
@@ -317,22 +393,24 @@ def _generate_and_predict_all(
     plan: ImportancePlan,
     *,
     generator: Any,
-    estimator: Any,
-    methods: list[str],
+    predictors: list[tuple[Any, list[str]]],
     cache: ImageCache | None,
     fingerprint: str | None,
     batch_size: int | None,
     n_jobs: int | None,
     verbose: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Stream the distinct pairs through generation and prediction."""
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Stream the distinct pairs through generation and every predictor.
+
+    Returns, for each predictor, its outputs for all distinct pairs (indexed
+    by pair id), and the run's counters and timings.
+    """
     step = batch_size or DEFAULT_CHUNK_SIZE
     starts = range(0, plan.n_distinct, step)
     tasks = (
         delayed(_chunk_task)(
             generator,
-            estimator,
-            methods,
+            predictors,
             plan.captions[s : s + step],
             plan.seeds[s : s + step],
             cache,
@@ -340,7 +418,7 @@ def _generate_and_predict_all(
         )
         for s in starts
     )
-    responses: dict[str, Any] = {}
+    responses: list[dict[str, Any]] = [{} for _ in predictors]
     totals = {"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0}
     image_shape = None
     with progress_bar(plan.n_distinct, "generating and predicting", verbose) as bar:
@@ -354,11 +432,12 @@ def _generate_and_predict_all(
                     f"after images of shape {image_shape}; all images of a run must "
                     "have the same shape."
                 )
-            for method, output in outputs.items():
-                _store(responses, method, output, s, plan.n_distinct)
+            for stored, chunk in zip(responses, outputs):
+                for method, output in chunk.items():
+                    _store(stored, method, output, s, plan.n_distinct)
             for key in totals:
                 totals[key] += stats[key]
-            bar.update(len(next(iter(outputs.values()))))
+            bar.update(stats["n_images"])
     if cache is not None:
         cache.hits += totals["hits"]
         cache.misses += totals["generated"]

@@ -196,24 +196,99 @@ class ShapesGenerator(BaseEstimator):
         images : ndarray of shape (n, image_size, image_size, 3), float32
             Values in [0, 1].
         """
-        captions = list(captions)
-        seeds = list(seeds)
+        captions, seeds = self._check_pairs(captions, seeds)
+        colors, shapes = self._palette()
+        size = self.image_size
+        out = np.empty((len(captions), size, size, 3), dtype=np.float32)
+        for i, (caption, seed) in enumerate(zip(captions, seeds)):
+            out[i] = self._render(self.parse(caption), int(seed), colors, shapes)
+        return out
+
+    def masks(self, captions: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """Where each vocabulary item is drawn, for explanation baselines.
+
+        The renderer knows exactly which pixels belong to which concept, so
+        pixel attributions (GradCAM, LIME) can be scored against the truth.
+
+        Parameters
+        ----------
+        captions : list of str
+        seeds : list of int
+
+        Returns
+        -------
+        masks : ndarray of shape (n, n_items, image_size, image_size), bool
+            ``masks[i, j]`` marks the pixels of item ``vocabulary[j]`` in image
+            ``i``; empty where the item is absent.
+
+        Examples
+        --------
+        >>> from sklearn_depict import ShapesGenerator
+        >>> g = ShapesGenerator()
+        >>> m = g.masks(["blue square"], [0])
+        >>> m.shape, [bool(m[0, j].any()) for j in range(6)]
+        ((1, 6, 32, 32), [False, False, False, False, False, True])
+        """
+        captions, seeds = self._check_pairs(captions, seeds)
+        colors, shapes = self._palette()
+        size = self.image_size
+        n_items = len(colors) * len(shapes)
+        out = np.zeros((len(captions), n_items, size, size), dtype=bool)
+        for i, (caption, seed) in enumerate(zip(captions, seeds)):
+            layers = [Image.new("L", (size, size), 0) for _ in range(n_items)]
+            for item, shape, _, box in self._placements(
+                self.parse(caption), int(seed), colors, shapes
+            ):
+                _draw_shape(ImageDraw.Draw(layers[item]), shape, *box, 255)
+            out[i] = np.stack([np.asarray(layer) > 0 for layer in layers])
+        return out
+
+    def _check_pairs(
+        self, captions: Sequence[str], seeds: Sequence[int]
+    ) -> tuple[list[str], list[int]]:
+        captions, seeds = list(captions), list(seeds)
         if len(captions) != len(seeds):
             raise ValueError(
                 f"Got {len(captions)} captions and {len(seeds)} seeds; "
                 "generate() needs one seed per caption."
             )
-        colors, shapes = self._palette()
-        size = self.image_size
-        out = np.empty((len(captions), size, size, 3), dtype=np.float32)
-        for i, (caption, seed) in enumerate(zip(captions, seeds)):
+        for i, caption in enumerate(captions):
             if not isinstance(caption, str):
                 raise TypeError(
-                    f"Captions must be str, got {type(caption).__name__} at "
-                    f"position {i}."
+                    f"Captions must be str, got {type(caption).__name__} at position {i}."
                 )
-            out[i] = self._render(self.parse(caption), int(seed), colors, shapes)
-        return out
+        return captions, seeds
+
+    def _placements(
+        self,
+        counts: dict[str, int],
+        seed: int,
+        colors: dict[str, tuple[float, ...]],
+        shapes: tuple[str, ...],
+    ):
+        """Yield (item index, shape, fill, (x0, y0, extent)) for each drawn copy."""
+        n_slots = len(colors) * len(shapes) * self.max_count
+        grid = math.ceil(math.sqrt(n_slots))
+        cell = self.image_size / grid
+        rng = np.random.default_rng(seed)
+        # Draw every slot's cell and jitter up front, whether used or not, so a
+        # slot's placement never depends on which other items are present.
+        cells = rng.permutation(grid * grid)[:n_slots]
+        scale = rng.uniform(0.7, 0.9, size=n_slots)
+        offset = rng.uniform(0.0, 1.0, size=(n_slots, 2))
+        item = 0
+        for color_name, rgb in colors.items():
+            fill = tuple(int(round(255 * v)) for v in rgb)
+            for shape in shapes:
+                n = counts.get(f"{color_name} {shape}", 0)
+                for copy in range(min(n, self.max_count)):
+                    slot = item * self.max_count + copy
+                    extent = scale[slot] * cell
+                    row, col = divmod(int(cells[slot]), grid)
+                    x0 = col * cell + offset[slot, 0] * (cell - extent)
+                    y0 = row * cell + offset[slot, 1] * (cell - extent)
+                    yield item, shape, fill, (x0, y0, extent)
+                item += 1
 
     def _render(
         self,
@@ -222,33 +297,11 @@ class ShapesGenerator(BaseEstimator):
         colors: dict[str, tuple[float, ...]],
         shapes: tuple[str, ...],
     ) -> np.ndarray:
-        size = self.image_size
-        n_slots = len(colors) * len(shapes) * self.max_count
-        grid = math.ceil(math.sqrt(n_slots))
-        cell = size / grid
-        rng = np.random.default_rng(seed)
-        # Draw every slot's cell and jitter up front, whether used or not, so a
-        # slot's placement never depends on which other items are present.
-        cells = rng.permutation(grid * grid)[:n_slots]
-        scale = rng.uniform(0.7, 0.9, size=n_slots)
-        offset = rng.uniform(0.0, 1.0, size=(n_slots, 2))
-
         grey = int(round(255 * self.background))
-        canvas = Image.new("RGB", (size, size), (grey, grey, grey))
+        canvas = Image.new("RGB", (self.image_size, self.image_size), (grey, grey, grey))
         draw = ImageDraw.Draw(canvas)
-        slot = 0
-        for color_name, rgb in colors.items():
-            fill = tuple(int(round(255 * v)) for v in rgb)
-            for shape in shapes:
-                n = counts.get(f"{color_name} {shape}", 0)
-                for copy in range(self.max_count):
-                    if copy < n:
-                        extent = scale[slot] * cell
-                        row, col = divmod(int(cells[slot]), grid)
-                        x0 = col * cell + offset[slot, 0] * (cell - extent)
-                        y0 = row * cell + offset[slot, 1] * (cell - extent)
-                        _draw_shape(draw, shape, x0, y0, extent, fill)
-                    slot += 1
+        for _, shape, fill, box in self._placements(counts, seed, colors, shapes):
+            _draw_shape(draw, shape, *box, fill)
         return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
@@ -258,7 +311,7 @@ def _draw_shape(
     x0: float,
     y0: float,
     extent: float,
-    fill: tuple[int, ...],
+    fill: tuple[int, ...] | int,
 ) -> None:
     x1, y1 = x0 + extent - 1, y0 + extent - 1
     if shape == "circle":

@@ -1,0 +1,357 @@
+"""The paper's two checks before trusting a ranking.
+
+1. **Effective generation**: the target model scores about the same on real and
+   on generated images, and a concept detector finds each concept about equally
+   well in both.
+2. **Independent permutation**: permuting concept j lowers the detector's score
+   for j and leaves every other concept's score alone (scored against the
+   original labels).
+
+Both reuse the images the importance run generated: the detector predicts each
+distinct image in the same streamed chunks as the estimator.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.utils import Bunch
+
+from ._replay import make_replay
+from .planning import ImportancePlan
+
+__all__ = ["DiagnosticWarning", "DEFAULT_TOLERANCES", "depict_diagnostics", "auroc"]
+
+DEFAULT_TOLERANCES = {"generation_gap": 0.1, "min_drop": 0.1, "max_leak": 0.05}
+
+
+class DiagnosticWarning(UserWarning):
+    """A check of the generator failed: the ranking may not be trustworthy."""
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve, column by column, with ties counted as half.
+
+    Equal to :func:`sklearn.metrics.roc_auc_score` on each column, but
+    vectorised, since the independence check needs thousands of them.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples, n_outputs)
+        Binary labels.
+    scores : ndarray of shape (n_samples, n_outputs)
+
+    Returns
+    -------
+    auc : ndarray of shape (n_outputs,)
+        NaN for a column whose labels hold a single class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict.diagnostics import auroc
+    >>> auroc(np.array([[0], [0], [1], [1]]), np.array([[0.1], [0.4], [0.35], [0.8]]))
+    array([0.75])
+    """
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=float)
+    ranks = rankdata(scores, axis=0)
+    n_pos = labels.sum(axis=0)
+    n_neg = labels.shape[0] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * labels).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos == 0) | (n_neg == 0), np.nan, auc)
+
+
+def _presence(table: pd.DataFrame, columns: list[Any]) -> np.ndarray:
+    """0/1 presence of each concept: non-zero numbers, non-empty phrases."""
+    out = np.empty((len(table), len(columns)), dtype=bool)
+    for k, column in enumerate(columns):
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            out[:, k] = values.to_numpy() != 0
+        else:
+            out[:, k] = [isinstance(v, str) and v.strip() != "" for v in values]
+    return out
+
+
+def concept_probabilities(proba: Any, n_concepts: int, name: str = "detector") -> np.ndarray:
+    """A detector's output as an (n, n_concepts) array of positive-class scores."""
+    if isinstance(proba, list):
+        proba = np.column_stack([np.asarray(p)[:, -1] for p in proba])
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim == 2 and n_concepts == 1 and proba.shape[1] == 2:
+        proba = proba[:, 1:]
+    if proba.ndim != 2 or proba.shape[1] != n_concepts:
+        raise ValueError(
+            f"The {name} must give one output per detector concept: expected "
+            f"{n_concepts} columns (or a list of {n_concepts} (n, 2) arrays), got "
+            f"shape {proba.shape}. Set detector_concepts= to name its outputs."
+        )
+    return proba
+
+
+def diagnose(
+    results: Bunch | dict[str, Bunch],
+    *,
+    plan: ImportancePlan,
+    table: pd.DataFrame,
+    estimator: Any,
+    available: tuple[str, ...],
+    methods: list[str],
+    scorer: Any,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    X_images: Any,
+    detector: Any,
+    detector_proba: Any,
+    detector_concepts: Any,
+    tolerances: dict[str, float] | None,
+) -> None:
+    """Compute both checks and store them as ``diagnostics`` in each result."""
+    tol = dict(DEFAULT_TOLERANCES)
+    unknown = set(tolerances or {}) - set(tol)
+    if unknown:
+        raise ValueError(f"Unknown tolerance(s) {sorted(unknown)}; use {sorted(tol)}.")
+    tol.update(tolerances or {})
+    if X_images is not None:
+        X_images = np.asarray(X_images)
+        if X_images.ndim < 2 or len(X_images) != len(table):
+            raise ValueError(
+                f"X_images must hold one real image per row of the concept table "
+                f"({len(table)}), got an array of shape {X_images.shape}."
+            )
+
+    shared = Bunch(tolerances=tol)
+    failures: list[str] = []
+    if detector is not None:
+        failures += _detector_checks(
+            shared, plan, table, detector, detector_proba, detector_concepts, X_images, tol
+        )
+
+    bunches = results if not isinstance(results, Bunch) else {None: results}
+    real_scores: Any = None
+    if X_images is not None:
+        real = make_replay(estimator, available)
+        real.responses_ = {m: getattr(estimator, m)(X_images) for m in methods}
+        ids = np.arange(len(X_images))
+        if sample_weight is None:
+            real_scores = scorer(real, ids, y)
+        else:
+            real_scores = scorer(real, ids, y, sample_weight=sample_weight)
+
+    for name, bunch in bunches.items():
+        diagnostics = Bunch(**shared)
+        own_failures = list(failures)
+        diagnostics.generated_score = bunch.baseline_score
+        if real_scores is not None:
+            real = real_scores[name] if isinstance(real_scores, dict) else real_scores
+            diagnostics.real_score = real
+            diagnostics.score_gap = real - bunch.baseline_score
+            if abs(diagnostics.score_gap) > tol["generation_gap"]:
+                label = "score" if name is None else name
+                own_failures.append(
+                    f"effective generation: the estimator's {label} is {real:.3f} on real "
+                    f"images but {bunch.baseline_score:.3f} on generated ones (gap "
+                    f"{diagnostics.score_gap:+.3f}, tolerance {tol['generation_gap']})."
+                )
+        diagnostics.checks = {
+            "effective_generation": _verdict(
+                own_failures, "effective generation", X_images is not None
+            ),
+            "independent_permutation": _verdict(
+                own_failures, "independent permutation", detector is not None
+            ),
+        }
+        diagnostics.failures = own_failures
+        bunch.diagnostics = diagnostics
+    seen: set[str] = set()
+    for bunch in bunches.values():
+        for message in bunch.diagnostics.failures:
+            if message not in seen:
+                seen.add(message)
+                warnings.warn(message, DiagnosticWarning, stacklevel=4)
+
+
+def _verdict(failures: list[str], check: str, ran: bool) -> bool | None:
+    if not ran:
+        return None
+    return not any(message.startswith(check) for message in failures)
+
+
+def _detector_checks(
+    out: Bunch,
+    plan: ImportancePlan,
+    table: pd.DataFrame,
+    detector: Any,
+    detector_proba: Any,
+    detector_concepts: Any,
+    X_images: Any,
+    tol: dict[str, float],
+) -> list[str]:
+    if detector_concepts is None:
+        detector_concepts = [c for columns in plan.concept_columns for c in columns]
+    detector_concepts = list(detector_concepts)
+    missing = [c for c in detector_concepts if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"detector_concepts names column(s) {missing} that are not in the concept "
+            f"table; its columns are {list(table.columns)}."
+        )
+    proba = concept_probabilities(detector_proba, len(detector_concepts))
+    labels = _presence(table, detector_concepts)
+    failures = []
+
+    generated = auroc(labels, proba[plan.baseline_ids])
+    out.detector_concepts = detector_concepts
+    out.detector_generated_auc = generated
+    if X_images is not None:
+        real = auroc(
+            labels, concept_probabilities(detector.predict_proba(X_images), len(detector_concepts))
+        )
+        out.detector_real_auc = real
+        out.detector_gaps = real - generated
+        for k, gap in enumerate(out.detector_gaps):
+            if np.isfinite(gap) and abs(gap) > tol["generation_gap"]:
+                failures.append(
+                    f"effective generation: the detector finds {detector_concepts[k]!r} "
+                    f"with AUROC {real[k]:.3f} in real images but {generated[k]:.3f} in "
+                    f"generated ones (tolerance {tol['generation_gap']})."
+                )
+
+    rows = plan.row_indices
+    scored_labels = labels[rows]
+    base = auroc(scored_labels, proba[plan.baseline_ids[rows]])
+    n_entries, n_repeats, _ = plan.permuted_ids.shape
+    drops = np.empty((n_entries, n_repeats, len(detector_concepts)))
+    for j in range(n_entries):
+        for r in range(n_repeats):
+            drops[j, r] = base - auroc(scored_labels, proba[plan.permuted_ids[j, r]])
+    matrix = drops.mean(axis=1)
+    out.independence = pd.DataFrame(
+        matrix,
+        index=pd.Index(plan.concept_names, name="permuted"),
+        columns=pd.Index(detector_concepts, name="detected"),
+    )
+    for j, name in enumerate(plan.concept_names):
+        own = [k for k, c in enumerate(detector_concepts) if c in plan.concept_columns[j]]
+        others = [k for k in range(len(detector_concepts)) if k not in own]
+        if own:
+            drop = np.nanmean(matrix[j, own])
+            if not drop >= tol["min_drop"]:
+                failures.append(
+                    f"independent permutation: permuting {name!r} lowers the detector's "
+                    f"AUROC for it by only {drop:.3f} (expected at least "
+                    f"{tol['min_drop']}): the generator may ignore this concept."
+                )
+        leaks = {
+            detector_concepts[k]: matrix[j, k]
+            for k in others
+            if np.isfinite(matrix[j, k]) and abs(matrix[j, k]) > tol["max_leak"]
+        }
+        if leaks:
+            shown = ", ".join(f"{c!r} ({v:+.3f})" for c, v in leaks.items())
+            failures.append(
+                f"independent permutation: permuting {name!r} also changes the "
+                f"detector's AUROC for {shown} (tolerance {tol['max_leak']}): the "
+                "concepts are entangled in generation."
+            )
+    return failures
+
+
+def depict_diagnostics(
+    estimator: Any,
+    X_captions: Any,
+    y: Any,
+    *,
+    generator: Any,
+    detector: Any,
+    X_images: Any = None,
+    scoring: Any = "roc_auc",
+    **kwargs: Any,
+) -> Bunch:
+    """Run the paper's two checks for a generator, estimator and detector.
+
+    A shortcut for ``depict_importance(..., detector=detector,
+    X_images=X_images).diagnostics``; the importances come for free, since
+    the checks reuse the generated images. Failing checks raise a
+    :class:`DiagnosticWarning`.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted target model.
+    X_captions : DataFrame or array-like of shape (n_samples, n_columns)
+        The concept table.
+    y : array-like of shape (n_samples,)
+        Targets.
+    generator : object
+        The text-to-image generator.
+    detector : object
+        A fitted multi-label concept detector with ``predict_proba``.
+    X_images : array-like of shape (n_samples, H, W, C), default=None
+        The real images, for check 1.
+    scoring : str, callable, list or dict, default="roc_auc"
+        The target model's metric.
+    **kwargs
+        Passed on to :func:`depict_importance` (n_repeats, random_state,
+        cache, tolerances, detector_concepts, ...).
+
+    Returns
+    -------
+    diagnostics : :class:`~sklearn.utils.Bunch`
+        checks : dict
+            ``{"effective_generation": bool or None, "independent_permutation":
+            bool}``; None when a check could not run (no real images).
+        real_score, generated_score, score_gap : float
+            The target model on real and generated images (with ``X_images``).
+        detector_concepts : list
+        detector_real_auc, detector_generated_auc, detector_gaps : ndarray
+            Per detector concept.
+        independence : DataFrame of shape (n_permuted, n_detector_concepts)
+            M[j, k]: mean drop of the detector's AUROC for concept k after
+            permuting concept j. Large on the diagonal, near 0 elsewhere.
+        failures : list of str
+        tolerances : dict
+        result : Bunch
+            The full :func:`depict_importance` result.
+
+    Examples
+    --------
+    >>> from sklearn_depict import ShapesGenerator, make_shapes_dataset
+    >>> from sklearn_depict.bottleneck import (ConceptBottleneckClassifier,
+    ...                                        make_shapes_concept_model)
+    >>> from sklearn_depict.diagnostics import depict_diagnostics
+    >>> train = make_shapes_dataset(600, random_state=0)
+    >>> test = make_shapes_dataset(100, random_state=1)
+    >>> detector = make_shapes_concept_model().fit(train.images, train.concepts)
+    >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
+    ...     train.images, train.target, concepts=train.concepts)
+    >>> checks = depict_diagnostics(clf, test.concepts, test.target,
+    ...                             generator=ShapesGenerator(), detector=detector,
+    ...                             X_images=test.images, n_repeats=3, random_state=0)
+    >>> checks.checks
+    {'effective_generation': True, 'independent_permutation': True}
+    """
+    from .importance import depict_importance
+
+    result = depict_importance(
+        estimator,
+        X_captions,
+        y,
+        generator=generator,
+        detector=detector,
+        X_images=X_images,
+        scoring=scoring,
+        **kwargs,
+    )
+    bunch = result if isinstance(result, Bunch) else next(iter(result.values()))
+    diagnostics = Bunch(**bunch.diagnostics)
+    diagnostics.result = result
+    return diagnostics

@@ -1,0 +1,125 @@
+"""How sure is a ranking? Confidence intervals for mean importances, and ties.
+
+``importances_std`` is the spread of the repeated permutations: it says how
+much one permutation's drop varies, not how well ``importances_mean`` is known.
+The uncertainty of the mean shrinks with the number of repeats; the intervals
+here measure that (see scikit-learn issue 17815 on the difference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn.utils import check_random_state
+
+__all__ = ["importance_intervals", "rank_with_ties"]
+
+
+def importance_intervals(
+    importances: Any,
+    *,
+    confidence: float = 0.95,
+    method: str = "t",
+    n_bootstrap: int = 2000,
+    random_state: Any = None,
+) -> np.ndarray:
+    """Confidence interval of each concept's mean importance over repeats.
+
+    Parameters
+    ----------
+    importances : array-like of shape (n_concepts, n_repeats)
+        Raw importances, as in ``result.importances``.
+    confidence : float, default=0.95
+        Coverage of the interval.
+    method : {"t", "bootstrap"}, default="t"
+        ``"t"``: mean ± t quantile × standard error (std with ddof=1 over
+        √n_repeats). ``"bootstrap"``: percentile interval of the mean over
+        resampled repeats.
+    n_bootstrap : int, default=2000
+        Resamples for ``method="bootstrap"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the bootstrap.
+
+    Returns
+    -------
+    intervals : ndarray of shape (n_concepts, 2)
+        Lower and upper bounds; NaN with a single repeat, where the spread of
+        the mean cannot be estimated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict.uncertainty import importance_intervals
+    >>> importance_intervals(np.array([[0.1, 0.3, 0.2], [0.0, 0.0, 0.0]])).round(3)
+    array([[-0.048,  0.448],
+           [ 0.   ,  0.   ]])
+    """
+    values = np.asarray(importances, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"importances must be 2-D (n_concepts, n_repeats), got {values.shape}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
+    n_repeats = values.shape[1]
+    if n_repeats < 2:
+        return np.full((values.shape[0], 2), np.nan)
+    mean = values.mean(axis=1)
+    if method == "t":
+        sem = values.std(axis=1, ddof=1) / np.sqrt(n_repeats)
+        half = stats.t.ppf(0.5 + confidence / 2, df=n_repeats - 1) * sem
+        return np.column_stack([mean - half, mean + half])
+    if method == "bootstrap":
+        rng = check_random_state(random_state)
+        picks = rng.randint(0, n_repeats, size=(n_bootstrap, n_repeats))
+        means = values[:, picks].mean(axis=2)
+        alpha = (1 - confidence) / 2
+        return np.column_stack(
+            [np.quantile(means, alpha, axis=1), np.quantile(means, 1 - alpha, axis=1)]
+        )
+    raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}.")
+
+
+def rank_with_ties(mean: Any, intervals: Any) -> tuple[np.ndarray, list[list[int]]]:
+    """Rank concepts by mean importance and group those that cannot be told apart.
+
+    Concepts are sorted by decreasing mean. Walking down that order, a concept
+    joins the current tie group when its interval overlaps the interval of any
+    concept already in the group; otherwise it starts a new group.
+
+    Parameters
+    ----------
+    mean : array-like of shape (n_concepts,)
+    intervals : array-like of shape (n_concepts, 2)
+
+    Returns
+    -------
+    ranking : ndarray of shape (n_concepts,)
+        1 for the most important concept.
+    tie_groups : list of list of int
+        Concept indices, from the most important group down.
+
+    Examples
+    --------
+    >>> from sklearn_depict.uncertainty import rank_with_ties
+    >>> rank_with_ties([0.5, 0.1, 0.12], [[0.4, 0.6], [0.0, 0.2], [0.05, 0.19]])
+    (array([1, 3, 2]), [[0], [2, 1]])
+    """
+    mean = np.asarray(mean, dtype=float)
+    intervals = np.asarray(intervals, dtype=float)
+    order = np.argsort(-mean, kind="stable")
+    ranking = np.empty(len(mean), dtype=int)
+    ranking[order] = np.arange(1, len(mean) + 1)
+    groups: list[list[int]] = []
+    group_low = np.inf
+    for index in order:
+        low, high = intervals[index]
+        # NaN intervals (one repeat) give no evidence of a difference.
+        overlaps = np.isnan(high) or np.isnan(group_low) or high >= group_low
+        if groups and overlaps:
+            groups[-1].append(int(index))
+            group_low = min(group_low, low) if not np.isnan(low) else np.nan
+        else:
+            groups.append([int(index)])
+            group_low = low
+    return ranking, groups
