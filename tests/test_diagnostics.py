@@ -131,7 +131,7 @@ def test_check_one_without_detector_and_multi_metric(bottleneck, shapes_test,
     result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                generator=ShapesGenerator(), n_repeats=2, random_state=0,
                                scoring=["roc_auc", "accuracy"], X_images=shapes_test.images)
-    for name, bunch in result.items():
+    for bunch in result.values():
         assert bunch.diagnostics.checks["independent_permutation"] is None
         assert bunch.diagnostics.checks["effective_generation"] is True
         assert bunch.diagnostics.generated_score == bunch.baseline_score
