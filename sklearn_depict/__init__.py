@@ -16,7 +16,9 @@ from .bottleneck import ConceptBottleneckClassifier
 from .cache import ImageCache
 from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
+from .cross_validation import cross_validate_importance
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
+from .diagnostics import DiagnosticWarning, depict_diagnostics
 from .generators import ShapesGenerator
 from .importance import depict_importance
 
@@ -26,9 +28,12 @@ __all__ = [
     "CaptionToImage",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
+    "DiagnosticWarning",
     "DiffusersGenerator",
     "ImageCache",
     "ShapesGenerator",
+    "cross_validate_importance",
+    "depict_diagnostics",
     "depict_importance",
     "make_concept_labels",
     "make_shapes_dataset",

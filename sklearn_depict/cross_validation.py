@@ -1,0 +1,227 @@
+"""Cross-validated explanations: is a concept ranking stable across folds?"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import nullcontext
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+from sklearn.base import clone
+from sklearn.model_selection import check_cv
+from sklearn.utils import Bunch, check_array, check_consistent_length
+
+from ._replay import looks_like_classifier
+from .cache import ImageCache, check_cache
+from .caption_to_image import CaptionToImage
+from .concepts import check_concept_table
+from .importance import depict_importance
+from .uncertainty import importance_intervals, rank_with_ties
+
+__all__ = ["cross_validate_importance"]
+
+
+def cross_validate_importance(
+    estimator: Any,
+    X_captions: Any,
+    y: Any,
+    *,
+    generator: Any,
+    cv: Any = 5,
+    refit: bool = False,
+    X_images: Any = None,
+    groups: Any = None,
+    sample_weight: Any = None,
+    cache: Any = None,
+    stability_threshold: float = 0.7,
+    verbose: int = 0,
+    **kwargs: Any,
+) -> Bunch | dict[str, Bunch]:
+    """Explain on every fold of a cross-validation and compare the rankings.
+
+    With ``refit=False`` the (prefit) estimator is explained on each test fold,
+    which shows how much a ranking depends on the rows it is computed on. With
+    ``refit=True`` a clone is fitted on each training fold (on ``X_images`` when
+    given, else on images generated from the training captions) and explained
+    on its held-out fold, which also shows how much it depends on the fit.
+
+    All folds share one image cache (a temporary one when ``cache`` is None):
+    seeds follow row identities, so a row's baseline image is generated once,
+    whether it is needed for training in one fold or explained in another.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted image model (``refit=False``), or an unfitted sklearn
+        estimator to clone and fit per fold (``refit=True``).
+    X_captions : DataFrame or array-like of shape (n_samples, n_columns)
+        The concept table.
+    y : array-like of shape (n_samples,)
+        Targets.
+    generator : object
+        Text-to-image generator.
+    cv : int, cross-validation generator or iterable, default=5
+        As in :func:`sklearn.model_selection.cross_validate`; stratified for
+        classifiers when an int.
+    refit : bool, default=False
+        Fit a clone on each training fold.
+    X_images : array-like of shape (n_samples, H, W, C), default=None
+        Real images: training data with ``refit=True``, and check 1 of the
+        diagnostics on each test fold.
+    groups : array-like of shape (n_samples,), default=None
+        Group labels for group-aware splitters.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to scoring on each test fold.
+    cache : str, path-like or ImageCache, default=None
+        Shared by the folds; None uses a temporary directory for the call.
+    stability_threshold : float, default=0.7
+        ``stable`` is True when the mean pairwise Kendall tau between the
+        folds' rankings reaches this value.
+    verbose : int, default=0
+        Progress bars when above 0.
+    **kwargs
+        Passed to :func:`depict_importance` (scoring, n_repeats, random_state,
+        concepts, captioner, batch_size, n_jobs, detector, ...).
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch` or dict of such instances
+        folds : list of Bunch
+            Each fold's :func:`depict_importance` result, with ``train`` and
+            ``test`` row indices added.
+        fold_importances : ndarray of shape (n_folds, n_concepts)
+            Each fold's mean importances.
+        importances_mean : ndarray of shape (n_concepts,)
+            Mean across folds.
+        importances_std : ndarray of shape (n_concepts,)
+            Standard deviation across folds.
+        importances_ci : ndarray of shape (n_concepts, 2)
+            95% t interval of the mean across folds.
+        ranking, tie_groups :
+            As in :func:`depict_importance`, across folds.
+        concept_names : ndarray
+        rank_agreement : float
+            Mean pairwise Kendall tau between the folds' importance vectors.
+        rank_agreement_spearman : float
+            The same with Spearman's rho.
+        stable : bool
+            ``rank_agreement >= stability_threshold``.
+        estimators : list
+            The fitted clones (``refit=True``) or the estimator itself.
+
+        A dict of such Bunches for multi-metric scoring.
+
+    Examples
+    --------
+    >>> from sklearn_depict import (ConceptBottleneckClassifier, ShapesGenerator,
+    ...                             make_concept_labels, make_shapes_dataset)
+    >>> from sklearn_depict.cross_validation import cross_validate_importance
+    >>> train = make_shapes_dataset(600, random_state=0)
+    >>> test = make_shapes_dataset(150, random_state=1)
+    >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
+    ...     train.images, train.target, concepts=train.concepts)
+    >>> y = make_concept_labels(test.concepts, train.weights)
+    >>> cv_result = cross_validate_importance(clf, test.concepts, y,
+    ...     generator=ShapesGenerator(), cv=3, scoring="roc_auc", n_repeats=3,
+    ...     random_state=0)
+    >>> cv_result.fold_importances.shape, bool(cv_result.stable)
+    ((3, 6), True)
+    """
+    table = check_concept_table(X_captions, concept_names=kwargs.pop("concept_names", None),
+                                caller="cross_validate_importance")
+    y_array = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    check_consistent_length(table, y_array)
+    if X_images is not None:
+        X_images = np.asarray(X_images)
+        check_consistent_length(table, X_images)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if weights is not None:
+        check_consistent_length(table, weights)
+    splitter = check_cv(cv, y_array, classifier=looks_like_classifier(estimator))
+    user_cache = check_cache(cache, caller="cross_validate_importance")
+
+    with tempfile.TemporaryDirectory(prefix="depict-cv-") if user_cache is None else (
+        nullcontext(None)
+    ) as tmp:
+        shared_cache = user_cache if user_cache is not None else ImageCache(tmp)
+        folds, estimators = [], []
+        for train, test in splitter.split(table, y_array, groups):
+            model = estimator
+            if refit:
+                model = clone(estimator)
+                images = (
+                    X_images[train]
+                    if X_images is not None
+                    else _training_images(table.iloc[train], generator, shared_cache, kwargs,
+                                          verbose)
+                )
+                model.fit(images, y_array[train])
+            result = depict_importance(
+                model,
+                table.iloc[test],
+                y_array[test],
+                generator=generator,
+                cache=shared_cache,
+                sample_weight=None if weights is None else weights[test],
+                X_images=None if X_images is None else X_images[test],
+                verbose=verbose,
+                **kwargs,
+            )
+            for bunch in _bunches(result):
+                bunch.train, bunch.test = train, test
+            folds.append(result)
+            estimators.append(model)
+
+    if isinstance(folds[0], Bunch):
+        return _summarise(folds, estimators, stability_threshold)
+    return {
+        name: _summarise([fold[name] for fold in folds], estimators, stability_threshold)
+        for name in folds[0]
+    }
+
+
+def _training_images(
+    table: Any, generator: Any, cache: ImageCache, kwargs: dict[str, Any], verbose: int
+) -> np.ndarray:
+    transformer = CaptionToImage(
+        generator,
+        captioner=kwargs.get("captioner"),
+        cache=cache,
+        seed=kwargs.get("seed", 0),
+        batch_size=kwargs.get("batch_size"),
+        verbose=verbose,
+    )
+    return transformer.transform(table)
+
+
+def _bunches(result: Bunch | dict[str, Bunch]) -> list[Bunch]:
+    return [result] if isinstance(result, Bunch) else list(result.values())
+
+
+def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> Bunch:
+    fold_importances = np.array([fold.importances_mean for fold in folds])
+    taus, rhos = [], []
+    for a, b in combinations(fold_importances, 2):
+        taus.append(kendalltau(a, b).statistic)
+        rhos.append(spearmanr(a, b).statistic)
+    agreement = float(np.nanmean(taus)) if taus else np.nan
+    mean = fold_importances.mean(axis=0)
+    intervals = importance_intervals(fold_importances.T)
+    ranking, groups = rank_with_ties(mean, intervals)
+    names = folds[0].concept_names
+    return Bunch(
+        folds=folds,
+        fold_importances=fold_importances,
+        importances_mean=mean,
+        importances_std=fold_importances.std(axis=0),
+        importances_ci=intervals,
+        ranking=ranking,
+        tie_groups=[[names[i] for i in group] for group in groups],
+        concept_names=names,
+        rank_agreement=agreement,
+        rank_agreement_spearman=float(np.nanmean(rhos)) if rhos else np.nan,
+        stable=bool(agreement >= threshold),
+        estimators=estimators,
+    )

@@ -1,0 +1,103 @@
+"""Cross-validated explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CountingGenerator, flatten
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_depict import ShapesGenerator, depict_importance
+from sklearn_depict.cross_validation import cross_validate_importance
+
+
+def test_prefit_folds_match_explaining_each_fold(bottleneck, shapes_test, bottleneck_labels):
+    cv = KFold(3, shuffle=True, random_state=0)
+    result = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                       generator=ShapesGenerator(), cv=cv, scoring="roc_auc",
+                                       n_repeats=3, random_state=0)
+    assert len(result.folds) == 3 and result.fold_importances.shape == (3, 6)
+    for fold, (_, test) in zip(result.folds, cv.split(shapes_test.concepts)):
+        direct = depict_importance(bottleneck, shapes_test.concepts.iloc[test],
+                                   bottleneck_labels[test], generator=ShapesGenerator(),
+                                   scoring="roc_auc", n_repeats=3, random_state=0)
+        np.testing.assert_array_equal(fold.importances, direct.importances)
+        np.testing.assert_array_equal(fold.test, test)
+    np.testing.assert_allclose(result.importances_mean, result.fold_importances.mean(axis=0))
+    np.testing.assert_allclose(result.importances_std, result.fold_importances.std(axis=0))
+    assert result.rank_agreement > 0.7 and result.stable
+    assert result.ranking[np.argmax(result.importances_mean)] == 1
+
+
+def test_unstable_ranking_is_flagged(shapes_test):
+    """A model that ignores the images ranks concepts by noise alone."""
+    from sklearn.dummy import DummyClassifier
+
+    y = shapes_test.concepts["red circle"].to_numpy()
+    rng = np.random.RandomState(0)
+
+    class Noisy(DummyClassifier):
+        def predict_proba(self, X):
+            p = rng.uniform(size=len(X))
+            return np.column_stack([1 - p, p])
+
+    noisy = Noisy().fit(np.zeros((len(y), 1)), y)
+    result = cross_validate_importance(noisy, shapes_test.concepts, y,
+                                       generator=ShapesGenerator(), cv=4, scoring="roc_auc",
+                                       n_repeats=2, random_state=0, stability_threshold=0.7)
+    assert not result.stable
+    assert result.rank_agreement < 0.7
+
+
+def test_refit_shares_images_through_the_cache(shapes_test):
+    concepts = shapes_test.concepts.iloc[:60]
+    y = concepts["green square"].to_numpy()
+    model = make_pipeline(FunctionTransformer(flatten), LogisticRegression(max_iter=300))
+    counting = CountingGenerator()
+    result = cross_validate_importance(model, concepts, y, generator=counting, cv=3,
+                                       refit=True, scoring="roc_auc", n_repeats=2,
+                                       random_state=0)
+    assert len(result.estimators) == 3
+    assert all(est is not model for est in result.estimators)
+    # Training images are the baselines of the other folds: nothing is made twice.
+    assert counting.n_images == len(set(counting.pairs))
+    assert counting.n_images == sum(fold.n_images_distinct for fold in result.folds)
+    green = list(result.concept_names).index("green square")
+    assert np.argmax(result.importances_mean) == green
+
+
+def test_refit_on_real_images_and_groups(shapes_test):
+    concepts = shapes_test.concepts
+    y = concepts["blue circle"].to_numpy()
+    groups = np.arange(len(y)) % 4
+    model = make_pipeline(FunctionTransformer(flatten), LogisticRegression(max_iter=300))
+    result = cross_validate_importance(model, concepts, y, generator=ShapesGenerator(),
+                                       cv=GroupKFold(4), groups=groups, refit=True,
+                                       X_images=shapes_test.images, scoring="roc_auc",
+                                       n_repeats=2, random_state=0)
+    for fold in result.folds:
+        assert len(set(groups[fold.test])) == 1
+        assert fold.diagnostics.checks["effective_generation"] in (True, False)
+    assert np.argmax(result.importances_mean) == list(concepts.columns).index("blue circle")
+
+
+def test_multi_metric_gives_one_summary_per_metric(bottleneck, shapes_test,
+                                                   bottleneck_labels):
+    result = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                       generator=ShapesGenerator(), cv=2,
+                                       scoring=["roc_auc", "accuracy"], n_repeats=2,
+                                       random_state=0)
+    assert set(result) == {"roc_auc", "accuracy"}
+    assert result["accuracy"].fold_importances.shape == (2, 6)
+
+
+def test_bad_inputs(bottleneck, shapes_test, bottleneck_labels):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels[:-1],
+                                  generator=ShapesGenerator())
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                  generator=ShapesGenerator(), X_images=shapes_test.images[:3])
