@@ -6,24 +6,64 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageCache", "check_cache"]
+__all__ = ["CacheWarning", "ImageCache", "check_cache", "decode_entry", "encode_entry"]
+
+# An entry: MAGIC, the SHA-256 of the payload, then the payload (an .npy file).
+MAGIC = b"DEPICT\x01\n"
+SUFFIX = ".entry"
+TEMP_PREFIX = ".tmp-"
+_DIGEST_SIZE = 32
+
+
+class CacheWarning(UserWarning):
+    """Something went wrong with the image cache; the run goes on without it."""
+
+
+def encode_entry(image: np.ndarray) -> bytes:
+    """Serialise an image with its checksum."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(image), allow_pickle=False)
+    payload = buffer.getvalue()
+    return MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def decode_entry(data: bytes) -> np.ndarray:
+    """Check and read an entry; ValueError for anything that is not intact."""
+    header = len(MAGIC) + _DIGEST_SIZE
+    if len(data) < header or not data.startswith(MAGIC):
+        raise ValueError("not a sklearn-depict cache entry")
+    digest, payload = data[len(MAGIC) : header], data[header:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError("checksum mismatch: the entry is corrupted or truncated")
+    try:
+        return np.load(io.BytesIO(payload), allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for malformed payloads
+        raise ValueError(f"malformed image payload: {exc}") from None
 
 
 class ImageCache:
     """Store generated images on disk, keyed by (fingerprint, caption, seed).
 
-    Entries are ``.npy`` files read with ``allow_pickle=False``: loading never
-    executes code. Each entry is written to a temporary file in the same folder
-    and renamed into place, so a reader never sees a partial entry, and several
-    processes can fill one directory at once (they write identical content for
-    the same key). A float32 image is stored exactly, so a warm run computes the
-    same numbers as the cold run that filled the cache.
+    Each entry is one file: a short header with the SHA-256 checksum of its
+    payload, then the image in ``.npy`` format, read with
+    ``allow_pickle=False``, so loading never executes code. A corrupted,
+    truncated or foreign file is reported with a warning, removed and
+    regenerated, never used. Each entry is written to a temporary file in the
+    same folder and renamed into place, so a reader never sees a partial entry,
+    a killed run leaves only complete entries behind, and several processes
+    can fill one directory at once (they write identical content for the same
+    key). A float32 image is stored exactly, so a warm run computes the same
+    numbers as the cold run that filled the cache.
+
+    If a write fails (a full disk, a read-only folder), the cache warns once
+    and stops writing; the run goes on without caching.
 
     Parameters
     ----------
@@ -41,6 +81,8 @@ class ImageCache:
         Lookups that found nothing usable.
     generated : int
         Entries written after generation.
+    write_failed : bool
+        True once a write failed and writing was switched off.
 
     Examples
     --------
@@ -64,6 +106,7 @@ class ImageCache:
         self.hits = 0
         self.misses = 0
         self.generated = 0
+        self.write_failed = False
         self._nbytes: int | None = None
 
     def __repr__(self) -> str:
@@ -78,7 +121,7 @@ class ImageCache:
     def _path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             raise ValueError(f"Not a cache key: {key!r}.")
-        return self.directory / key[:2] / f"{key}.npy"
+        return self.directory / key[:2] / f"{key}{SUFFIX}"
 
     def __contains__(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -96,12 +139,12 @@ class ImageCache:
             self.misses += 1
             return None
         try:
-            image = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as exc:  # any decoding failure means a bad entry
+            image = decode_entry(data)
+        except ValueError as exc:
             warnings.warn(
                 f"Ignoring unreadable cache entry {path} ({exc}); it will be "
                 "regenerated.",
-                RuntimeWarning,
+                CacheWarning,
                 stacklevel=2,
             )
             _remove(path)
@@ -114,30 +157,67 @@ class ImageCache:
         return image
 
     def put(self, key: str, image: np.ndarray) -> None:
-        """Store an image atomically."""
+        """Store an image atomically.
+
+        A failed write (full disk, permissions) warns once and switches writing
+        off for this cache object instead of failing the run.
+        """
+        if self.write_failed:
+            return
         path = self._path(key)
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(image), allow_pickle=False)
-        data = buffer.getvalue()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
+        data = encode_entry(image)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            _remove(Path(tmp))
-            raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=SUFFIX)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                _remove(Path(tmp))
+                raise
+        except OSError as exc:
+            self.write_failed = True
+            warnings.warn(
+                f"Could not write to the image cache in {self.directory} ({exc}); "
+                "going on without caching. Free some space or pass another "
+                "cache directory to keep generated images.",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return
         self.generated += 1
         if self.max_bytes is not None:
             self._nbytes = (self.nbytes if self._nbytes is None else self._nbytes) + len(data)
             if self._nbytes > self.max_bytes:
                 self._evict()
 
+    def remove_stale_temporary_files(self, older_than: float = 600.0) -> int:
+        """Delete temporary files left by writers that were killed mid-write.
+
+        Only files older than ``older_than`` seconds are removed, so that a
+        live writer in another process is never disturbed. Returns how many
+        were removed.
+        """
+        if not self.directory.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self.directory.glob(f"??/{TEMP_PREFIX}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def _entries(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
-        return [p for p in self.directory.glob("??/*.npy") if not p.name.startswith(".")]
+        return [
+            p for p in self.directory.glob(f"??/*{SUFFIX}") if not p.name.startswith(TEMP_PREFIX)
+        ]
 
     def __len__(self) -> int:
         return len(self._entries())

@@ -254,6 +254,8 @@ def depict_importance(
     generator = check_generator(generator)
     cache = check_cache(cache)
     fingerprint = resolve_fingerprint(generator, cache)
+    if cache is not None:
+        cache.remove_stale_temporary_files()
     captioner = ConceptCaptioner() if captioner is None else captioner
     names, columns = resolve_concepts(table, concepts, captioner)
 

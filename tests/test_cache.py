@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import os
 import pickle
 import time
@@ -9,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator
+from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
+from sklearn_depict.cache import MAGIC, CacheWarning, decode_entry
 from sklearn_depict.generation import generate_pairs
 
 
@@ -50,36 +54,85 @@ def test_writes_leave_no_temporary_files(tmp_path):
     assert leftovers == []
 
 
-def test_pickled_entry_is_never_unpickled(tmp_path):
+class Boom:
+    """Unpickling this runs a shell command: it must never happen."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, ("touch " + str(self.target),))
+
+
+@pytest.mark.parametrize("with_valid_checksum", [False, True])
+def test_pickled_entry_is_never_unpickled(tmp_path, with_valid_checksum):
     """A malicious pickle planted under a valid key is rejected, not executed."""
-
-    class Boom:
-        def __reduce__(self):
-            return (os.system, ("touch " + str(tmp_path / "pwned"),))
-
-    cache = ImageCache(tmp_path)
+    cache = ImageCache(tmp_path / "cache")
     key = cache.key("g", "c", 0)
-    path = tmp_path / key[:2] / f"{key}.npy"
+    path = cache._path(key)
     path.parent.mkdir(parents=True)
-    np.save(path, np.array([Boom()], dtype=object), allow_pickle=True)
-    with pytest.warns(RuntimeWarning, match="unreadable cache entry"):
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Boom(tmp_path / "pwned")], dtype=object), allow_pickle=True)
+    payload = buffer.getvalue()
+    if with_valid_checksum:
+        payload = MAGIC + hashlib.sha256(payload).digest() + payload
+    path.write_bytes(payload)
+    with pytest.warns(CacheWarning, match="unreadable cache entry"):
         assert cache.get(key) is None
     assert not (tmp_path / "pwned").exists()
     assert not path.exists()
 
 
-def test_truncated_entry_is_reported_and_regenerated(tmp_path):
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_corrupted_entry_is_reported_and_regenerated(tmp_path, damage):
     generator = ShapesGenerator()
     cache = ImageCache(tmp_path)
     images, _ = generate_pairs(generator, ["red circle"], [3], cache=cache,
                                fingerprint=generator.fingerprint)
-    (entry,) = list(tmp_path.glob("??/*.npy"))
-    entry.write_bytes(entry.read_bytes()[:50])
-    with pytest.warns(RuntimeWarning, match="regenerated"):
+    (entry,) = cache._entries()
+    data = bytearray(entry.read_bytes())
+    if damage == "truncate":
+        data = data[:-50]
+    else:
+        data[-7] ^= 0xFF  # one bit-flipped pixel byte
+    entry.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match="checksum mismatch"):
         again, stats = generate_pairs(generator, ["red circle"], [3], cache=cache,
                                       fingerprint=generator.fingerprint)
     assert stats == {"hits": 0, "generated": 1}
     np.testing.assert_array_equal(again, images)
+    assert decode_entry(entry.read_bytes()).shape == (32, 32, 3)
+
+
+def test_disk_full_degrades_to_no_caching(tmp_path, monkeypatch, bottleneck, shapes_test,
+                                          bottleneck_labels):
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", full_disk)
+        with pytest.warns(CacheWarning, match="going on without caching"):
+            result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                       generator=ShapesGenerator(), cache=tmp_path,
+                                       n_repeats=2, random_state=0)
+    reference = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                  generator=ShapesGenerator(), n_repeats=2, random_state=0)
+    np.testing.assert_array_equal(result.importances, reference.importances)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_stale_temporary_files_are_removed(tmp_path):
+    cache = ImageCache(tmp_path)
+    cache.put(cache.key("g", "c", 0), _image())
+    stale = tmp_path / "ab" / ".tmp-killed.entry"
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"partial")
+    fresh = tmp_path / "ab" / ".tmp-live.entry"
+    fresh.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert cache.remove_stale_temporary_files() == 1
+    assert not stale.exists() and fresh.exists() and len(cache) == 1
 
 
 def test_entries_of_another_fingerprint_are_not_served(tmp_path):
