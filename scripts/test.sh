@@ -9,7 +9,7 @@ PYTHON=${PYTHON:-python3}
 # torch first and pinned: an unpinned torch (or one pulled in by accelerate)
 # brings several GB of CUDA packages; 2.13.0 is the local CPU build.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[diffusion,test,docs]"
+.venv/bin/pip install -q -e ".[diffusion,distributed,plot,benchmarks,test,docs]"
 
 .venv/bin/ruff check .
 .venv/bin/python -m pytest

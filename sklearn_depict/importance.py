@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from typing import Any
 
@@ -366,6 +367,7 @@ def _chunk_task(
     fingerprint: str | None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Generate (or load) one chunk of images and predict it; keep no images."""
+    generator = _reuse_in_worker(generator)
     # A private copy, so counters from worker processes are added up once.
     local_cache = None if cache is None else ImageCache(cache.directory, max_bytes=cache.max_bytes)
     start = time.perf_counter()
@@ -389,6 +391,25 @@ def _chunk_task(
         n_images=len(images),
     )
     return outputs, stats
+
+
+# The generator each worker process keeps between tasks. Every task carries a
+# pickled copy of the generator; a heavy one (a diffusion pipeline) loads its
+# weights lazily, so reusing the first copy a worker saw means each worker
+# loads the model once per run, and once across runs with the same model.
+_WORKER_GENERATOR: dict[tuple[str, str], Any] = {}
+
+
+def _reuse_in_worker(generator: Any) -> Any:
+    fingerprint = getattr(generator, "fingerprint", None)
+    # In the driver process the caller's own object is used as it is.
+    if multiprocessing.parent_process() is None or not isinstance(fingerprint, str):
+        return generator
+    key = (f"{type(generator).__module__}.{type(generator).__qualname__}", fingerprint)
+    if key not in _WORKER_GENERATOR:
+        _WORKER_GENERATOR.clear()
+        _WORKER_GENERATOR[key] = generator
+    return _WORKER_GENERATOR[key]
 
 
 def _generate_and_predict_all(
