@@ -94,6 +94,11 @@ def looks_like_classifier(estimator: Any) -> bool:
 
 def check_fitted_estimator(estimator: Any) -> tuple[str, ...]:
     """Check that ``estimator`` can predict, and return its prediction methods."""
+    if isinstance(estimator, type):
+        raise TypeError(
+            f"depict_importance needs a fitted estimator instance, got the class "
+            f"{estimator.__name__}. Create and fit an instance first."
+        )
     available = tuple(m for m in PREDICTION_METHODS if hasattr(estimator, m))
     if not available:
         raise TypeError(

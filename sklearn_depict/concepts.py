@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_concept_table", "infer_column_kinds", "row_seeds"]
+__all__ = [
+    "DuplicateIndexWarning",
+    "check_concept_table",
+    "infer_column_kinds",
+    "row_seeds",
+]
 
 COLUMN_KINDS = ("binary", "count", "text")
 
@@ -88,7 +94,22 @@ def check_concept_table(
             "concept must have exactly one column."
         )
     _check_finite(table)
+    if not table.index.is_unique:
+        repeated = table.index[table.index.duplicated()].unique().tolist()[:5]
+        warnings.warn(
+            f"The concept table's index has duplicated labels (for example "
+            f"{repeated}). Noise seeds follow index labels, so rows sharing a label "
+            "share their noise, and rows that also share a caption get the same "
+            "image. Use table.reset_index(drop=True) to give every row its own "
+            "noise.",
+            DuplicateIndexWarning,
+            stacklevel=3,
+        )
     return table
+
+
+class DuplicateIndexWarning(UserWarning):
+    """Rows of a concept table share an index label, and so their noise seed."""
 
 
 def _array_to_frame(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -355,6 +356,13 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | Non
         )
     if (weights < 0).any():
         raise ValueError("sample_weight must be non-negative.")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight must be finite.")
+    if weights.sum() == 0:
+        raise ValueError(
+            "sample_weight sums to 0: every row would be ignored, so no score can "
+            "be computed."
+        )
     return weights
 
 
@@ -502,7 +510,23 @@ def _score_plan(
     plan: ImportancePlan, replay: Any, scorer: Any, y: np.ndarray, weights: Any
 ) -> Bunch | dict[str, Bunch]:
     """Score the baseline and every (concept, repeat) from stored predictions."""
-    baseline = _weighted_score(scorer, replay, plan.baseline_ids, y, weights)
+    what = f"Scoring the images generated from the unpermuted captions with {scorer!r}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            baseline = _weighted_score(scorer, replay, plan.baseline_ids, y, weights)
+        except ValueError as exc:
+            # The metric's own message is right but comes from deep inside
+            # sklearn; say what was being scored.
+            raise ValueError(f"{what} failed: {exc}") from exc
+    values = baseline.values() if isinstance(baseline, dict) else [baseline]
+    if any(np.isnan(v) for v in values if isinstance(v, (float, np.floating))):
+        reasons = " ".join(str(w.message) for w in caught)
+        raise ValueError(
+            f"{what} gave NaN, so no importance can be measured. {reasons}".rstrip()
+        )
+    for warning in caught:
+        warnings.warn(warning.message, stacklevel=3)
     rows = plan.row_indices
     y_scored = y[rows]
     w_scored = None if weights is None else weights[rows]

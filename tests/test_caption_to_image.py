@@ -19,7 +19,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import get_tags
 
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator
-from sklearn_depict.concepts import row_seeds
+from sklearn_depict.concepts import DuplicateIndexWarning, row_seeds
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def test_permuting_a_concept_changes_only_the_caption(table):
 def test_duplicate_pairs_are_generated_once():
     counting = CountingGenerator()
     table = pd.DataFrame({"red circle": [1, 1, 1]}, index=[5, 5, 6])
-    images = CaptionToImage(counting).transform(table)
+    with pytest.warns(DuplicateIndexWarning, match="share their noise"):
+        images = CaptionToImage(counting).transform(table)
     assert counting.n_images == 2
     np.testing.assert_array_equal(images[0], images[1])
 
