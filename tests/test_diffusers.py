@@ -95,9 +95,7 @@ def make_gen(model, **params):
 
 def concept_table(n=8):
     rng = np.random.RandomState(0)
-    return pd.DataFrame(
-        {"red circle": rng.randint(0, 2, n), "blue square": rng.randint(0, 2, n)}
-    )
+    return pd.DataFrame({"red circle": rng.randint(0, 2, n), "blue square": rng.randint(0, 2, n)})
 
 
 # ----------------------------------------------------------------------
@@ -262,6 +260,43 @@ def test_fingerprint_changes_with_weights(tiny_dir, perturbed_dir, tmp_path):
     assert np.abs(after - before).max() > 1e-5
 
 
+def test_fingerprint_of_a_hub_cache_snapshot_reads_no_weights(tiny_dir, tmp_path, monkeypatch):
+    # The Hugging Face cache keeps files as blobs named by their sha256 (large
+    # files) or git hash (small ones), with a snapshot folder of symlinks.
+    import hashlib
+
+    from sklearn_depict.generators import diffusers as module
+
+    blobs = tmp_path / "blobs"
+    snapshot = tmp_path / "snapshots" / "0123abcd"
+    blobs.mkdir()
+    for source in tiny_dir.rglob("*"):
+        if not source.is_file():
+            continue
+        data = source.read_bytes()
+        if source.suffix == ".safetensors":
+            name = hashlib.sha256(data).hexdigest()
+        else:
+            name = hashlib.sha1(data).hexdigest()
+        (blobs / name).write_bytes(data)
+        link = snapshot / source.relative_to(tiny_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blobs / name)
+
+    expected = make_gen(tiny_dir).fingerprint
+    clear_pipeline_cache()
+    opened = []
+    real_open = open
+    monkeypatch.setattr(
+        module,
+        "open",
+        lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k),
+        raising=False,
+    )
+    assert make_gen(snapshot).fingerprint == expected
+    assert opened == []  # weights digested from their blob names, JSON via read_bytes
+
+
 def test_in_memory_fingerprint_follows_the_weights():
     pipe = make_tiny_pipeline(seed=1)
     gen = make_gen(pipe)
@@ -359,9 +394,7 @@ def test_pickle_carries_the_path_and_reloads_once(tiny_dir, monkeypatch):
     clear_pipeline_cache()  # as in a fresh worker process
     for _ in range(3):  # a joblib worker unpickles one generator per task
         worker_gen = pickle.loads(payload)
-        np.testing.assert_allclose(
-            worker_gen.generate(CAPTIONS[:2], SEEDS[:2]), images, atol=1e-6
-        )
+        np.testing.assert_allclose(worker_gen.generate(CAPTIONS[:2], SEEDS[:2]), images, atol=1e-6)
     assert len(loads) == 1
 
 
@@ -391,7 +424,7 @@ def test_missing_extra_in_a_fresh_process(tiny_dir):
     code = textwrap.dedent(
         f"""
         import sys
-        sys.modules["diffusers"] = None
+        sys.modules["diffusers"] = None  # as if the extra were not installed
         from sklearn_depict import DiffusersGenerator
         gen = DiffusersGenerator({str(tiny_dir)!r})
         try:
@@ -497,7 +530,7 @@ def test_cache_reuse(tiny_dir, tmp_path, monkeypatch):
         import sys
         import numpy as np, pandas as pd
         from sklearn_depict import CaptionToImage, DiffusersGenerator, ImageCache
-        table = pd.DataFrame({table.to_dict('list')!r})
+        table = pd.DataFrame({table.to_dict("list")!r})
         cache = ImageCache({str(tmp_path / "cache")!r})
         gen = DiffusersGenerator({str(tiny_dir)!r}, num_inference_steps=2,
                                  local_files_only=True)
@@ -525,20 +558,28 @@ def test_depict_importance_end_to_end(tiny_dir):
     scoring = ["accuracy", "neg_log_loss"]
 
     result = depict_importance(
-        clf, table, y, generator=gen, scoring=scoring, n_repeats=2, random_state=0,
+        clf,
+        table,
+        y,
+        generator=gen,
+        scoring=scoring,
+        n_repeats=2,
+        random_state=0,
         batch_size=5,
     )
     reference = permutation_importance(
-        make_pipeline(CaptionToImage(gen), clf), table, y, scoring=scoring,
-        n_repeats=2, random_state=0,
+        make_pipeline(CaptionToImage(gen), clf),
+        table,
+        y,
+        scoring=scoring,
+        n_repeats=2,
+        random_state=0,
     )
     # Same numbers as sklearn on the equivalent pipeline. The two routes batch
     # the same (caption, seed) pairs differently, and diffusion output only
     # repeats to ~1e-6 across batch compositions, so compare with a tolerance.
     for name in scoring:
-        np.testing.assert_allclose(
-            result[name].importances, reference[name].importances, atol=1e-5
-        )
+        np.testing.assert_allclose(result[name].importances, reference[name].importances, atol=1e-5)
         assert result[name].importances.shape == (2, 2)
     bunch = result["accuracy"]
     assert list(bunch.concept_names) == ["red circle", "blue square"]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import os
 import re
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -92,6 +94,15 @@ def clear_pipeline_cache() -> None:
     path or Hub id in memory, so that new instances (clones, or copies
     unpickled in joblib workers) do not load it again. Call this to free that
     memory; generators that hold their own reference keep theirs.
+
+    See Also
+    --------
+    DiffusersGenerator : The generator whose pipelines this frees.
+
+    Examples
+    --------
+    >>> from sklearn_depict.generators.diffusers import clear_pipeline_cache
+    >>> clear_pipeline_cache()
     """
     _LOADED.clear()
     _FILE_DIGESTS.clear()
@@ -103,21 +114,31 @@ def _import_backend(*, accelerate: bool = False) -> tuple[Any, Any]:
     names = ["torch", "diffusers", "transformers", "safetensors"]
     if accelerate:
         names.append("accelerate")
-    missing = []
-    error: ImportError | None = None
-    for name in names:
-        try:
-            import_module(name)
-        except ImportError as exc:
-            missing.append(name)
-            error = error or exc
+    # Look before importing: a missing package is reported at once, without
+    # first spending seconds importing the others.
+    missing = [name for name in names if not _installed(name)]
     if missing:
         raise ImportError(
             "DiffusersGenerator needs torch, diffusers, transformers, safetensors "
-            f"and accelerate, and {', '.join(missing)} could not be imported. "
-            + _EXTRA_HINT
-        ) from error
+            f"and accelerate, and {', '.join(missing)} could not be found. " + _EXTRA_HINT
+        )
+    try:
+        for name in names:
+            import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"DiffusersGenerator could not import {name}: {exc}. " + _EXTRA_HINT
+        ) from exc
     return import_module("torch"), import_module("diffusers")
+
+
+def _installed(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _package_version(name: str) -> str:
@@ -346,7 +367,12 @@ class DiffusersGenerator(BaseEstimator):
     # ------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
-        """A sha256 of everything that decides the pixels; see the class notes."""
+        """A sha256 of everything that decides the pixels.
+
+        For a folder or Hub id it is computed from the files, without loading
+        the model or importing torch; for a pipeline object, from its
+        components. See the class notes.
+        """
         self._check_params()
         if _is_model_reference(self.model):
             folder = self._runtime_state().resolve_folder(self)
@@ -402,10 +428,10 @@ class DiffusersGenerator(BaseEstimator):
                 )
         seeds = [_check_seed(seed, i) for i, seed in enumerate(seeds)]
         self._check_params()
-        torch, _ = _import_backend(accelerate=bool(self.enable_model_cpu_offload))
-        pipe = self._pipeline()
         if not captions:
             return np.empty((0, 0, 0, 3), dtype=np.float32)
+        torch, _ = _import_backend(accelerate=bool(self.enable_model_cpu_offload))
+        pipe = self._pipeline()
 
         call_args: dict[str, Any] = dict(self.pipeline_kwargs or {})
         call_args.update(
@@ -470,9 +496,7 @@ class DiffusersGenerator(BaseEstimator):
         ):
             raise ValueError(f"guidance_scale must be a number, got {self.guidance_scale!r}.")
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
-            raise TypeError(
-                f"negative_prompt must be None or a str, got {self.negative_prompt!r}."
-            )
+            raise TypeError(f"negative_prompt must be None or a str, got {self.negative_prompt!r}.")
         _dtype_name(self.torch_dtype)
         _scheduler_description(self.scheduler)
         kwargs = self.pipeline_kwargs
@@ -497,8 +521,8 @@ class DiffusersGenerator(BaseEstimator):
 
     def _device(self, torch: Any) -> str | None:
         if self.device is None:
-            if not _is_model_reference(self.model):
-                return None
+            if not _is_model_reference(self.model) and not self.enable_model_cpu_offload:
+                return None  # a pipeline object stays where its owner put it
             return "cuda" if torch.cuda.is_available() else "cpu"
         return str(torch.device(self.device))
 
@@ -903,7 +927,7 @@ def _file_digest(path: str) -> str:
         if parent == "blobs" and re.fullmatch(r"[0-9a-f]{64}", name):
             # The Hugging Face cache names large files by their sha256.
             digest = name
-        elif real.endswith(".json") and key[1] < (1 << 24):
+        elif path.endswith(".json") and key[1] < (1 << 24):
             digest = _json_digest(real)
         else:
             h = hashlib.sha256()
@@ -997,6 +1021,8 @@ def _module_digest(module: Any) -> str:
         h.update(f"\x1e{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         h.update(memoryview(raw))
     digest = h.hexdigest()
+    for key in [k for k, v in _MODULE_DIGESTS.items() if v[0]() is None]:
+        del _MODULE_DIGESTS[key]
     _MODULE_DIGESTS[id(module)] = (weakref.ref(module), signature, digest)
     return digest
 
@@ -1053,6 +1079,12 @@ def make_tiny_pipeline(*, seed: int = 0, image_size: int = 32) -> Any:
     Returns
     -------
     pipeline : diffusers.StableDiffusionPipeline
+        On the CPU, in float32, without safety checker. Save it with
+        ``save_pretrained`` to get a folder like a fine-tuned checkpoint.
+
+    See Also
+    --------
+    DiffusersGenerator : Generates images with such a pipeline.
 
     Examples
     --------
