@@ -99,9 +99,12 @@ def cross_validate_importance(
             Standard deviation across folds.
         importances_ci : ndarray of shape (n_concepts, 2)
             95% t interval of the mean across folds.
-        ranking, tie_groups :
-            As in :func:`depict_importance`, across folds.
+        ranking : ndarray of shape (n_concepts,)
+            1 for the concept with the largest mean across folds.
+        tie_groups : list of list
+            Concepts whose across-fold intervals overlap.
         concept_names : ndarray
+            The permuted concepts.
         rank_agreement : float
             Mean pairwise Kendall tau between the folds' importance vectors.
         rank_agreement_spearman : float

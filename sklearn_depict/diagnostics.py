@@ -312,13 +312,16 @@ def depict_diagnostics(
         real_score, generated_score, score_gap : float
             The target model on real and generated images (with ``X_images``).
         detector_concepts : list
+            The table columns the detector's outputs stand for.
         detector_real_auc, detector_generated_auc, detector_gaps : ndarray
             Per detector concept.
         independence : DataFrame of shape (n_permuted, n_detector_concepts)
             M[j, k]: mean drop of the detector's AUROC for concept k after
             permuting concept j. Large on the diagonal, near 0 elsewhere.
         failures : list of str
+            One message per failed check, also issued as warnings.
         tolerances : dict
+            The tolerances used.
         result : Bunch
             The full :func:`depict_importance` result.
 
