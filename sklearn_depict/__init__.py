@@ -31,6 +31,9 @@ __all__ = [
     "DiagnosticWarning",
     "DiffusersGenerator",
     "ImageCache",
+    "ImportanceDisplay",
+    "IndependenceDisplay",
+    "PermutationExamplesDisplay",
     "ShapesGenerator",
     "cross_validate_importance",
     "depict_diagnostics",
@@ -40,7 +43,12 @@ __all__ = [
     "oracle_importance",
 ]
 
-_LAZY = {"DiffusersGenerator": "sklearn_depict.generators.diffusers"}
+_LAZY = {
+    "DiffusersGenerator": "sklearn_depict.generators.diffusers",
+    "ImportanceDisplay": "sklearn_depict.displays",
+    "IndependenceDisplay": "sklearn_depict.displays",
+    "PermutationExamplesDisplay": "sklearn_depict.displays",
+}
 
 
 def __getattr__(name: str) -> Any:

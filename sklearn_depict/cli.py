@@ -251,7 +251,6 @@ def _run_demo(args: argparse.Namespace) -> int:
         n_jobs=args.n_jobs,
         cache=args.cache,
         verbose=0 if args.quiet else 1,
-        diagnostics=args.report is not None,
     )
     print(format_report(report))
     if args.output is not None:

@@ -27,7 +27,7 @@ def run_demo(
     n_jobs: int | None = None,
     cache: Any = None,
     verbose: int = 1,
-    diagnostics: bool = False,
+    diagnostics: bool = True,
 ) -> Bunch:
     """Explain a concept-bottleneck classifier whose reliance is known.
 
@@ -57,7 +57,7 @@ def run_demo(
         Image cache for :func:`depict_importance`.
     verbose : int, default=1
         Progress bars when above 0.
-    diagnostics : bool, default=False
+    diagnostics : bool, default=True
         Also run the paper's two checks: fit the shapes concept detector
         (:func:`~sklearn_depict.bottleneck.make_shapes_concept_model`) on the
         training renders and pass it, with the real test renders, to
@@ -164,12 +164,35 @@ def format_report(report: Bunch) -> str:
         f"Pearson r with the oracle: {report.pearson_r:.3f}",
         f"AUROC on real images {report.real_score:.3f}, on generated images "
         f"{report.generated_score:.3f} (baseline)",
+        *_check_lines(result.get("diagnostics")),
         f"Images generated: {result.n_images_generated} distinct "
         f"(bound {result.n_images_bound}; a literal run would generate "
         f"{result.n_images_naive})",
         f"Finished in {report.seconds:.1f} s",
     ]
     return "\n".join(lines)
+
+
+def _check_lines(diagnostics: Bunch | None) -> list[str]:
+    """The paper's two checks, one line each."""
+    if diagnostics is None:
+        return []
+    checks = diagnostics.checks
+    verdict = {True: "PASS", False: "FAIL", None: "not run"}
+    lines = [
+        f"Check 1, effective generation: {verdict[checks['effective_generation']]} "
+        f"(detector AUROC real vs generated, largest gap "
+        f"{np.nanmax(np.abs(diagnostics.get('detector_gaps', [np.nan]))):.3f})",
+        f"Check 2, independent permutation: {verdict[checks['independent_permutation']]} "
+        f"(smallest own drop {np.min(np.diag(diagnostics.independence.to_numpy())):.3f}, "
+        f"largest leak {_largest_leak(diagnostics.independence.to_numpy()):.3f})",
+    ]
+    return lines + [f"  {message}" for message in diagnostics.failures]
+
+
+def _largest_leak(matrix: np.ndarray) -> float:
+    off_diagonal = matrix[~np.eye(*matrix.shape, dtype=bool)]
+    return float(np.nanmax(np.abs(off_diagonal))) if off_diagonal.size else 0.0
 
 
 def write_demo_report(
