@@ -581,7 +581,12 @@ class DiffusersGenerator(BaseEstimator):
             kwargs["trust_remote_code"] = True
         if "safety_checker" in _model_index(folder):
             kwargs.update(safety_checker=None, requires_safety_checker=False)
+        own_class = _package_pipeline_class(_model_index(folder).get("_class_name"))
         with _progress_bars(bool(self.verbose)):
+            if own_class is not None:
+                # diffusers only resolves its own classes by name; pipelines this
+                # package saves (such as the shipped shapes model) name ours.
+                return own_class.from_pretrained(folder, **kwargs)
             try:
                 return diffusers.AutoPipelineForText2Image.from_pretrained(folder, **kwargs)
             except ValueError as auto_error:
@@ -670,6 +675,17 @@ class _Label:
 # ----------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------
+def _package_pipeline_class(name: Any) -> Any:
+    """The pipeline class of this package that a saved model_index.json names."""
+    if not isinstance(name, str):
+        return None
+    try:
+        module = import_module("sklearn_depict.text_to_image")
+    except ImportError:
+        return None
+    return getattr(module, name, None) if name in getattr(module, "__all__", ()) else None
+
+
 def _is_model_reference(model: Any) -> bool:
     return isinstance(model, (str, os.PathLike))
 
