@@ -623,3 +623,13 @@ def test_deepcopy_still_works_when_asked(tiny_dir):
     # copy.deepcopy is the user's explicit choice; only clone must be cheap.
     gen = make_gen(tiny_dir)
     assert copy.deepcopy(gen).get_params() == gen.get_params()
+
+
+def test_captions_over_the_tokenizer_limit_are_reported(tiny_dir):
+    from sklearn_depict.generators.diffusers import CaptionTruncationWarning
+
+    generator = make_gen(tiny_dir)
+    long_caption = ", ".join(["red circle"] * 60)
+    with pytest.warns(CaptionTruncationWarning, match="exceed the tokenizer's limit of 77"):
+        images = generator.generate([long_caption, "red circle"], [0, 1])
+    assert images.shape[0] == 2

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -432,6 +433,7 @@ class DiffusersGenerator(BaseEstimator):
             return np.empty((0, 0, 0, 3), dtype=np.float32)
         torch, _ = _import_backend(accelerate=bool(self.enable_model_cpu_offload))
         pipe = self._pipeline()
+        _warn_if_truncated(pipe, captions)
 
         call_args: dict[str, Any] = dict(self.pipeline_kwargs or {})
         call_args.update(
@@ -675,6 +677,35 @@ class _Label:
 # ----------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------
+class CaptionTruncationWarning(UserWarning):
+    """A caption is longer than the text encoder reads; its end is ignored."""
+
+
+def _warn_if_truncated(pipe: Any, captions: list[str]) -> None:
+    """Say which captions the pipeline's tokenizer will cut short.
+
+    Truncation silently drops concepts at the end of a long caption, so
+    permuting them would change nothing; a DEPICT user must know.
+    """
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+        return
+    lengths = [len(ids) for ids in tokenizer(captions, truncation=False)["input_ids"]]
+    too_long = [(c, n) for c, n in zip(captions, lengths) if n > limit]
+    if too_long:
+        caption, n_tokens = too_long[0]
+        warnings.warn(
+            f"{len(too_long)} caption(s) exceed the tokenizer's limit of {limit} tokens "
+            f"and will be truncated, for example one of {n_tokens} tokens: "
+            f"{caption[:80]!r}... Concepts past the limit cannot affect the image; "
+            "shorten the captions (a template, fewer context columns) or put the "
+            "permuted concepts first.",
+            CaptionTruncationWarning,
+            stacklevel=3,
+        )
+
+
 def _package_pipeline_class(name: Any) -> Any:
     """The pipeline class of this package that a saved model_index.json names."""
     if not isinstance(name, str):
