@@ -7,7 +7,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ImageGenerator", "check_generator", "check_generated_images"]
+__all__ = [
+    "ImageGenerator",
+    "check_captions_and_seeds",
+    "check_generator",
+    "check_generated_images",
+]
 
 
 @runtime_checkable
@@ -155,3 +160,25 @@ def check_generated_images(
             f"{images.max():.3g}]; images must lie in [0, 1]."
         )
     return images
+
+
+def check_captions_and_seeds(
+    captions: Sequence[str], seeds: Sequence[int]
+) -> tuple[list[str], list[int]]:
+    """Validate the arguments of a generator's ``generate`` call.
+
+    Returns them as lists; raises if their lengths differ or a caption is not
+    a str.
+    """
+    captions, seeds = list(captions), list(seeds)
+    if len(captions) != len(seeds):
+        raise ValueError(
+            f"Got {len(captions)} captions and {len(seeds)} seeds; generate() needs "
+            "one seed per caption."
+        )
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(
+                f"Captions must be str, got {type(caption).__name__} at position {i}."
+            )
+    return captions, seeds

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._base import check_captions_and_seeds
+
 __all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]
 
 # Bumped whenever a change to this module changes pixels (how seeds become
@@ -415,18 +417,7 @@ class DiffusersGenerator(BaseEstimator):
         images : ndarray of shape (n, height, width, channels), float32
             Values in [0, 1].
         """
-        captions = list(captions)
-        seeds = list(seeds)
-        if len(captions) != len(seeds):
-            raise ValueError(
-                f"Got {len(captions)} captions and {len(seeds)} seeds; generate() "
-                "needs one seed per caption."
-            )
-        for i, caption in enumerate(captions):
-            if not isinstance(caption, str):
-                raise TypeError(
-                    f"Captions must be str, got {type(caption).__name__} at position {i}."
-                )
+        captions, seeds = check_captions_and_seeds(captions, seeds)
         seeds = [_check_seed(seed, i) for i, seed in enumerate(seeds)]
         self._check_params()
         if not captions:

@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from sklearn.base import BaseEstimator
 
+from ._base import check_captions_and_seeds
+
 __all__ = ["ShapesGenerator", "DEFAULT_COLORS", "DEFAULT_SHAPES", "SHAPE_KINDS"]
 
 DEFAULT_COLORS: dict[str, tuple[float, float, float]] = {
@@ -196,7 +198,7 @@ class ShapesGenerator(BaseEstimator):
         images : ndarray of shape (n, image_size, image_size, 3), float32
             Values in [0, 1].
         """
-        captions, seeds = self._check_pairs(captions, seeds)
+        captions, seeds = check_captions_and_seeds(captions, seeds)
         colors, shapes = self._palette()
         size = self.image_size
         out = np.empty((len(captions), size, size, 3), dtype=np.float32)
@@ -229,7 +231,7 @@ class ShapesGenerator(BaseEstimator):
         >>> m.shape, [bool(m[0, j].any()) for j in range(6)]
         ((1, 6, 32, 32), [False, False, False, False, False, True])
         """
-        captions, seeds = self._check_pairs(captions, seeds)
+        captions, seeds = check_captions_and_seeds(captions, seeds)
         colors, shapes = self._palette()
         size = self.image_size
         n_items = len(colors) * len(shapes)
@@ -242,22 +244,6 @@ class ShapesGenerator(BaseEstimator):
                 _draw_shape(ImageDraw.Draw(layers[item]), shape, *box, 255)
             out[i] = np.stack([np.asarray(layer) > 0 for layer in layers])
         return out
-
-    def _check_pairs(
-        self, captions: Sequence[str], seeds: Sequence[int]
-    ) -> tuple[list[str], list[int]]:
-        captions, seeds = list(captions), list(seeds)
-        if len(captions) != len(seeds):
-            raise ValueError(
-                f"Got {len(captions)} captions and {len(seeds)} seeds; "
-                "generate() needs one seed per caption."
-            )
-        for i, caption in enumerate(captions):
-            if not isinstance(caption, str):
-                raise TypeError(
-                    f"Captions must be str, got {type(caption).__name__} at position {i}."
-                )
-        return captions, seeds
 
     def _placements(
         self,
