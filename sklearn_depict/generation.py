@@ -121,10 +121,18 @@ def generate_pairs(
         generated = check_generated_images(
             generated, len(batch), generator, image_shape=image_shape
         )
-        if images is None:
-            image_shape = generated.shape[1:]
-            images = np.empty((n, *image_shape), dtype=np.float32)
-        images[batch] = generated
+        if images is None and len(batch) == n:
+            # The common cold case, everything generated in one call: use the
+            # generator's array as it is rather than copying it.
+            images = generated
+        else:
+            if images is None:
+                image_shape = generated.shape[1:]
+                images = np.empty((n, *image_shape), dtype=np.float32)
+            if found:
+                images[batch] = generated
+            else:  # nothing came from the cache, so the batches run in order
+                images[start : start + len(batch)] = generated
         if cache is not None:
             for j, i in enumerate(batch):
                 cache.put(keys[i], generated[j])

@@ -149,16 +149,18 @@ def check_generated_images(
             "generate() must return float32 values in [0, 1] "
             "(for example images.astype(np.float32) / 255 for 8-bit images)."
         )
-    if not np.isfinite(images).all():
-        raise ValueError(
-            f"Generator {name} returned images containing NaN or infinite "
-            "values."
-        )
-    if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(
-            f"Generator {name} returned values in [{images.min():.3g}, "
-            f"{images.max():.3g}]; images must lie in [0, 1]."
-        )
+    if images.size:
+        # min and max propagate NaN, so two passes check finiteness and range.
+        low, high = float(images.min()), float(images.max())
+        if np.isnan(low) or np.isnan(high) or np.isinf(low) or np.isinf(high):
+            raise ValueError(
+                f"Generator {name} returned images containing NaN or infinite values."
+            )
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"Generator {name} returned values in [{low:.3g}, {high:.3g}]; images "
+                "must lie in [0, 1]."
+            )
     return images
 
 
