@@ -59,6 +59,14 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of columns seen in :meth:`fit` (only set by :meth:`fit`).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen in :meth:`fit`.
+    kinds_ : dict
+        Column kinds (binary, count, text) learned in :meth:`fit` and used by
+        every later :meth:`transform`. Without :meth:`fit`, kinds are inferred
+        from each table transformed, so a subset of a count column that holds
+        only 0 and 1 would be captioned as binary; fit first (a pipeline's
+        ``fit`` does) or pin them with ``ConceptCaptioner(kinds=...)``.
 
     See Also
     --------
@@ -128,8 +136,9 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
         self : CaptionToImage
         """
         table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
-        self._captioner().check(table)
+        self.kinds_ = self._captioner().check(table)
         self.n_features_in_ = table.shape[1]
+        self.feature_names_in_ = np.asarray(table.columns, dtype=object)
         return self
 
     def _captioner(self) -> ConceptCaptioner:
@@ -149,12 +158,24 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
             Values in [0, 1].
         """
         table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
-        if hasattr(self, "n_features_in_") and table.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {table.shape[1]} columns, but CaptionToImage was fitted "
-                f"with {self.n_features_in_}."
-            )
-        captions = self._captioner().captions(table)
+        captioner = self._captioner()
+        kinds = captioner.check(table)
+        if hasattr(self, "kinds_"):
+            if table.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {table.shape[1]} columns, but CaptionToImage was fitted "
+                    f"with {self.n_features_in_}."
+                )
+            if list(table.columns) != list(self.feature_names_in_):
+                raise ValueError(
+                    "The concept table's columns differ from those seen in fit: "
+                    f"{list(table.columns)} != {list(self.feature_names_in_)}."
+                )
+            # Kinds learned on the whole table keep a row's caption independent
+            # of which other rows come with it (a subset of a count column may
+            # hold only 0 and 1).
+            kinds = self.kinds_
+        captions = captioner.captions(table, kinds=kinds)
         seeds = row_seeds(row_identities(table), self.seed)
         return self.generate(captions, seeds)
 

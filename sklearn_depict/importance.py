@@ -150,7 +150,11 @@ def depict_importance(
         Sample weights used in scoring.
     max_samples : int or float, default=1.0
         Rows drawn (without replacement) for the permuted scores, as in sklearn.
-        Seeds still follow each row's identity.
+        Seeds still follow each row's identity, and captions use the column
+        kinds of the whole table. (An unfitted ``CaptionToImage`` in sklearn's
+        route infers kinds from each subsample instead, so the two routes can
+        differ for count columns unless the pipeline is fitted or the kinds are
+        pinned with ``ConceptCaptioner(kinds=...)``.)
     concepts : list or dict, default=None
         The columns to permute. None means every column except the captioner's
         context columns. A dict maps a name to a list of columns permuted
