@@ -59,7 +59,7 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of columns seen in :meth:`fit` (only set by :meth:`fit`).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names seen in :meth:`fit`.
     kinds_ : dict
         Column kinds (binary, count, text) learned in :meth:`fit` and used by

@@ -1,0 +1,91 @@
+"""A small text-to-image diffusion model of the shapes domain, shipped with the package.
+
+Trained by ``scripts/train_shapes_diffusion.py`` with
+:func:`sklearn_depict.text_to_image.fit_text_to_image` on renders of
+:func:`sklearn_depict.make_shapes_dataset`. Its settings, training time and
+measured quality are in ``training.json`` next to the ``weights`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WEIGHTS", "load_shapes_diffusion", "training_report"]
+
+#: Folder of the shipped pipeline (``save_pretrained`` layout, safetensors).
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+_REPORT = Path(__file__).resolve().parent / "training.json"
+
+#: Default sampling settings: DPM-Solver++ with 10 steps and guidance 5.
+NUM_INFERENCE_STEPS = 10
+GUIDANCE_SCALE = 5.0
+
+
+def training_report() -> dict[str, Any]:
+    """How the shipped model was trained, and how well it draws.
+
+    Returns
+    -------
+    report : dict
+        Settings, seed, wall time, model size and ``final_metrics``: the
+        per-concept accuracy of generated images judged by
+        :func:`~sklearn_depict.bottleneck.shapes_detector`.
+
+    Examples
+    --------
+    >>> from sklearn_depict.shapes_diffusion import training_report
+    >>> sorted(training_report()["final_metrics"]["per_concept"])[:2]
+    ['blue circle', 'blue square']
+    """
+    return json.loads(_REPORT.read_text())
+
+
+def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
+    """A :class:`DiffusersGenerator` for the shipped shapes diffusion model.
+
+    The model draws 32×32 shapes scenes from captions such as
+    ``"red circle, blue square"``; an empty caption draws an empty scene. It
+    runs offline, on the CPU unless told otherwise.
+
+    Parameters
+    ----------
+    **generator_kwargs
+        Override the generator's settings, such as ``num_inference_steps``
+        (default 10), ``guidance_scale`` (default 5.0), ``batch_size``
+        (default 64) or ``device``.
+
+    Returns
+    -------
+    generator : DiffusersGenerator
+
+    See Also
+    --------
+    sklearn_depict.text_to_image.fit_text_to_image : Train such a model.
+
+    Examples
+    --------
+    >>> from sklearn_depict.shapes_diffusion import load_shapes_diffusion
+    >>> gen = load_shapes_diffusion()
+    >>> images = gen.generate(["red circle, blue square", ""], [0, 1])
+    >>> images.shape, images.dtype
+    ((2, 32, 32, 3), dtype('float32'))
+    """
+    from ..generators.diffusers import DiffusersGenerator
+
+    if not (WEIGHTS / "model_index.json").exists():
+        raise FileNotFoundError(
+            f"The shapes diffusion weights are missing from {WEIGHTS}; train them with "
+            "scripts/train_shapes_diffusion.py."
+        )
+    kwargs: dict[str, Any] = dict(
+        local_files_only=True,
+        num_inference_steps=NUM_INFERENCE_STEPS,
+        guidance_scale=GUIDANCE_SCALE,
+        scheduler="DPMSolverMultistepScheduler",
+        batch_size=64,
+    )
+    kwargs.update(generator_kwargs)
+    generator = DiffusersGenerator(str(WEIGHTS), **kwargs)
+    return generator

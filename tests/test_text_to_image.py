@@ -1,0 +1,188 @@
+"""Tests of sklearn_depict.text_to_image and the shipped shapes diffusion model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+torch = pytest.importorskip("torch")
+
+from sklearn_depict import make_shapes_dataset  # noqa: E402
+from sklearn_depict.generators.diffusers import (  # noqa: E402
+    DiffusersGenerator,
+    make_tiny_pipeline,
+)
+from sklearn_depict.text_to_image import (  # noqa: E402
+    PixelDiffusionPipeline,
+    build_word_tokenizer,
+    fit_text_to_image,
+)
+
+TINY = dict(model_size="tiny", batch_size=8, lr_warmup_steps=2, verbose=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_shapes_dataset(64, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pixel")
+    fit_text_to_image(data.captions, data.images, output_dir=folder, max_train_steps=3, **TINY)
+    return folder
+
+
+def _losses(folder):
+    lines = (folder / "loss_log.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return {
+        part: load_file(str(next((folder / part).glob("*.safetensors"))))
+        for part in ("unet", "text_encoder")
+    }
+
+
+def test_tokenizer_is_word_level_and_deterministic():
+    a = build_word_tokenizer(["red circle, blue square", "nothing"])
+    b = build_word_tokenizer(["nothing", "blue square", "red circle"])
+    assert a.get_vocab() == b.get_vocab()
+    assert a.tokenize("blue square, red circle") == [
+        "blue</w>", "square</w>", ",</w>", "red</w>", "circle</w>",
+    ]  # fmt: skip
+    assert a.model_max_length == 77
+
+
+def test_loss_falls(data, tmp_path):
+    fit_text_to_image(
+        data.captions, data.images, output_dir=tmp_path, max_train_steps=40,
+        learning_rate=3e-3, checkpoint_every=0, **TINY,
+    )  # fmt: skip
+    losses = [entry["loss"] for entry in _losses(tmp_path)]
+    assert [entry["step"] for entry in _losses(tmp_path)] == list(range(1, 41))
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_save_load_generate(trained):
+    pipe = PixelDiffusionPipeline.from_pretrained(trained)
+    assert isinstance(pipe, PixelDiffusionPipeline)
+    gen = DiffusersGenerator(pipe, num_inference_steps=3, guidance_scale=3.0, batch_size=4)
+    captions = ["red circle", "blue square, green circle", "", "nothing", "red circle"]
+    seeds = [0, 1, 2, 2, 5]
+    images = gen.generate(captions, seeds)
+    assert images.shape == (5, 32, 32, 3)
+    assert images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    # An empty caption is the empty scene, "nothing", not the guidance null prompt.
+    np.testing.assert_array_equal(images[2], images[3])
+    # Same (caption, seed), same image; another seed, another image.
+    np.testing.assert_array_equal(images, gen.generate(captions, seeds))
+    assert np.abs(images[0] - images[4]).max() > 1e-3
+    # The image of a pair does not depend on its batch.
+    one_by_one = gen.set_params(batch_size=1).generate(captions, seeds)
+    np.testing.assert_allclose(one_by_one, images, atol=1e-4)
+
+
+def test_returned_generator_matches_folder(data, trained, tmp_path):
+    gen = fit_text_to_image(
+        data.captions, data.images, output_dir=trained, max_train_steps=3, **TINY
+    )
+    assert gen.num_inference_steps == 10 and gen.guidance_scale == 5.0
+    direct = DiffusersGenerator(
+        PixelDiffusionPipeline.from_pretrained(trained), num_inference_steps=10, guidance_scale=5.0
+    )
+    np.testing.assert_allclose(
+        gen.generate(["red circle"], [3]), direct.generate(["red circle"], [3]), atol=1e-5
+    )
+
+
+def test_resume_continues_where_it_stopped(data, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    kwargs = dict(checkpoint_every=2, **TINY)
+    fit_text_to_image(data.captions, data.images, output_dir=whole, max_train_steps=6, **kwargs)
+    fit_text_to_image(data.captions, data.images, output_dir=parts, max_train_steps=3, **kwargs)
+    state = torch.load(parts / "checkpoint" / "state.pt", weights_only=True)
+    assert state["step"] == 3
+    fit_text_to_image(data.captions, data.images, output_dir=parts, max_train_steps=6, **kwargs)
+    assert [e["step"] for e in _losses(parts)] == list(range(1, 7))
+    np.testing.assert_allclose(
+        [e["loss"] for e in _losses(parts)], [e["loss"] for e in _losses(whole)], rtol=1e-5
+    )
+    a, b = _weights(whole), _weights(parts)
+    for part in a:
+        for name in a[part]:
+            torch.testing.assert_close(a[part][name], b[part][name], rtol=0, atol=1e-6)
+
+
+def test_no_resume_starts_over(data, trained, tmp_path):
+    folder = tmp_path / "again"
+    fit_text_to_image(data.captions, data.images, output_dir=folder, max_train_steps=3, **TINY)
+    fit_text_to_image(
+        data.captions, data.images, output_dir=folder, max_train_steps=3, resume=False, **TINY
+    )
+    assert [e["step"] for e in _losses(folder)] == [1, 2, 3]
+
+
+def test_fine_tune_from_base_folder(data, tmp_path):
+    base = tmp_path / "base"
+    make_tiny_pipeline(seed=0).save_pretrained(base)
+    out = tmp_path / "tuned"
+    gen = fit_text_to_image(
+        data.captions, data.images, base=str(base), output_dir=out, max_train_steps=2,
+        batch_size=4, learning_rate=1e-3, lr_warmup_steps=0, verbose=0,
+    )  # fmt: skip
+    images = gen.set_params(num_inference_steps=2).generate(["red circle"], [0])
+    assert images.shape == (1, 32, 32, 3)
+    before, after = _weights(base), _weights(out)
+    changed = [n for n in before["unet"] if not torch.equal(before["unet"][n], after["unet"][n])]
+    assert changed  # the UNet was trained
+    for name, value in before["text_encoder"].items():  # the text encoder was not
+        torch.testing.assert_close(after["text_encoder"][name], value, rtol=0, atol=0)
+
+
+def test_bad_input(data, tmp_path):
+    with pytest.raises(ValueError, match="one caption per image"):
+        fit_text_to_image(data.captions[:3], data.images, output_dir=tmp_path, max_train_steps=1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fit_text_to_image(
+            data.captions[:2], data.images[:2] * 3, output_dir=tmp_path, max_train_steps=1
+        )
+
+
+def test_shipped_shapes_model():
+    from sklearn_depict.shapes_diffusion import (
+        WEIGHTS,
+        load_shapes_diffusion,
+        training_report,
+    )
+
+    if not (WEIGHTS / "model_index.json").exists():
+        pytest.skip("shapes diffusion weights not trained")
+    gen = load_shapes_diffusion()
+    started = time.perf_counter()
+    images = gen.generate(["red circle, blue square", "", "green circle"], [0, 1, 2])
+    assert time.perf_counter() - started < 20
+    assert images.shape == (3, 32, 32, 3)
+    assert images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    report = training_report()
+    assert set(report["final_metrics"]["per_concept"]) == {
+        f"{c} {s}" for c in ("red", "green", "blue") for s in ("circle", "square")
+    }
+    assert report["final_metrics"]["n_images"] >= 500
