@@ -96,8 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
             "ShapesGenerator, and print the concept ranking next to the oracle."
         ),
     )
-    demo.add_argument("--n-samples", type=_positive_int, default=500,
-                      help="rows of the concept table to explain (default: 500)")
+    demo.add_argument("--n-samples", type=_positive_int, default=None,
+                      help="rows of the concept table to explain (default: 500 with the "
+                           "shapes renderer, 250 with the diffusion model)")
+    demo.add_argument("--generator", choices=["shapes", "diffusion"], default="shapes",
+                      help="shapes: the exact procedural renderer; diffusion: the shipped "
+                           "text-to-image model (needs the 'diffusion' extra)")
     demo.add_argument("--n-repeats", type=_positive_int, default=25,
                       help="permutations per concept (default: 25)")
     demo.add_argument("--n-train", type=_positive_int, default=2000,
@@ -243,8 +247,10 @@ def _write_results(report, path: Path) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import format_report, run_demo
 
+    n_samples = args.n_samples or (250 if args.generator == "diffusion" else 500)
     report = run_demo(
-        args.n_samples,
+        n_samples,
+        generator=args.generator,
         n_repeats=args.n_repeats,
         n_train=args.n_train,
         seed=args.seed,

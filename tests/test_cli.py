@@ -93,3 +93,15 @@ def test_public_names_resolve():
         assert getattr(sklearn_depict, name) is not None
     with pytest.raises(AttributeError):
         sklearn_depict.NotAThing  # noqa: B018
+
+
+def test_demo_with_the_shipped_diffusion_model():
+    pytest.importorskip("diffusers")
+    from sklearn_depict.demo import format_report, run_demo
+
+    report = run_demo(20, n_repeats=2, n_train=300, verbose=0, generator="diffusion")
+    text = format_report(report)
+    assert "Generator: diffusion" in text and "Check 2, independent permutation" in text
+    assert report.result.n_images_generated <= report.result.n_images_bound
+    with pytest.raises(ValueError, match="'shapes' or 'diffusion'"):
+        run_demo(20, generator="stable-diffusion")
