@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import flatten
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -13,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import flatten
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
 from sklearn_depict.cache import decode_entry
 

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CountingGenerator
 
+from conftest import CountingGenerator
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
 from sklearn_depict.cache import decode_entry
 

@@ -9,7 +9,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CountingGenerator, flatten
 from sklearn.base import clone
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -18,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import get_tags
 
+from conftest import CountingGenerator, flatten
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator
 from sklearn_depict.concepts import DuplicateIndexWarning, row_seeds
 

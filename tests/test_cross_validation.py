@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CountingGenerator, flatten
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from conftest import CountingGenerator, flatten
 from sklearn_depict import ShapesGenerator, depict_importance
 from sklearn_depict.cross_validation import cross_validate_importance
 

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CountingGenerator, flatten
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import CountingGenerator, flatten
 from sklearn_depict import (
     CaptionToImage,
     ConceptCaptioner,

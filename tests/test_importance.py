@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CountingGenerator, flatten
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import get_scorer, roc_auc_score
 
+from conftest import CountingGenerator, flatten
 from sklearn_depict import ConceptCaptioner, ImageCache, ShapesGenerator, depict_importance
 
 N_REPEATS = 4
