@@ -108,56 +108,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_sklearn(clf: Any, X: Any, y: np.ndarray, gen: CountingGenerator, args: Any) -> dict:
-    """sklearn's permutation_importance on the uncached pipeline."""
-    gen.reset()
-    pipeline = make_pipeline(CaptionToImage(gen, cache=None), clf)
-    cpu_start, start = time.process_time(), time.perf_counter()
-    result = permutation_importance(
-        pipeline,
-        X,
-        y,
-        scoring=SCORING,
-        n_repeats=args.n_repeats,
-        random_state=args.seed,
-        n_jobs=None,
-    )
-    elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu_start
-    return {
-        "seconds": elapsed,
-        "cpu_seconds": cpu,
-        "images": gen.n_images,
-        "generate_calls": gen.n_calls,
-        "importances": result.importances,
-    }
-
-
-def run_depict(clf: Any, X: Any, y: np.ndarray, gen: CountingGenerator, args: Any) -> dict:
-    """The engine, with no cache and in-process (so the counter sees every image)."""
+def _timed(gen: CountingGenerator, explain: Any) -> dict:
+    """Run one arm from a reset counter and record its wall and CPU time."""
     gen.reset()
     cpu_start, start = time.process_time(), time.perf_counter()
-    result = depict_importance(
-        clf,
-        X,
-        y,
-        generator=gen,
-        scoring=SCORING,
-        n_repeats=args.n_repeats,
-        random_state=args.seed,
-        n_jobs=None,
-        cache=None,
-    )
+    result = explain()
     elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu_start
     return {
         "seconds": elapsed,
-        "cpu_seconds": cpu,
+        "cpu_seconds": time.process_time() - cpu_start,
         "images": gen.n_images,
         "generate_calls": gen.n_calls,
         "importances": result.importances,
         "result": result,
     }
+
+
+def run_sklearn(clf: Any, X: Any, y: np.ndarray, gen: CountingGenerator, args: Any) -> dict:
+    """sklearn's permutation_importance on the uncached pipeline."""
+    pipeline = make_pipeline(CaptionToImage(gen, cache=None), clf)
+    return _timed(gen, lambda: permutation_importance(
+        pipeline, X, y, scoring=SCORING, n_repeats=args.n_repeats, random_state=args.seed,
+        n_jobs=None,
+    ))
+
+
+def run_depict(clf: Any, X: Any, y: np.ndarray, gen: CountingGenerator, args: Any) -> dict:
+    """The engine, with no cache and in-process (so the counter sees every image)."""
+    return _timed(gen, lambda: depict_importance(
+        clf, X, y, generator=gen, scoring=SCORING, n_repeats=args.n_repeats,
+        random_state=args.seed, n_jobs=None, cache=None,
+    ))
 
 
 def verdict(ok: bool) -> str:
