@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_depict" / "shapes_diffusion"
+#: Recorded with every evaluation: which judge produced the figures.
+JUDGE = "shapes_detector(): make_shapes_detector (logistic regressions) on 2000 renders"
 
 
 def sample(pipe, captions, seeds, *, batch_size: int = 64) -> np.ndarray:
@@ -73,6 +75,7 @@ def concept_accuracy(folder, detector, n_images: int, seed: int = 12345) -> dict
     per_concept = dict(zip(data.concept_names, right.mean(axis=0).round(4).tolist()))
     return {
         "n_images": n_images,
+        "detector": JUDGE,
         "per_concept": per_concept,
         "mean": round(float(right.mean()), 4),
         "min": round(float(right.mean(axis=0).min()), 4),

@@ -6,15 +6,17 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "ConceptBottleneckClassifier",
     "make_shapes_concept_model",
+    "make_shapes_detector",
     "shape_features",
     "shapes_detector",
 ]
@@ -62,9 +64,12 @@ def make_shapes_concept_model(random_state: Any = 0) -> Pipeline:
     """A multi-label concept detector for the shapes domain.
 
     Morphology features (:func:`shape_features`) followed by one decision tree
-    per concept. Trained on a couple of thousand real renders, it finds each
-    concept in held-out renders with accuracy above 0.99, and it predicts
-    thousands of images per second.
+    per concept: the concept layer of the target models
+    (:class:`ConceptBottleneckClassifier`). Trained on a couple of thousand
+    real renders, it finds each concept in held-out renders with accuracy
+    above 0.99, and it predicts thousands of images per second. Its trees cut
+    between the exact pixel counts of renders, so it can misread images that
+    are a pixel off; to judge generated images use :func:`make_shapes_detector`.
 
     Parameters
     ----------
@@ -91,13 +96,57 @@ def make_shapes_concept_model(random_state: Any = 0) -> Pipeline:
     )
 
 
+def make_shapes_detector(C: float = 10.0) -> Pipeline:
+    """An unfitted concept detector for judging generated shapes images.
+
+    The judge of the paper's Check 1: :func:`shape_features`, standardised,
+    then one logistic regression per concept. Unlike the single trees of
+    :func:`make_shapes_concept_model`, whose thresholds fall in the gaps
+    between the few exact pixel counts that real renders produce, a linear
+    rule on the counts degrades smoothly on images that are a pixel off
+    (soft edges, slightly larger or rounder shapes), which is what generated
+    images are. Both are exact on real renders.
+
+    Parameters
+    ----------
+    C : float, default=10.0
+        Inverse regularisation strength of each logistic regression.
+
+    Returns
+    -------
+    detector : Pipeline
+        Unfitted; fit it on images and a (n_samples, n_concepts) 0/1 matrix.
+
+    See Also
+    --------
+    shapes_detector : This detector, fitted on real renders.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict import make_shapes_dataset
+    >>> from sklearn_depict.bottleneck import make_shapes_detector
+    >>> data = make_shapes_dataset(500, random_state=0)
+    >>> detector = make_shapes_detector().fit(data.images, data.concepts)
+    >>> test = make_shapes_dataset(200, random_state=1)
+    >>> found = [p[:, 1] > 0.5 for p in detector.predict_proba(test.images)]
+    >>> bool(np.mean(np.column_stack(found) == test.concepts.to_numpy()) > 0.99)
+    True
+    """
+    return make_pipeline(
+        FunctionTransformer(shape_features),
+        StandardScaler(),
+        MultiOutputClassifier(LogisticRegression(C=C, max_iter=5000)),
+    )
+
+
 def shapes_detector(
     n_train: int = 2000, *, image_size: int = 32, random_state: int = 0
 ) -> Pipeline:
     """A ready concept detector for the shapes domain, fitted on real renders.
 
     The detector the paper's checks need (see :func:`depict_diagnostics`):
-    :func:`make_shapes_concept_model` fitted on ``n_train`` renders from
+    :func:`make_shapes_detector` fitted on ``n_train`` renders from
     :func:`make_shapes_dataset`. It takes well under a second, so it is built
     on demand rather than shipped as a file.
 
@@ -108,7 +157,7 @@ def shapes_detector(
     image_size : int, default=32
         Must match the generator whose images it will judge.
     random_state : int, default=0
-        Seeds the renders and the trees.
+        Seeds the renders.
 
     Returns
     -------
@@ -128,7 +177,7 @@ def shapes_detector(
     from .datasets import make_shapes_dataset
 
     data = make_shapes_dataset(n_train, image_size=image_size, random_state=random_state)
-    return make_shapes_concept_model(random_state).fit(data.images, data.concepts)
+    return make_shapes_detector().fit(data.images, data.concepts)
 
 
 class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import Bunch
 
-from .bottleneck import ConceptBottleneckClassifier, make_shapes_concept_model
+from .bottleneck import ConceptBottleneckClassifier, make_shapes_detector
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
 from .generators.shapes import ShapesGenerator
 from .importance import depict_importance
@@ -66,7 +66,7 @@ def run_demo(
         keep ``n_samples`` near 250.
     diagnostics : bool, default=True
         Also run the paper's two checks: fit the shapes concept detector
-        (:func:`~sklearn_depict.bottleneck.make_shapes_concept_model`) on the
+        (:func:`~sklearn_depict.bottleneck.make_shapes_detector`) on the
         training renders and pass it, with the real test renders, to
         :func:`depict_importance`. The result then holds ``diagnostics``.
 
@@ -102,7 +102,7 @@ def run_demo(
     model.fit(train.images, train.target, concepts=train.concepts)
     checks = {}
     if diagnostics:
-        detector = make_shapes_concept_model(random_state=seed)
+        detector = make_shapes_detector()
         checks = {
             "detector": detector.fit(train.images, train.concepts),
             "X_images": test.images,

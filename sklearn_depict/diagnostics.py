@@ -329,11 +329,11 @@ def depict_diagnostics(
     --------
     >>> from sklearn_depict import ShapesGenerator, make_shapes_dataset
     >>> from sklearn_depict.bottleneck import (ConceptBottleneckClassifier,
-    ...                                        make_shapes_concept_model)
+    ...                                        make_shapes_detector)
     >>> from sklearn_depict.diagnostics import depict_diagnostics
     >>> train = make_shapes_dataset(600, random_state=0)
     >>> test = make_shapes_dataset(100, random_state=1)
-    >>> detector = make_shapes_concept_model().fit(train.images, train.concepts)
+    >>> detector = make_shapes_detector().fit(train.images, train.concepts)
     >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
     ...     train.images, train.target, concepts=train.concepts)
     >>> checks = depict_diagnostics(clf, test.concepts, test.target,
