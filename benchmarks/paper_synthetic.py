@@ -834,7 +834,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"wrote {args.json}")
     if args.figure:
         best = max(variant_metrics, key=lambda name: variant_metrics[name]["per_model_r"])
-        panels = dict(arrays)
+        panels = {name: arrays[name] for name in methods}
         if not any(np.array_equal(np.array(variants[best]), v) for v in arrays.values()):
             panels[f"{best} (best baseline variant)"] = np.array(variants[best])
         metrics_all = {**metrics, f"{best} (best baseline variant)": variant_metrics[best]}
