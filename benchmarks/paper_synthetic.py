@@ -29,6 +29,11 @@ DEPICT
     rows. One :class:`ImageCache` in a temporary folder is shared by all
     models, so each distinct (caption, seed) image is rendered once for the
     whole benchmark.
+DEPICT diffusion (``--generator diffusion``)
+    The same, with the shipped text-to-image diffusion model
+    (:func:`sklearn_depict.shapes_diffusion.load_shapes_diffusion`) in place of
+    the renderer, in a cache of its own; printed next to the renderer's row,
+    with its own target (per-model r >= 0.90). Adds about 3-4 minutes.
 GradCAM
     ``captum.attr.LayerGradCam`` on the detector's last convolutional block
     (after its ReLU), for the positive-class logit of the target model's torch
@@ -77,6 +82,7 @@ root::
 
     .venv/bin/python benchmarks/paper_synthetic.py                  # full: ~2-3 min
     .venv/bin/python benchmarks/paper_synthetic.py --quick          # ~30 s
+    .venv/bin/python benchmarks/paper_synthetic.py --generator diffusion  # ~5 min
     .venv/bin/python benchmarks/paper_synthetic.py --json out.json --figure
 
 (times on 2 shared CPU cores, torch on one thread). ``--figure`` writes
