@@ -3,8 +3,9 @@
 Shuffle interpretable concepts in captions, regenerate the images with a
 text-to-image model and measure how much a fitted classifier's score drops.
 
-Importing this package never imports torch; ``DiffusersGenerator`` loads its
-heavy dependencies on first use.
+Importing this package never imports torch; ``DiffusersGenerator`` and the
+torch adapters (``TorchImageClassifier``) load their heavy dependencies on
+first use.
 """
 
 from __future__ import annotations
@@ -20,21 +21,26 @@ from .cross_validation import cross_validate_importance
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import DiagnosticWarning, depict_diagnostics
 from .generators import ShapesGenerator
+from .image_transforms import ChannelsFirst, FlattenImages
 from .importance import depict_importance
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CaptionToImage",
+    "ChannelsFirst",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
     "DiagnosticWarning",
     "DiffusersGenerator",
+    "FlattenImages",
     "ImageCache",
     "ImportanceDisplay",
     "IndependenceDisplay",
     "PermutationExamplesDisplay",
     "ShapesGenerator",
+    "TorchImageClassifier",
+    "TorchImageRegressor",
     "cross_validate_importance",
     "depict_diagnostics",
     "depict_importance",
@@ -48,6 +54,8 @@ _LAZY = {
     "ImportanceDisplay": "sklearn_depict.displays",
     "IndependenceDisplay": "sklearn_depict.displays",
     "PermutationExamplesDisplay": "sklearn_depict.displays",
+    "TorchImageClassifier": "sklearn_depict.torch_models",
+    "TorchImageRegressor": "sklearn_depict.torch_models",
 }
 
 

@@ -10,6 +10,7 @@ real estimator and the real images.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["PREDICTION_METHODS", "make_replay", "needed_methods", "check_prediction_output"]
+__all__ = [
+    "PREDICTION_METHODS",
+    "check_prediction_output",
+    "checked_score",
+    "make_replay",
+    "needed_methods",
+]
 
 PREDICTION_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
 
@@ -115,11 +122,14 @@ def check_fitted_estimator(estimator: Any) -> tuple[str, ...]:
                 "depict_importance explains a fitted model: call 'fit' with "
                 "appropriate arguments before using it."
             ) from exc
-    if looks_like_classifier(estimator) and not hasattr(estimator, "classes_"):
-        raise AttributeError(
-            f"The classifier {type(estimator).__name__} has no 'classes_'; scorers "
-            "need it to know which column of predict_proba is which class."
-        )
+    if looks_like_classifier(estimator):
+        try:
+            estimator.classes_  # noqa: B018 - an adapter says why it has none
+        except AttributeError as exc:
+            raise AttributeError(
+                f"The classifier {type(estimator).__name__} has no 'classes_'; scorers "
+                f"need it to know which column of predict_proba is which class. {exc}"
+            ) from None
     return available
 
 
@@ -248,3 +258,54 @@ def check_prediction_output(
 
 def _count(classes: Any) -> int | None:
     return None if classes is None else len(classes)
+
+
+def checked_score(
+    scorer: Any, replay: _Replay, ids: Any, y: Any, sample_weight: Any, *, what: str
+) -> tuple[Any, list[warnings.WarningMessage]]:
+    """Score stored predictions; say what was being scored if the metric fails.
+
+    Parameters
+    ----------
+    scorer : callable
+        From ``sklearn.metrics.check_scoring``.
+    replay : estimator
+        From :func:`make_replay`, with ``responses_`` set.
+    ids : array-like of int
+        The stored predictions to score.
+    y : ndarray
+        The targets of those rows.
+    sample_weight : ndarray or None
+        Passed on only when given, as sklearn does.
+    what : str
+        Describes the scoring, for error messages.
+
+    Returns
+    -------
+    score : float or dict
+    caught : list of warnings.WarningMessage
+        The warnings the scorer issued, for the caller to re-issue (or not).
+
+    Raises
+    ------
+    ValueError
+        If the metric raises a ValueError, or returns NaN.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if sample_weight is not None:
+                score = scorer(replay, ids, y, sample_weight=sample_weight)
+            else:
+                score = scorer(replay, ids, y)
+        except ValueError as exc:
+            # The metric's own message is right but comes from deep inside
+            # sklearn; say what was being scored.
+            raise ValueError(f"{what} failed: {exc}") from exc
+    values = score.values() if isinstance(score, dict) else [score]
+    if any(np.isnan(v) for v in values if isinstance(v, (float, np.floating))):
+        reasons = " ".join(str(w.message) for w in caught)
+        raise ValueError(
+            f"{what} gave NaN, so no importance can be measured. {reasons}".rstrip()
+        )
+    return score, list(caught)

@@ -12,6 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+from .formatting import fixed
+from .preflight import is_torch_module
+
 __all__ = ["main"]
 
 
@@ -87,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
             "score drops."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -161,6 +166,9 @@ def _add_explain(commands: Any) -> None:
     inputs.add_argument("--generator", metavar="NAME", required=True,
                         help="'shapes' for the embedded ShapesGenerator, or a diffusers "
                              "model folder or Hub id")
+    inputs.add_argument("--allow-unknown-words", action="store_true",
+                        help="shapes: ignore caption words outside the generator's vocabulary "
+                             "instead of stopping (ShapesGenerator(strict=False))")
     inputs.add_argument("--local-files-only", action="store_true",
                         help="diffusers: never download, use local files only")
     inputs.add_argument("--steps", type=_positive_int, metavar="N", default=None,
@@ -352,13 +360,74 @@ def _load_model(path: Path, what: str, methods: Sequence[str]) -> Any:
     try:
         model = joblib.load(path)
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{what} file {path} could not be loaded: {_one_line(exc)}") from None
+        raise InputError(
+            f"{what} file {path} could not be loaded: {_one_line(exc)}{_load_hint(exc)}"
+        ) from None
+    if is_torch_module(model):
+        raise InputError(
+            f"{what} file {path} holds a bare torch module ({type(model).__name__}); save "
+            "it wrapped: joblib.dump(TorchImageClassifier(module, classes=[...], ...), "
+            "path) (or TorchImageRegressor)"
+        )
     if isinstance(model, type) or not any(callable(getattr(model, m, None)) for m in methods):
         raise InputError(
             f"{what} file {path} does not hold a fitted estimator: it holds a "
             f"{type(model).__name__}, with none of the methods {list(methods)}"
         )
     return model
+
+
+def _load_hint(exc: BaseException) -> str:
+    """How to fix a pickle that refers to code the loading process cannot import."""
+    text = str(exc)
+    if isinstance(exc, AttributeError) and "<module '__main__'" in text:
+        return (
+            ". The model refers to a function or class defined in the script that saved "
+            "it (its __main__), which another process cannot import. Use importable "
+            "steps instead: sklearn_depict.FlattenImages() or ChannelsFirst() rather than "
+            "a FunctionTransformer around your own function, TorchImageClassifier for a "
+            "torch module, or move your code to a module both processes can import"
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        return (
+            f". Install the package {exc.name!r} (or put its module on PYTHONPATH) in "
+            "the environment that runs sklearn-depict"
+        )
+    return ""
+
+
+def check_identifier_columns(table: Any, columns: Sequence[Any]) -> None:
+    """Refuse a would-be concept whose values are all distinct: it names rows.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The concept table.
+    columns : sequence
+        The columns that would be permuted.
+
+    Raises
+    ------
+    InputError
+        Naming ``--index-column`` and ``--permute``.
+    """
+    n = len(table)
+    if n < _MIN_ROWS_FOR_ID_CHECK:
+        return
+    ids = [c for c in columns if table[c].nunique(dropna=False) == n]
+    if ids:
+        raise InputError(
+            f"column(s) {list(map(str, ids))} of the concept table hold a different value in "
+            f"each of the {n} rows, so they identify rows rather than describe concepts "
+            f"(permuting one would add {n - 1} images per row). Name the row identifier "
+            f"with --index-column {ids[0]}, or list the concepts to permute with --permute "
+            "(and captioned text that is never permuted with --context)"
+        )
+
+
+# A column of distinct values in a handful of rows may still be a concept (a
+# count); from this many rows on, it is taken for an identifier.
+_MIN_ROWS_FOR_ID_CHECK = 10
 
 
 def _load_labels(args: argparse.Namespace, table: Any, notes: list[str]) -> tuple[Any, Any]:
@@ -450,7 +519,7 @@ def _make_generator(args: argparse.Namespace, notes: list[str]) -> Any:
 
         if args.steps is not None:
             notes.append("--steps is ignored by the shapes generator")
-        return ShapesGenerator()
+        return ShapesGenerator(strict=not args.allow_unknown_words)
     try:
         import sklearn_depict
 
@@ -530,6 +599,9 @@ def _explain(args: argparse.Namespace) -> int:
                 f"got an array of shape {images.shape}"
             )
         oracle_map = None if args.oracle is None else _load_oracle(args.oracle)
+        if args.permute is None:
+            context = set(args.context or ())
+            check_identifier_columns(table, [c for c in table.columns if c not in context])
         generator = _make_generator(args, notes)
     except InputError as exc:
         parser.error(str(exc))
@@ -648,7 +720,7 @@ def _format_ranking(table: Any, first: Any) -> str:
         for _, row in part.iterrows():
             lines.append(
                 f"  {int(row['rank']):>3}  {str(row.concept):<{width}}"
-                f"{row.importance_mean:>9.4f}  [{row.ci_low:.4f}, {row.ci_high:.4f}]"
+                f"{fixed(row.importance_mean):>9}  [{fixed(row.ci_low)}, {fixed(row.ci_high)}]"
             )
     checks = (first.get("diagnostics") or {}).get("checks")
     if checks:

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from .bottleneck import ConceptBottleneckClassifier, make_shapes_detector
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
+from .formatting import fixed
 from .generators.shapes import ShapesGenerator
 from .importance import depict_importance
 
@@ -173,9 +174,9 @@ def format_report(report: Bunch) -> str:
         f"{'rank':>6}{'oracle rank':>13}",
     ]
     for concept, row in report.table.iterrows():
-        importance = f"{row.importance_mean:.3f} ± {row.importance_std:.3f}"
+        importance = f"{fixed(row.importance_mean, 3)} ± {fixed(row.importance_std, 3)}"
         lines.append(
-            f"{concept!s:<14}{importance:>26}{row.oracle:>9.3f}"
+            f"{concept!s:<14}{importance:>26}{fixed(row.oracle, 3):>9}"
             f"{int(row['rank']):>6}{int(row.oracle_rank):>13}"
         )
     lines += [

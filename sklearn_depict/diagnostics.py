@@ -220,7 +220,7 @@ def _detector_checks(
         for k, gap in enumerate(out.detector_gaps):
             if np.isfinite(gap) and abs(gap) > tol["generation_gap"]:
                 failures.append(
-                    f"effective generation: the detector finds {detector_concepts[k]!r} "
+                    f"effective generation: the detector finds '{detector_concepts[k]}' "
                     f"with AUROC {real[k]:.3f} in real images but {generated[k]:.3f} in "
                     f"generated ones (tolerance {tol['generation_gap']})."
                 )
@@ -246,7 +246,7 @@ def _detector_checks(
             drop = np.nanmean(matrix[j, own])
             if not drop >= tol["min_drop"]:
                 failures.append(
-                    f"independent permutation: permuting {name!r} lowers the detector's "
+                    f"independent permutation: permuting '{name}' lowers the detector's "
                     f"AUROC for it by only {drop:.3f} (expected at least "
                     f"{tol['min_drop']}): the generator may ignore this concept."
                 )
@@ -256,9 +256,9 @@ def _detector_checks(
             if np.isfinite(matrix[j, k]) and abs(matrix[j, k]) > tol["max_leak"]
         }
         if leaks:
-            shown = ", ".join(f"{c!r} ({v:+.3f})" for c, v in leaks.items())
+            shown = ", ".join(f"'{c}' ({v:+.3f})" for c, v in leaks.items())
             failures.append(
-                f"independent permutation: permuting {name!r} also changes the "
+                f"independent permutation: permuting '{name}' also changes the "
                 f"detector's AUROC for {shown} (tolerance {tol['max_leak']}): the "
                 "concepts are entangled in generation."
             )

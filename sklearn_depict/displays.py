@@ -19,7 +19,6 @@ matplotlib is imported only when something is drawn; install it with
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from .formatting import plot_label
 from .uncertainty import importance_intervals
 
 __all__ = ["ImportanceDisplay", "IndependenceDisplay", "PermutationExamplesDisplay"]
@@ -363,7 +363,7 @@ class ImportanceDisplay:
                 key: value for key, value in oracle_style.items() if key != "zorder"
             }))
 
-        ax.set_yticks(positions, labels=[str(names[i]) for i in order])
+        ax.set_yticks(positions, labels=[plot_label(names[i]) for i in order])
         ax.set_ylim(0.4, k + 0.6)
         metric = self.metric_name or "score"
         ax.set_xlabel(f"Drop in {metric} when the concept is permuted")
@@ -389,12 +389,7 @@ def _caption_title(caption: str, width: int, max_lines: int) -> str:
     """A caption wrapped to ``width`` characters, cut after ``max_lines`` lines."""
     if not caption.strip():
         return "(empty caption)"
-    lines = textwrap.wrap(caption, width=width) or [caption]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        last = lines[-1]
-        lines[-1] = (last[: max(width - 1, 1)].rstrip() if len(last) >= width else last) + "…"
-    return "\n".join(lines)
+    return plot_label(caption, width, max_lines)
 
 
 def _as_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -648,7 +643,7 @@ class PermutationExamplesDisplay:
                 )
                 axes[i, k].set_xticks([])
                 axes[i, k].set_yticks([])
-        concept = "" if self.concept is None else f" {self.concept}"
+        concept = "" if self.concept is None else f" {plot_label(self.concept, 40, 1)}"
         axes[0, 0].set_ylabel("baseline", fontsize=fontsize + 1.5)
         axes[1, 0].set_ylabel(f"after permuting{concept}", fontsize=fontsize + 1.5)
         self.axes_ = axes
@@ -878,9 +873,9 @@ class IndependenceDisplay:
                     text_style.update(text_kwargs or {})
                     text[j, k] = ax.text(k, j, label, **text_style)
             self.text_ = text
-        ax.set_xticks(np.arange(n_cols), labels=[str(c) for c in detected],
+        ax.set_xticks(np.arange(n_cols), labels=[plot_label(c, 20) for c in detected],
                       rotation=40, ha="right", rotation_mode="anchor")
-        ax.set_yticks(np.arange(n_rows), labels=[str(c) for c in permuted])
+        ax.set_yticks(np.arange(n_rows), labels=[plot_label(c) for c in permuted])
         ax.set_xlabel("detected concept")
         ax.set_ylabel("permuted concept")
         self.colorbar_ = None

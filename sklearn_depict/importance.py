@@ -24,6 +24,7 @@ from ._replay import (
     check_default_score,
     check_fitted_estimator,
     check_prediction_output,
+    checked_score,
     make_replay,
     needed_methods,
 )
@@ -35,6 +36,12 @@ from .diagnostics import diagnose
 from .generation import generate_pairs, resolve_fingerprint
 from .generators._base import check_generator
 from .planning import ImportancePlan, make_plan, resolve_concepts, resolve_max_samples
+from .preflight import (
+    check_captions,
+    check_scoring_before_generating,
+    check_table_columns,
+    resolve_run,
+)
 from .progress import progress_bar
 from .uncertainty import importance_intervals, rank_with_ties
 
@@ -83,7 +90,7 @@ def depict_importance(
     X_captions: Any,
     y: Any,
     *,
-    generator: Any,
+    generator: Any = None,
     scoring: Any = None,
     n_repeats: int = 5,
     n_jobs: int | None = None,
@@ -124,17 +131,22 @@ def depict_importance(
     ----------
     estimator : object
         A fitted model that predicts from images of shape (n, H, W, C), for
-        example a pipeline, a sklearn classifier on flattened pixels or a thin
-        wrapper around a torch model with ``predict_proba`` and ``classes_``.
+        example a pipeline, a sklearn classifier on flattened pixels, or a torch
+        or Hugging Face model wrapped in :class:`TorchImageClassifier`. A
+        pipeline (or a fitted search over one) that begins with
+        :class:`CaptionToImage` is accepted too: the rest of the pipeline is
+        explained with the transformer's generator, captioner, cache and seed,
+        with the numbers of ``permutation_importance`` on the whole pipeline.
     X_captions : DataFrame or array-like of shape (n_samples, n_columns)
         The concept table: one row per image, one column per concept. Cells
         are presence flags, counts or text phrases. A DataFrame's index labels
         identify the rows and so fix their noise seeds.
     y : array-like of shape (n_samples,)
         Targets.
-    generator : object
+    generator : object, default=None
         Text-to-image generator with ``generate(captions, seeds)`` and a
         ``fingerprint``, such as :class:`ShapesGenerator`, or a callable.
+        Required unless ``estimator`` begins with :class:`CaptionToImage`.
     scoring : str, callable, list, tuple or dict, default=None
         As in :func:`sklearn.inspection.permutation_importance`. None uses the
         estimator's default score (accuracy for a classifier, R² for a
@@ -247,7 +259,18 @@ def depict_importance(
     >>> result.importances.shape
     (6, 3)
     """
-    table = check_concept_table(X_captions, concept_names=concept_names)
+    # Everything that needs no image is checked before the first is generated.
+    setup = resolve_run(
+        estimator, generator=generator, captioner=captioner, cache=cache, seed=seed,
+        batch_size=batch_size, concept_names=concept_names, scoring=scoring,
+        detector=detector,
+    )  # fmt: skip
+    estimator, generator, captioner, cache = (
+        setup.estimator, setup.generator, setup.captioner, setup.cache
+    )  # fmt: skip
+    seed, batch_size, scoring = setup.seed, setup.batch_size, setup.scoring
+    table = check_concept_table(X_captions, concept_names=setup.concept_names)
+    check_table_columns(setup.caption_step, table)
     n_samples = len(table)
     y_array = check_array(
         y, ensure_2d=False, dtype=None, input_name="y", ensure_all_finite=True
@@ -270,6 +293,9 @@ def depict_importance(
         check_default_score(estimator)
     scorer = check_scoring(replay, scoring=scoring)
     methods = needed_methods(scorer, available, default=scoring is None)
+    check_scoring_before_generating(
+        estimator, available, methods, scorer, y_array, weights, scoring=scoring
+    )
 
     timings = {}
     start = time.perf_counter()
@@ -284,6 +310,13 @@ def depict_importance(
         random_state=random_state,
     )
     timings["planning"] = time.perf_counter() - start
+    check_captions(generator, plan.captions)
+
+    def score_baseline_first(responses: list[dict[str, Any]]) -> None:
+        # Errors only predictions reveal surface after the baseline images.
+        replay.responses_ = responses[0]
+        checked_score(scorer, replay, plan.baseline_ids, y_array, weights,
+                      what=_baseline_what(scorer))
 
     predictors = [(estimator, sorted(methods))]
     if detector is not None:
@@ -297,6 +330,7 @@ def depict_importance(
         batch_size=batch_size,
         n_jobs=n_jobs,
         verbose=verbose,
+        on_baseline=score_baseline_first,
     )
     replay.responses_ = responses[0]
     timings.update(generation=stats["generation"], prediction=stats["prediction"])
@@ -434,50 +468,72 @@ def _generate_and_predict_all(
     batch_size: int | None,
     n_jobs: int | None,
     verbose: int,
+    on_baseline: Any = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Stream the distinct pairs through generation and every predictor.
+
+    The baseline's pairs (the plan's first ids) go first, in chunks of their
+    own; ``on_baseline(responses)`` is called before any permuted pair is
+    generated, so that it can score the baseline.
 
     Returns, for each predictor, its outputs for all distinct pairs (indexed
     by pair id), and the run's counters and timings.
     """
     step = batch_size or DEFAULT_CHUNK_SIZE
-    starts = range(0, plan.n_distinct, step)
-    tasks = (
-        delayed(_chunk_task)(
-            generator,
-            predictors,
-            plan.captions[s : s + step],
-            plan.seeds[s : s + step],
-            cache,
-            fingerprint,
-        )
-        for s in starts
-    )
     responses: list[dict[str, Any]] = [{} for _ in predictors]
     totals = {"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0}
-    image_shape = None
+    image_shape: list[Any] = []
+    phases = [(0, plan.n_baseline), (plan.n_baseline, plan.n_distinct)]
     with progress_bar(plan.n_distinct, "generating and predicting", verbose) as bar:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-        for s, (outputs, stats) in zip(starts, results):
-            if image_shape is None:
-                image_shape = stats["image_shape"]
-            elif stats["image_shape"] != image_shape:
-                raise ValueError(
-                    f"The generator returned images of shape {stats['image_shape']} "
-                    f"after images of shape {image_shape}; all images of a run must "
-                    "have the same shape."
+        for phase, (first, stop) in enumerate(phases):
+            starts = range(first, stop, step)
+            tasks = (
+                delayed(_chunk_task)(
+                    generator,
+                    predictors,
+                    plan.captions[s : min(s + step, stop)],
+                    plan.seeds[s : min(s + step, stop)],
+                    cache,
+                    fingerprint,
                 )
-            for stored, chunk in zip(responses, outputs):
-                for method, output in chunk.items():
-                    _store(stored, method, output, s, plan.n_distinct)
-            for key in totals:
-                totals[key] += stats[key]
-            bar.update(stats["n_images"])
+                for s in starts
+            )
+            results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+            for s, (outputs, stats) in zip(starts, results):
+                _collect(responses, totals, image_shape, outputs, stats, s, plan.n_distinct)
+                bar.update(stats["n_images"])
+            if phase == 0 and on_baseline is not None:
+                on_baseline(responses)
     if cache is not None:
         cache.hits += totals["hits"]
         cache.misses += totals["generated"]
         cache.generated += totals["generated"]
     return responses, totals
+
+
+def _collect(
+    responses: list[dict[str, Any]],
+    totals: dict[str, Any],
+    image_shape: list[Any],
+    outputs: list[dict[str, Any]],
+    stats: dict[str, Any],
+    start: int,
+    n: int,
+) -> None:
+    """Store one chunk's predictions and add up its counters."""
+    if not image_shape:
+        image_shape.append(stats["image_shape"])
+    elif stats["image_shape"] != image_shape[0]:
+        raise ValueError(
+            f"The generator returned images of shape {stats['image_shape']} "
+            f"after images of shape {image_shape[0]}; all images of a run must "
+            "have the same shape."
+        )
+    for stored, chunk in zip(responses, outputs):
+        for method, output in chunk.items():
+            _store(stored, method, output, start, n)
+    for key in totals:
+        totals[key] += stats[key]
 
 
 def _store(responses: dict[str, Any], method: str, output: Any, start: int, n: int) -> None:
@@ -503,6 +559,10 @@ def _filled(stored: np.ndarray | None, part: np.ndarray, start: int, n: int) -> 
     return stored
 
 
+def _baseline_what(scorer: Any) -> str:
+    return f"Scoring the images generated from the unpermuted captions with {scorer!r}"
+
+
 def _weighted_score(scorer: Any, replay: Any, ids: np.ndarray, y: Any, weights: Any) -> Any:
     # Mirrors sklearn: sample_weight is only passed when given.
     if weights is not None:
@@ -514,21 +574,9 @@ def _score_plan(
     plan: ImportancePlan, replay: Any, scorer: Any, y: np.ndarray, weights: Any
 ) -> Bunch | dict[str, Bunch]:
     """Score the baseline and every (concept, repeat) from stored predictions."""
-    what = f"Scoring the images generated from the unpermuted captions with {scorer!r}"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            baseline = _weighted_score(scorer, replay, plan.baseline_ids, y, weights)
-        except ValueError as exc:
-            # The metric's own message is right but comes from deep inside
-            # sklearn; say what was being scored.
-            raise ValueError(f"{what} failed: {exc}") from exc
-    values = baseline.values() if isinstance(baseline, dict) else [baseline]
-    if any(np.isnan(v) for v in values if isinstance(v, (float, np.floating))):
-        reasons = " ".join(str(w.message) for w in caught)
-        raise ValueError(
-            f"{what} gave NaN, so no importance can be measured. {reasons}".rstrip()
-        )
+    baseline, caught = checked_score(
+        scorer, replay, plan.baseline_ids, y, weights, what=_baseline_what(scorer)
+    )
     for warning in caught:
         warnings.warn(warning.message, stacklevel=3)
     rows = plan.row_indices

@@ -63,6 +63,11 @@ class ImportancePlan:
         return len(self.captions)
 
     @property
+    def n_baseline(self) -> int:
+        """Distinct pairs of the unpermuted table: ids ``0 .. n_baseline - 1``."""
+        return int(self.baseline_ids.max()) + 1 if len(self.baseline_ids) else 0
+
+    @property
     def n_naive(self) -> int:
         """Images a literal run of the method generates: one set per score."""
         n_concepts, n_repeats, n_scored = self.permuted_ids.shape

@@ -31,6 +31,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .displays import changed_rows, select_metric
+from .formatting import fixed
 
 __all__ = ["importance_table", "results_to_dict", "to_jsonable", "write_report"]
 
@@ -421,9 +422,7 @@ def _num(value: Any, digits: int = 4) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return _e(value)
-    if not math.isfinite(number):
-        return "n/a"
-    return f"{number:.{digits}f}"
+    return fixed(number, digits)
 
 
 def _badge(verdict: bool | None) -> str:

@@ -54,10 +54,13 @@ class ShapesGenerator(BaseEstimator):
         ``"2 red circle"``. The grid gets enough cells for every copy.
     background : float, default=0.0
         Grey level of the background, in [0, 1].
-    strict : bool, default=False
+    strict : bool, default=True
         If True, a caption holding anything other than vocabulary phrases
-        raises a ValueError. If False, other words are ignored, as a diffusion
-        model would ignore words it never learned.
+        (with optional counts, joined by commas) raises a ValueError that lists
+        the vocabulary; :func:`~sklearn_depict.depict_importance` checks every
+        caption of a run before drawing any. If False, other words are ignored,
+        as a diffusion model would ignore words it never learned; a concept
+        column named ``"red_circle"`` then draws nothing.
 
     Attributes
     ----------
@@ -86,7 +89,7 @@ class ShapesGenerator(BaseEstimator):
         shapes: Sequence[str] | None = None,
         max_count: int = 1,
         background: float = 0.0,
-        strict: bool = False,
+        strict: bool = True,
     ) -> None:
         self.image_size = image_size
         self.colors = colors
@@ -158,7 +161,8 @@ class ShapesGenerator(BaseEstimator):
         Examples
         --------
         >>> from sklearn_depict import ShapesGenerator
-        >>> ShapesGenerator(max_count=3).parse("a photo of 2 red circles, blue square")
+        >>> generator = ShapesGenerator(max_count=3, strict=False)
+        >>> generator.parse("a photo of 2 red circles, blue square")
         {'red circle': 2, 'blue square': 1}
         """
         colors, shapes = self._palette()
@@ -169,11 +173,11 @@ class ShapesGenerator(BaseEstimator):
             phrase = f"{match.group('color')} {match.group('shape')}"
             counts[phrase] = counts.get(phrase, 0) + number
         if self.strict:
-            leftover = pattern.sub("", caption.lower())
-            if leftover.replace(",", " ").split():
+            unknown = _unknown_words(pattern, caption)
+            if unknown:
                 raise ValueError(
-                    f"Caption {caption!r} holds words outside the vocabulary "
-                    f"{self.vocabulary}: {leftover.split()}."
+                    f"Caption {caption!r} holds words outside the vocabulary: "
+                    f"{unknown}. {self._vocabulary_hint()}"
                 )
         too_many = {k: v for k, v in counts.items() if v > self.max_count}
         if too_many:
@@ -182,6 +186,60 @@ class ShapesGenerator(BaseEstimator):
                 f"{self.max_count}; raise ShapesGenerator(max_count=...)."
             )
         return counts
+
+    def _vocabulary_hint(self) -> str:
+        return (
+            f"ShapesGenerator draws the phrases {self.vocabulary}, optionally with a count "
+            "('2 red circle'); name concept columns with them (for example 'red circle', "
+            "not 'red_circle'), or pass ShapesGenerator(strict=False) to ignore other "
+            "words."
+        )
+
+    def check_captions(self, captions: Sequence[str]) -> None:
+        """Raise, before drawing anything, if a caption cannot be drawn.
+
+        Called by :func:`~sklearn_depict.depict_importance` on every caption
+        of a run before the first image is generated. With ``strict=False``
+        only counts above ``max_count`` are errors.
+
+        Parameters
+        ----------
+        captions : sequence of str
+
+        Raises
+        ------
+        ValueError
+            Naming every unknown word (with a caption that holds it) and the
+            vocabulary.
+
+        Examples
+        --------
+        >>> from sklearn_depict import ShapesGenerator
+        >>> ShapesGenerator().check_captions(["red circle, 1 blue square", ""])
+        >>> ShapesGenerator().check_captions(["red_circle"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: 1 of 1 captions hold words outside the vocabulary: ['red_circle'] ...
+        """
+        colors, shapes = self._palette()
+        pattern = _phrase_pattern(tuple(colors), shapes)
+        unknown: dict[str, str] = {}
+        n_bad = 0
+        for caption in captions:
+            words = _unknown_words(pattern, caption) if self.strict else []
+            n_bad += bool(words)
+            for word in words:
+                unknown.setdefault(word, caption)
+            if not words:
+                self.parse(caption)  # counts above max_count
+        if unknown:
+            shown = list(unknown)[:10]
+            example = unknown[shown[0]]
+            raise ValueError(
+                f"{n_bad} of {len(captions)} captions hold words outside the vocabulary: "
+                f"{shown}{' ...' if len(unknown) > 10 else ''} (for example {example!r}). "
+                f"{self._vocabulary_hint()}"
+            )
 
     def generate(self, captions: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         """Render one image per (caption, seed) pair.
@@ -309,6 +367,11 @@ def _draw_shape(
     else:
         xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
         draw.polygon([(xm, y0), (x1, ym), (xm, y1), (x0, ym)], fill=fill)
+
+
+def _unknown_words(pattern: re.Pattern[str], caption: str) -> list[str]:
+    """Words of a caption that no vocabulary phrase accounts for."""
+    return pattern.sub(" ", caption.lower()).replace(",", " ").split()
 
 
 _PATTERNS: dict[tuple[tuple[str, ...], tuple[str, ...]], re.Pattern[str]] = {}

@@ -1,0 +1,94 @@
+"""Numbers and labels as people read them: in tables, messages and plots."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any
+
+__all__ = ["escape_mathtext", "fixed", "plot_label", "wrap_text"]
+
+
+def fixed(value: Any, digits: int = 4) -> str:
+    """Fixed-point text of a number, never ``-0.0000``.
+
+    A tiny negative importance that rounds to zero is shown as ``0.0000``:
+    the sign of a value that is not there reads as a finding.
+
+    Parameters
+    ----------
+    value : float
+    digits : int, default=4
+
+    Returns
+    -------
+    text : str
+        ``"n/a"`` for NaN or infinite values.
+
+    Examples
+    --------
+    >>> from sklearn_depict.formatting import fixed
+    >>> fixed(-0.00001), fixed(-0.5, 2), fixed(float("nan"))
+    ('0.0000', '-0.50', 'n/a')
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        return "n/a"
+    text = f"{number:.{digits}f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]
+    return text
+
+
+def wrap_text(text: str, width: int, max_lines: int) -> str:
+    """``text`` wrapped to ``width`` characters, cut after ``max_lines`` lines.
+
+    A cut ends in an ellipsis. A single word longer than ``width`` is broken.
+
+    Examples
+    --------
+    >>> from sklearn_depict.formatting import wrap_text
+    >>> print(wrap_text("a fairly long concept name", 10, 2))
+    a fairly
+    long…
+    """
+    lines = textwrap.wrap(text, width=width) or [text]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        last = lines[-1]
+        lines[-1] = (last[: max(width - 1, 1)].rstrip() if len(last) >= width else last) + "…"
+    return "\n".join(lines)
+
+
+def plot_label(name: Any, width: int = 28, max_lines: int = 2) -> str:
+    """A concept name fit for a matplotlib tick label.
+
+    Long names are wrapped and cut (a 60-character column name would squeeze
+    the plot to nothing), and ``$`` is escaped so that matplotlib draws it
+    rather than reading the text between two of them as mathtext.
+
+    Parameters
+    ----------
+    name : object
+        The concept name.
+    width : int, default=28
+        Characters per line.
+    max_lines : int, default=2
+        Lines before the name is cut with an ellipsis.
+
+    Returns
+    -------
+    label : str
+
+    Examples
+    --------
+    >>> from sklearn_depict.formatting import plot_label
+    >>> plot_label("cost in $ per $ spent")
+    'cost in \\\\$ per \\\\$ spent'
+    """
+    return escape_mathtext(wrap_text(str(name), width, max_lines))
+
+
+def escape_mathtext(text: str) -> str:
+    """Escape ``$`` so that matplotlib shows it literally."""
+    return text.replace("$", r"\$")

@@ -1,0 +1,306 @@
+"""Checks that need no image, run before the first image is generated.
+
+Generation is the expensive part of a run: minutes to hours with a diffusion
+model. Everything that can be known from the estimator, the scorer, the target
+and the captions is checked here first, so that a mistake costs seconds, not
+a run. Pure functions: nothing here generates or predicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.multiclass import type_of_target
+
+from ._replay import checked_score, make_replay
+from .caption_to_image import CaptionToImage
+
+__all__ = [
+    "RunSetup",
+    "check_captions",
+    "check_not_torch_module",
+    "check_scoring_before_generating",
+    "is_torch_module",
+    "resolve_run",
+]
+
+
+def is_torch_module(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module``, without importing torch.
+
+    Examples
+    --------
+    >>> from sklearn_depict.preflight import is_torch_module
+    >>> is_torch_module(object())
+    False
+    """
+    return any(
+        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
+        for cls in type(obj).__mro__
+    )
+
+
+def check_not_torch_module(obj: Any, role: str = "estimator") -> None:
+    """Raise a TypeError naming the adapter when a bare torch module is given.
+
+    Parameters
+    ----------
+    obj : object
+        What the user passed.
+    role : str, default="estimator"
+        The parameter it was passed as, for the message.
+    """
+    if not is_torch_module(obj):
+        return
+    raise TypeError(
+        f"The {role} is a torch module ({type(obj).__name__}), which has no predict or "
+        "predict_proba. Wrap it: sklearn_depict.TorchImageClassifier(module, "
+        "classes=[...], input_size=..., mean=..., std=...) (or TorchImageRegressor); "
+        "it takes the (n, height, width, channels) images that generators produce. "
+        "A Hugging Face model can pass image_processor= for its size and normalisation."
+    )
+
+
+@dataclass
+class RunSetup:
+    """What a run uses once a pipeline starting with CaptionToImage is unpacked."""
+
+    estimator: Any
+    generator: Any
+    captioner: Any
+    cache: Any
+    seed: int
+    batch_size: int | None
+    concept_names: Any
+    scoring: Any
+    caption_step: CaptionToImage | None = None
+
+
+def resolve_run(
+    estimator: Any,
+    *,
+    generator: Any,
+    captioner: Any,
+    cache: Any,
+    seed: int,
+    batch_size: int | None,
+    concept_names: Any,
+    scoring: Any,
+    detector: Any = None,
+) -> RunSetup:
+    """Unpack a pipeline (or search) that begins with :class:`CaptionToImage`.
+
+    ``depict_importance(make_pipeline(CaptionToImage(g), clf), X, y)`` explains
+    ``clf`` with the transformer's generator, captioner (with the column kinds
+    learned in its ``fit``), cache and seed, which is exactly what sklearn's
+    ``permutation_importance`` on the pipeline computes. A fitted search over
+    such a pipeline is explained through its ``best_estimator_``, scored as
+    the search scores (its ``scorer_``) when ``scoring`` is None.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator given to ``depict_importance``.
+    generator, captioner, cache, seed, batch_size, concept_names, scoring
+        The arguments given to ``depict_importance``.
+    detector : object, default=None
+        Checked not to be a bare torch module.
+
+    Returns
+    -------
+    setup : RunSetup
+    """
+    check_not_torch_module(estimator)
+    if detector is not None:
+        check_not_torch_module(detector, "detector")
+    pipeline = estimator
+    search = None
+    if _is_fitted_search(estimator):
+        search, pipeline = estimator, estimator.best_estimator_
+    step = _caption_step(pipeline)
+    if step is None:
+        if generator is None:
+            raise TypeError(
+                "depict_importance needs generator= (such as ShapesGenerator() or "
+                "DiffusersGenerator(...)), unless the estimator is a pipeline that begins "
+                "with CaptionToImage(generator)."
+            )
+        return RunSetup(estimator, generator, captioner, cache, seed, batch_size,
+                        concept_names, scoring)
+
+    rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
+    check_not_torch_module(rest)
+    _check_same("generator", generator, step.generator)
+    _check_same("captioner", captioner, step.captioner)
+    _check_same("cache", cache, step.cache)
+    if seed not in (0, step.seed):
+        raise ValueError(
+            f"seed={seed} differs from the pipeline's CaptionToImage(seed={step.seed}); "
+            "the pipeline's seed is used. Leave seed= out, or set it on the transformer."
+        )
+    step_captioner = step._captioner()
+    if hasattr(step, "kinds_"):
+        # Kinds learned in fit keep captions as the pipeline makes them.
+        step_captioner = clone(step_captioner).set_params(kinds=dict(step.kinds_))
+    if scoring is None and search is not None:
+        scoring = _search_scorer(search)
+    return RunSetup(
+        estimator=rest,
+        generator=step.generator,
+        captioner=step_captioner,
+        cache=step.cache,
+        seed=step.seed,
+        batch_size=step.batch_size if batch_size is None else batch_size,
+        concept_names=step.concept_names if concept_names is None else concept_names,
+        scoring=scoring,
+        caption_step=step,
+    )
+
+
+def _is_fitted_search(estimator: Any) -> bool:
+    return hasattr(estimator, "cv_results_") and hasattr(estimator, "best_estimator_")
+
+
+def _caption_step(estimator: Any) -> CaptionToImage | None:
+    if isinstance(estimator, Pipeline) and len(estimator.steps) >= 2:
+        first = estimator.steps[0][1]
+        if isinstance(first, CaptionToImage):
+            return first
+    return None
+
+
+def _check_same(name: str, given: Any, in_pipeline: Any) -> None:
+    if given is None or given is in_pipeline:
+        return
+    raise ValueError(
+        f"depict_importance got {name}= and a pipeline whose CaptionToImage has its own "
+        f"{name}; the pipeline's is used. Leave {name}= out (or set it on the "
+        "CaptionToImage step)."
+    )
+
+
+def _search_scorer(search: Any) -> Any:
+    """The scorer a fitted search's ``score`` uses, as sklearn's does."""
+    if getattr(search, "scoring", None) is None:
+        return None  # the best estimator's own score
+    scorer = search.scorer_
+    if getattr(search, "multimetric_", False):
+        return scorer[search.refit]
+    return scorer
+
+
+def check_table_columns(step: CaptionToImage | None, table: Any) -> None:
+    """The concept table must have the columns the CaptionToImage step was fitted on."""
+    if step is None or not hasattr(step, "feature_names_in_"):
+        return
+    if list(table.columns) != list(step.feature_names_in_):
+        raise ValueError(
+            "The concept table's columns differ from those the pipeline's CaptionToImage "
+            f"was fitted on: {list(table.columns)} != {list(step.feature_names_in_)}."
+        )
+
+
+def check_scoring_before_generating(
+    estimator: Any,
+    available: tuple[str, ...],
+    methods: set[str],
+    scorer: Any,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    *,
+    scoring: Any,
+) -> None:
+    """Fail now on a scorer that cannot score this target or this model.
+
+    The scorer is run once on stand-in predictions of the right shape (random
+    probabilities over ``classes_``, or random values for a regressor) against
+    the real ``y``. Whatever it rejects then, such as ``roc_auc`` on a 3-class
+    target or a target with one class, it would reject after generating every
+    baseline image.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted model explained.
+    available : tuple of str
+        Its prediction methods.
+    methods : set of str
+        The methods the scorer will call.
+    scorer : callable
+        From ``check_scoring``.
+    y : ndarray
+        The target.
+    sample_weight : ndarray or None
+    scoring : object
+        The ``scoring`` argument, for messages.
+    """
+    missing = sorted(m for m in methods if m not in available)
+    if missing:
+        raise AttributeError(
+            f"{_scoring_text(scoring)} calls {type(estimator).__name__}.{missing[0]}, which "
+            f"it does not have (it has {list(available)}). Pass a scorer that uses what "
+            "the model offers, for example scoring='neg_log_loss' or 'roc_auc' for a "
+            "model with predict_proba."
+        )
+    replay = make_replay(estimator, available)
+    classes = getattr(replay, "classes_", None)
+    if y.ndim != 1 or (classes is not None and classes.ndim != 1):
+        return  # multi-output targets: left to the baseline check
+    replay.responses_ = _stand_in_predictions(methods, len(y), classes)
+    target = type_of_target(y, input_name="y")
+    hint = ""
+    if target == "multiclass":
+        hint = (
+            " For a multi-class target use a multi-class scorer, such as 'accuracy', "
+            "'neg_log_loss', 'roc_auc_ovr' or 'f1_macro'."
+        )
+    what = (
+        f"Checking {_scoring_text(scoring)} against y (a {target} target) before "
+        "generating any image"
+    )
+    try:
+        checked_score(scorer, replay, np.arange(len(y)), y, sample_weight, what=what)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{hint}") from exc.__cause__
+
+
+def _scoring_text(scoring: Any) -> str:
+    if scoring is None:
+        return "scoring=None (the estimator's score)"
+    if isinstance(scoring, str):
+        return f"scoring={scoring!r}"
+    return f"the scorer {scoring!r}"
+
+
+def _stand_in_predictions(
+    methods: set[str], n: int, classes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    if classes is None:
+        return {"predict": rng.normal(size=n)}
+    proba = rng.dirichlet(np.ones(len(classes)), size=n)
+    log_proba = np.log(proba)
+    decision = log_proba[:, 1] - log_proba[:, 0] if len(classes) == 2 else log_proba
+    responses = {
+        "predict": classes[np.argmax(proba, axis=1)],
+        "predict_proba": proba,
+        "predict_log_proba": log_proba,
+        "decision_function": decision,
+    }
+    return {method: responses[method] for method in methods if method in responses}
+
+
+def check_captions(generator: Any, captions: list[str]) -> None:
+    """Let a generator reject captions it cannot draw, before it draws any.
+
+    Generators may offer ``check_captions(captions)``; the embedded
+    :class:`~sklearn_depict.ShapesGenerator` raises there for words outside its
+    vocabulary.
+    """
+    check = getattr(generator, "check_captions", None)
+    if callable(check):
+        check(sorted(set(captions)))
