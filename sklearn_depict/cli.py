@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -379,14 +380,20 @@ def _load_model(path: Path, what: str, methods: Sequence[str]) -> Any:
 
 def _load_hint(exc: BaseException) -> str:
     """How to fix a pickle that refers to code the loading process cannot import."""
-    text = str(exc)
-    if isinstance(exc, AttributeError) and "<module '__main__'" in text:
+    missing = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
+    if isinstance(exc, AttributeError) and missing:
+        name, module = missing.groups()
+        where = (
+            "the script that saved it (its __main__)" if module.endswith("__main__")
+            else f"module {module}, which lacks it here"
+        )
         return (
-            ". The model refers to a function or class defined in the script that saved "
-            "it (its __main__), which another process cannot import. Use importable "
-            "steps instead: sklearn_depict.FlattenImages() or ChannelsFirst() rather than "
-            "a FunctionTransformer around your own function, TorchImageClassifier for a "
-            "torch module, or move your code to a module both processes can import"
+            f". The model refers to {name!r}, defined in {where}; a pickle stores a "
+            "reference to such code, not the code, so it only loads where that code can "
+            "be imported. Use importable steps instead: sklearn_depict.FlattenImages() or "
+            "ChannelsFirst() rather than a FunctionTransformer around your own function, "
+            "TorchImageClassifier for a torch module, or move your code to a module that "
+            "both processes can import"
         )
     if isinstance(exc, ModuleNotFoundError):
         return (

@@ -22,6 +22,7 @@ from scipy.stats import rankdata
 from sklearn.utils import Bunch
 
 from ._replay import make_replay
+from .formatting import quoted
 from .planning import ImportancePlan
 
 __all__ = ["DiagnosticWarning", "DEFAULT_TOLERANCES", "depict_diagnostics", "auroc"]
@@ -220,7 +221,7 @@ def _detector_checks(
         for k, gap in enumerate(out.detector_gaps):
             if np.isfinite(gap) and abs(gap) > tol["generation_gap"]:
                 failures.append(
-                    f"effective generation: the detector finds '{detector_concepts[k]}' "
+                    f"effective generation: the detector finds {quoted(detector_concepts[k])} "
                     f"with AUROC {real[k]:.3f} in real images but {generated[k]:.3f} in "
                     f"generated ones (tolerance {tol['generation_gap']})."
                 )
@@ -246,7 +247,7 @@ def _detector_checks(
             drop = np.nanmean(matrix[j, own])
             if not drop >= tol["min_drop"]:
                 failures.append(
-                    f"independent permutation: permuting '{name}' lowers the detector's "
+                    f"independent permutation: permuting {quoted(name)} lowers the detector's "
                     f"AUROC for it by only {drop:.3f} (expected at least "
                     f"{tol['min_drop']}): the generator may ignore this concept."
                 )
@@ -256,9 +257,9 @@ def _detector_checks(
             if np.isfinite(matrix[j, k]) and abs(matrix[j, k]) > tol["max_leak"]
         }
         if leaks:
-            shown = ", ".join(f"'{c}' ({v:+.3f})" for c, v in leaks.items())
+            shown = ", ".join(f"{quoted(c)} ({v:+.3f})" for c, v in leaks.items())
             failures.append(
-                f"independent permutation: permuting '{name}' also changes the "
+                f"independent permutation: permuting {quoted(name)} also changes the "
                 f"detector's AUROC for {shown} (tolerance {tol['max_leak']}): the "
                 "concepts are entangled in generation."
             )

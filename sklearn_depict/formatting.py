@@ -6,7 +6,7 @@ import math
 import textwrap
 from typing import Any
 
-__all__ = ["escape_mathtext", "fixed", "plot_label", "wrap_text"]
+__all__ = ["escape_mathtext", "fixed", "plot_label", "quoted", "wrap_text"]
 
 
 def fixed(value: Any, digits: int = 4) -> str:
@@ -38,6 +38,19 @@ def fixed(value: Any, digits: int = 4) -> str:
     if text.startswith("-") and float(text) == 0.0:
         text = text[1:]
     return text
+
+
+def quoted(name: Any) -> str:
+    """A name set off in prose with typographic quotes, not Python's repr.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict.formatting import quoted
+    >>> quoted(np.str_("red circle"))
+    '“red circle”'
+    """
+    return f"“{name}”"
 
 
 def wrap_text(text: str, width: int, max_lines: int) -> str:

@@ -263,7 +263,6 @@ def depict_importance(
     setup = resolve_run(
         estimator, generator=generator, captioner=captioner, cache=cache, seed=seed,
         batch_size=batch_size, concept_names=concept_names, scoring=scoring,
-        detector=detector,
     )  # fmt: skip
     estimator, generator, captioner, cache = (
         setup.estimator, setup.generator, setup.captioner, setup.cache

@@ -90,7 +90,6 @@ def resolve_run(
     batch_size: int | None,
     concept_names: Any,
     scoring: Any,
-    detector: Any = None,
 ) -> RunSetup:
     """Unpack a pipeline (or search) that begins with :class:`CaptionToImage`.
 
@@ -107,16 +106,12 @@ def resolve_run(
         The estimator given to ``depict_importance``.
     generator, captioner, cache, seed, batch_size, concept_names, scoring
         The arguments given to ``depict_importance``.
-    detector : object, default=None
-        Checked not to be a bare torch module.
 
     Returns
     -------
     setup : RunSetup
     """
     check_not_torch_module(estimator)
-    if detector is not None:
-        check_not_torch_module(detector, "detector")
     pipeline = estimator
     search = None
     if _is_fitted_search(estimator):

@@ -33,6 +33,12 @@ class CountingGenerator:
     def fingerprint(self):
         return self.inner.fingerprint
 
+    def check_captions(self, captions):
+        # The inner generator's own check, run before anything is generated.
+        check = getattr(self.inner, "check_captions", None)
+        if check is not None:
+            check(captions)
+
     def generate(self, captions, seeds):
         self.n_calls += 1
         self.n_images += len(captions)

@@ -208,8 +208,9 @@ def test_interrupted_run_resumes(files, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ShapesGenerator, "generate", real_generate)
     assert main(args) == 0
     payload = json.loads((tmp_path / "results.json").read_text())
-    assert payload["n_images_cached"] == 64  # the two chunks done before the interruption
-    assert payload["n_images_generated"] == payload["n_images_distinct"] - 64
+    done = sum(calls[:2])  # the two chunks done before the interruption
+    assert payload["n_images_cached"] == done
+    assert payload["n_images_generated"] == payload["n_images_distinct"] - done
 
 
 def test_explain_label_column_several_metrics_no_detector(files, tmp_path, capsys):
