@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CountingGenerator
 from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -17,6 +16,7 @@ from sklearn.metrics import make_scorer, precision_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
+from conftest import CountingGenerator
 from sklearn_depict import (
     CaptionToImage,
     ConceptCaptioner,
