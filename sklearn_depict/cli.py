@@ -527,6 +527,8 @@ def _make_generator(args: argparse.Namespace, notes: list[str]) -> Any:
         if args.steps is not None:
             notes.append("--steps is ignored by the shapes generator")
         return ShapesGenerator(strict=not args.allow_unknown_words)
+    if args.allow_unknown_words:
+        notes.append("--allow-unknown-words only applies to the shapes generator")
     try:
         import sklearn_depict
 

@@ -271,7 +271,7 @@ def depict_diagnostics(
     X_captions: Any,
     y: Any,
     *,
-    generator: Any,
+    generator: Any = None,
     detector: Any,
     X_images: Any = None,
     scoring: Any = "roc_auc",
@@ -292,8 +292,9 @@ def depict_diagnostics(
         The concept table.
     y : array-like of shape (n_samples,)
         Targets.
-    generator : object
-        The text-to-image generator.
+    generator : object, default=None
+        The text-to-image generator; optional when ``estimator`` is a pipeline
+        that begins with :class:`~sklearn_depict.CaptionToImage`.
     detector : object
         A fitted multi-label concept detector with ``predict_proba``.
     X_images : array-like of shape (n_samples, H, W, C), default=None

@@ -498,7 +498,7 @@ def _generate_and_predict_all(
                 for s in starts
             )
             results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-            for s, (outputs, stats) in zip(starts, results):
+            for s, (outputs, stats) in zip(starts, results, strict=True):
                 _collect(responses, totals, image_shape, outputs, stats, s, plan.n_distinct)
                 bar.update(stats["n_images"])
             if phase == 0 and on_baseline is not None:

@@ -198,7 +198,9 @@ class _TorchImageModel(BaseEstimator):
                 batch = _resize(batch, resize, crop, torch)
                 if mean is not None:
                     batch = (batch - mean_t) / std_t
-                batch = batch.contiguous().to(input_dtype)
+                # No .contiguous(): the permuted NHWC memory is channels-last, which
+                # convolutions take as it is (a copy to NCHW made them ~1.5x slower).
+                batch = batch.to(input_dtype)
                 with autocast:
                     try:
                         out = run(self.module, batch)

@@ -329,7 +329,7 @@ def _processor(cls_name, **kwargs):
         return getattr(transformers, cls_name)(**kwargs)
 
 
-def test_hugging_face_id2label_and_image_processor(vit, data):
+def test_hugging_face_id2label_and_image_processor(vit, data, tmp_path):
     _, test = data
     processor = _processor("ViTImageProcessor", size={"height": 32, "width": 32},
                            image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
@@ -350,6 +350,24 @@ def test_hugging_face_id2label_and_image_processor(vit, data):
     np.testing.assert_allclose(
         TorchImageClassifier(vit, classes=[0, 1], mean=0.5, std=0.5).predict_proba(
             test.images), proba, atol=1e-12)
+    # Token sequences are averaged into one embedding per image.
+    embed = clone(adapter).set_params(features="vit.layernorm").transform(test.images[:4])
+    assert embed.shape == (4, 32)
+    # The model and its processor survive a joblib round trip.
+    joblib.dump(adapter, tmp_path / "vit.joblib")
+    loaded = joblib.load(tmp_path / "vit.joblib")
+    assert loaded.classes_.tolist() == adapter.classes_.tolist()
+    np.testing.assert_allclose(loaded.predict_proba(test.images), proba, atol=1e-12)
+
+
+def test_autocast_dtype_on_cpu(cnn, data):
+    _, test = data
+    full = TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5)
+    half = clone(full).set_params(dtype="bfloat16")
+    np.testing.assert_allclose(half.predict_proba(test.images),
+                               full.predict_proba(test.images), atol=0.05)
+    with pytest.raises(ValueError, match="not understood"):
+        clone(full).set_params(dtype="float8").predict(test.images)
 
 
 def test_image_processor_size_shapes(data):

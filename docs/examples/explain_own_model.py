@@ -50,7 +50,7 @@ x = torch.from_numpy(train.images).permute(0, 3, 1, 2)  # NCHW for training
 x = (x - 0.5) / 0.5  # the normalisation the adapter repeats at prediction time
 y = torch.as_tensor(train.concepts[CONCEPT].to_numpy(copy=True))
 optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
-for epoch in range(8):
+for _epoch in range(8):
     for batch in torch.randperm(len(x)).split(50):
         loss = torch.nn.functional.cross_entropy(net(x[batch]), y[batch])
         optimiser.zero_grad()
