@@ -47,8 +47,6 @@ def _import_torch() -> Any:
 class _TorchImageModel(BaseEstimator):
     """What the classifier and the regressor share: preprocessing and batching."""
 
-    _estimator_kind = "model"
-
     # ------------------------------------------------------------------ estimator hygiene
     def __sklearn_clone__(self) -> _TorchImageModel:
         # sklearn's clone deep-copies parameters that are not estimators: that
@@ -360,8 +358,6 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
     ['no', 'yes']
     """
 
-    _estimator_kind = "classifier"
-
     def __init__(
         self,
         module: Any,
@@ -548,8 +544,6 @@ class TorchImageRegressor(RegressorMixin, _TorchImageModel):
     >>> reg.predict(make_shapes_dataset(4, random_state=0).images).shape
     (4,)
     """
-
-    _estimator_kind = "regressor"
 
     def __init__(
         self,
