@@ -245,7 +245,7 @@ def check_scoring_before_generating(
     classes = getattr(replay, "classes_", None)
     if y.ndim != 1 or (classes is not None and classes.ndim != 1):
         return  # multi-output targets: left to the baseline check
-    replay.responses_ = _stand_in_predictions(methods, len(y), classes)
+    replay.responses_ = _stand_in_predictions(methods, y, classes)
     target = type_of_target(y, input_name="y")
     hint = ""
     if target == "multiclass":
@@ -272,11 +272,16 @@ def _scoring_text(scoring: Any) -> str:
 
 
 def _stand_in_predictions(
-    methods: set[str], n: int, classes: np.ndarray | None
+    methods: set[str], y: np.ndarray, classes: np.ndarray | None
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
+    n = len(y)
     if classes is None:
-        return {"predict": rng.normal(size=n)}
+        # Values in the target's own range, so that metrics with a domain (log
+        # errors, Poisson and gamma deviances) accept them when y fits it, and
+        # not constant, so that correlation-like scorers are defined.
+        values = np.asarray(y, dtype=float)
+        return {"predict": 0.9 * values.mean() + 0.1 * rng.permutation(values)}
     proba = rng.dirichlet(np.ones(len(classes)), size=n)
     log_proba = np.log(proba)
     decision = log_proba[:, 1] - log_proba[:, 0] if len(classes) == 2 else log_proba

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.metrics import make_scorer, precision_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -77,6 +77,21 @@ def test_default_scoring_needs_predict(red_circle_clf, shapes_test):
     result = depict_importance(ProbaOnly(red_circle_clf), shapes_test.concepts, y,
                                generator=counting, scoring="neg_log_loss", n_repeats=2)
     assert result.concept_names[np.argmax(result.importances_mean)] == "red circle"
+
+
+def test_regression_scorers_with_a_domain_are_not_refused(shapes_test):
+    # Poisson deviance needs positive predictions: the stand-ins must respect
+    # the target's range, or a valid run would be refused.
+    counts = shapes_test.concepts.sum(axis=1).to_numpy()
+    reg = make_pipeline(FlattenImages(), PoissonRegressor(max_iter=300)).fit(
+        shapes_test.images, counts)
+    for scoring in ("neg_mean_poisson_deviance", "neg_mean_squared_log_error", "r2"):
+        result = depict_importance(reg, shapes_test.concepts, counts,
+                                   generator=ShapesGenerator(), scoring=scoring, n_repeats=1)
+        assert np.all(result.importances_mean > 0)
+    with pytest.raises(ValueError, match="before generating any image.*negative"):
+        depict_importance(reg, shapes_test.concepts, counts - 10, generator=CountingGenerator(),
+                          scoring="neg_mean_poisson_deviance")
 
 
 def test_one_class_in_y(red_circle_clf, shapes_test):
