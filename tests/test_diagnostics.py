@@ -83,7 +83,7 @@ def test_generator_ignoring_a_concept_fails_both_checks(bottleneck, shapes_test,
     assert checks.detector_gaps[k] > 0.3
     assert abs(checks.independence.loc["green square", "green square"]) < 0.05
     messages = " ".join(str(w.message) for w in warned)
-    assert "'green square'" in messages and "may ignore this concept" in messages
+    assert "“green square”" in messages and "may ignore this concept" in messages
     assert "on real images" in messages  # the target model's score gap
 
 
@@ -108,7 +108,7 @@ def test_leaky_generator_fails_independence(bottleneck, shapes_test, detector):
     assert checks.checks["independent_permutation"] is False
     assert checks.independence.loc["red circle", "blue square"] > 0.2
     assert abs(checks.independence.loc["green circle", "blue square"]) < 0.05
-    assert any("entangled" in str(w.message) and "'blue square'" in str(w.message)
+    assert any("entangled" in str(w.message) and "“blue square”" in str(w.message)
                for w in caught)
 
 
