@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--max-steps", type=int, default=30_000)
+    parser.add_argument(
+        "--min-steps", type=int, default=0, help="keep training to here even once targets are met"
+    )
     parser.add_argument("--max-minutes", type=float, default=90.0)
     parser.add_argument("--eval-every", type=int, default=1500)
     parser.add_argument("--target-digit", type=float, default=0.90)
@@ -159,7 +162,7 @@ def main() -> None:
                 ignore=shutil.ignore_patterns("checkpoint", "*.jsonl", "history.json"),
             )
             print(f"  best so far; copied to {weights}", flush=True)
-        met = scores["score"] >= 0
+        met = scores["score"] >= 0 and step >= args.min_steps
 
     best_entry = max(history, key=lambda h: h["eval"]["score"])
     size = sum(f.stat().st_size for f in weights.rglob("*") if f.is_file())
