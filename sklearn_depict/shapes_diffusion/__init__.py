@@ -8,7 +8,6 @@ measured quality are in ``training.json`` next to the ``weights`` folder.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ __all__ = ["WEIGHTS", "load_shapes_diffusion", "training_report"]
 
 #: Folder of the shipped pipeline (``save_pretrained`` layout, safetensors).
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-_REPORT = Path(__file__).resolve().parent / "training.json"
 
 #: Default sampling settings: DPM-Solver++ with 10 steps and guidance 5.
 NUM_INFERENCE_STEPS = 10
@@ -39,7 +37,9 @@ def training_report() -> dict[str, Any]:
     >>> sorted(training_report()["final_metrics"]["per_concept"])[:2]
     ['blue circle', 'blue square']
     """
-    return json.loads(_REPORT.read_text())
+    from ..shipped_models import read_training_report
+
+    return read_training_report(WEIGHTS.parent)
 
 
 def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
@@ -72,20 +72,12 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
     >>> images.shape, images.dtype
     ((2, 32, 32, 3), dtype('float32'))
     """
-    from ..generators.diffusers import DiffusersGenerator
+    from ..shipped_models import load_shipped_generator
 
-    if not (WEIGHTS / "model_index.json").exists():
-        raise FileNotFoundError(
-            f"The shapes diffusion weights are missing from {WEIGHTS}; train them with "
-            "scripts/train_shapes_diffusion.py."
-        )
-    kwargs: dict[str, Any] = dict(
-        local_files_only=True,
+    return load_shipped_generator(
+        WEIGHTS.parent,
+        script="scripts/train_shapes_diffusion.py",
         num_inference_steps=NUM_INFERENCE_STEPS,
         guidance_scale=GUIDANCE_SCALE,
-        scheduler="DPMSolverMultistepScheduler",
-        batch_size=64,
+        **generator_kwargs,
     )
-    kwargs.update(generator_kwargs)
-    generator = DiffusersGenerator(str(WEIGHTS), **kwargs)
-    return generator
