@@ -1117,7 +1117,14 @@ def _pipeline_digest(pipe: Any) -> str:
 def _tokenizer_description(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and hasattr(backend, "to_str"):
-        text = backend.to_str()
+        # A fast tokenizer serialises the truncation and padding of its last
+        # call too: run-time state that the pipeline sets on every call, not
+        # part of the model. Left in, a pipeline's fingerprint would change
+        # after its first generate().
+        content = json.loads(backend.to_str())
+        content.pop("truncation", None)
+        content.pop("padding", None)
+        text = json.dumps(content, sort_keys=True)
     else:
         merges = getattr(tokenizer, "bpe_ranks", None)
         text = json.dumps(

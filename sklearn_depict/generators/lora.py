@@ -32,6 +32,7 @@ __all__ = [
     "is_generator_adapter_key",
     "load_adapters",
     "resolve_lora_files",
+    "text_encoder_lora_problem",
 ]
 
 #: The file ``save_lora_weights`` writes, and the one looked for in a folder.
@@ -160,9 +161,50 @@ def is_generator_adapter_key(key: str) -> bool:
     return _OWN_ADAPTER_KEY.search(key) is not None
 
 
+def text_encoder_lora_problem() -> str | None:
+    """Why text-encoder adapters cannot be used here, or None if they can.
+
+    diffusers hands a text encoder's adapter to transformers' PEFT integration,
+    which demands its own minimum peft version (0.22 for transformers 5.x).
+    """
+    from importlib import metadata
+
+    from packaging.version import Version
+
+    try:
+        from transformers.integrations import peft as transformers_peft
+    except ImportError:
+        return None
+    need = getattr(transformers_peft, "MIN_PEFT_VERSION", None)
+    try:
+        have = metadata.version("peft")
+    except metadata.PackageNotFoundError:
+        have = "none"
+    if need is None or (have != "none" and Version(have) >= Version(need)):
+        return None
+    return (
+        f"transformers {metadata.version('transformers')} handles text-encoder adapters "
+        f"only with peft>={need}, and peft {have} is installed"
+    )
+
+
+def _has_text_encoder_part(path: str) -> bool:
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        return any(key.startswith("text_encoder") for key in json.loads(handle.read(length)))
+
+
 def load_adapters(pipe: Any, files: Sequence[str], names: Sequence[str]) -> None:
     """Load the adapters not yet in ``pipe``, each from its file, by name."""
     _require_lora_support(pipe)
+    with_text = [path for path in files if _has_text_encoder_part(path)]
+    problem = text_encoder_lora_problem() if with_text else None
+    if problem:
+        raise ImportError(
+            f"The adapter {with_text[0]!r} has a text-encoder part, and {problem}. "
+            'Upgrade peft (pip install -U "peft>=0.22"), or use an adapter trained '
+            "with train_text_encoder=False."
+        )
     from diffusers.utils import logging as diffusers_logging
 
     present = {name for names_ in pipe.get_list_adapters().values() for name in names_}

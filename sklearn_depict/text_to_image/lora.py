@@ -135,7 +135,9 @@ def load_trainable_state(modules: dict[str, Any], state: dict[str, Any]) -> None
         for name, param in module.named_parameters()
         if param.requires_grad
     }
-    if set(current) != set(state):
+    if set(current) != set(state) or any(
+        current[name].shape != state[name].shape for name in current
+    ):
         raise ValueError(
             "The checkpoint's adapters do not match this run's (another lora_rank, "
             "target_modules or train_text_encoder?). Use the settings of the "

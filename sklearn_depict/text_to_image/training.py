@@ -446,6 +446,16 @@ def fit_text_to_image(
         raise ValueError(f"snr_gamma must be None or > 0, got {snr_gamma!r}.")
     if resolution is not None and (int(resolution) < 8 or int(resolution) % 8):
         raise ValueError(f"resolution must be None or a multiple of 8, got {resolution!r}.")
+    if lora and train_text_encoder:
+        from ..generators.lora import text_encoder_lora_problem
+
+        problem = text_encoder_lora_problem()
+        if problem:
+            raise ImportError(
+                f"train_text_encoder=True with method='lora' needs text-encoder adapters, "
+                f'and {problem}. Upgrade peft (pip install -U "peft>=0.22"), or train the '
+                "UNet's adapters only (train_text_encoder=False)."
+            )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     weight_dtype = recipe.check_mixed_precision(mixed_precision, dev)
     recipe.check_8bit_adam(use_8bit_adam, dev)
