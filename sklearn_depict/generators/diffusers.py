@@ -647,7 +647,7 @@ class DiffusersGenerator(BaseEstimator):
             "local_files_only": bool(self.local_files_only),
         }
         if dtype is not None:
-            kwargs["torch_dtype"] = dtype
+            kwargs[_dtype_keyword()] = dtype
         if self.trust_remote_code:
             kwargs["trust_remote_code"] = True
         if "safety_checker" in _model_index(folder):
@@ -802,6 +802,15 @@ def _package_pipeline_class(name: Any) -> Any:
     except ImportError:
         return None
     return getattr(module, name, None) if name in getattr(module, "__all__", ()) else None
+
+
+def _dtype_keyword() -> str:
+    """``dtype`` where diffusers deprecates ``torch_dtype`` for it, else ``torch_dtype``."""
+    try:
+        deprecation = import_module("diffusers.utils.deprecation_utils")
+    except ImportError:
+        return "torch_dtype"
+    return "dtype" if hasattr(deprecation, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
 def _is_model_reference(model: Any) -> bool:
