@@ -450,3 +450,51 @@ def test_bad_lora_parameters_fail_before_any_image(
         CaptionToImage(gen, cache=cache).transform(pd.DataFrame({"red circle": [1, 0]}))
     written = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert cache.generated == 0 and not written
+
+
+# ----------------------------------------------------------------------
+# On a GPU (skipped without CUDA)
+# ----------------------------------------------------------------------
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_lora_training_in_fp16(data, base_dir, tmp_path):
+    gen = fit_text_to_image(
+        data.captions, data.images, base=str(base_dir), output_dir=tmp_path, max_train_steps=6,
+        mixed_precision="fp16", gradient_checkpointing=True, snr_gamma=5.0, device="cuda",
+        **LORA,
+    )  # fmt: skip
+    losses = _losses(tmp_path)
+    assert len(losses) == 6 and np.isfinite(losses).all()
+    tensors = load_file(str(tmp_path / WEIGHTS))
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in tensors.values())
+    state = torch.load(tmp_path / "checkpoint" / "state.pt", weights_only=True)
+    assert state["scaler"]["scale"] > 0  # fp16 gradients were scaled
+    gen.set_params(num_inference_steps=2, device="cuda")
+    images = gen.generate(CAPTIONS, SEEDS)
+    assert images.shape == (4, 32, 32, 3) and np.isfinite(images).all()
+    base_images = make_gen(base_dir, device="cuda").generate(CAPTIONS, SEEDS)
+    assert np.abs(images - base_images).max() > 1e-3
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_generation_with_adapter_is_batch_invariant(adapter, base_dir):
+    out, _ = adapter
+    cpu = make_gen(base_dir, lora=out).generate(CAPTIONS, SEEDS)
+    # TF32 convolutions (cuDNN's default) pick kernels by batch size; without
+    # them a pair's image does not depend on its batch, as on the CPU.
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        batched = make_gen(base_dir, lora=out, device="cuda", batch_size=4)
+        images = batched.generate(CAPTIONS, SEEDS)
+        assert batched._pipeline().device.type == "cuda"
+        single = make_gen(base_dir, lora=out, device="cuda", batch_size=1)
+        np.testing.assert_allclose(single.generate(CAPTIONS, SEEDS), images, atol=1e-4)
+        fused = make_gen(base_dir, lora=out, device="cuda", fuse_lora=True)
+        np.testing.assert_allclose(fused.generate(CAPTIONS, SEEDS), images, atol=1e-3)
+    assert np.abs(images - cpu).mean() < 2e-2
+    half = make_gen(base_dir, lora=out, device="cuda", torch_dtype="float16")
+    assert np.isfinite(half.generate(CAPTIONS, SEEDS)).all()
+    assert batched.fingerprint == make_gen(base_dir, lora=out).fingerprint  # device-free
