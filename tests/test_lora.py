@@ -62,10 +62,8 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-sd-base")
-    make_tiny_pipeline(seed=0).save_pretrained(folder, safe_serialization=True)
-    return folder
+def base_dir(tiny_sd_dir):
+    return tiny_sd_dir
 
 
 @pytest.fixture(scope="module")

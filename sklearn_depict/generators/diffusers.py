@@ -1131,8 +1131,9 @@ def _tokenizer_description(tokenizer: Any) -> str:
         # part of the model. Left in, a pipeline's fingerprint would change
         # after its first generate().
         content = json.loads(backend.to_str())
-        content.pop("truncation", None)
-        content.pop("padding", None)
+        if isinstance(content, dict):
+            content.pop("truncation", None)
+            content.pop("padding", None)
         text = json.dumps(content, sort_keys=True)
     else:
         merges = getattr(tokenizer, "bpe_ranks", None)

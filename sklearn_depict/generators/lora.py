@@ -129,7 +129,16 @@ def _check_lora_keys(path: Path) -> None:
 
 
 def check_lora_scales(lora_scale: Any, n_adapters: int) -> list[float]:
-    """One finite scale per adapter, from a number or a list of them."""
+    """One finite scale per adapter, from a number or a list of them.
+
+    Examples
+    --------
+    >>> from sklearn_depict.generators.lora import check_lora_scales
+    >>> check_lora_scales(0.5, 2)
+    [0.5, 0.5]
+    >>> check_lora_scales([1, 0.25], 2)
+    [1.0, 0.25]
+    """
     if isinstance(lora_scale, (list, tuple)):
         scales = list(lora_scale)
         if len(scales) != n_adapters:
@@ -152,12 +161,28 @@ def check_lora_scales(lora_scale: Any, n_adapters: int) -> list[float]:
 
 
 def adapter_name(digest: str) -> str:
-    """The name of an adapter in a pipeline: fixed by its file's content."""
+    """The name of an adapter in a pipeline: fixed by its file's content.
+
+    Examples
+    --------
+    >>> from sklearn_depict.generators.lora import adapter_name
+    >>> adapter_name("0123456789abcdef" * 4)
+    'sklearn_depict_0123456789abcdef'
+    """
     return ADAPTER_PREFIX + digest[:16]
 
 
 def is_generator_adapter_key(key: str) -> bool:
-    """Whether a state_dict key is a tensor of an adapter a generator loaded."""
+    """Whether a state_dict key is a tensor of an adapter a generator loaded.
+
+    Examples
+    --------
+    >>> from sklearn_depict.generators.lora import is_generator_adapter_key
+    >>> is_generator_adapter_key("attn1.to_q.lora_A.sklearn_depict_0a1b.weight")
+    True
+    >>> is_generator_adapter_key("attn1.to_q.base_layer.weight")
+    False
+    """
     return _OWN_ADAPTER_KEY.search(key) is not None
 
 

@@ -39,7 +39,14 @@ _ADAPTER = "default"
 
 
 def check_lora_options(rank: Any, alpha: Any, target_modules: Any) -> tuple[int, float, list[str]]:
-    """Validate the LoRA settings; (rank, alpha, UNet target modules)."""
+    """Validate the LoRA settings; (rank, alpha, UNet target modules).
+
+    Examples
+    --------
+    >>> from sklearn_depict.text_to_image.lora import check_lora_options
+    >>> check_lora_options(4, None, None)
+    (4, 4.0, ['to_k', 'to_q', 'to_v', 'to_out.0'])
+    """
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ValueError(f"lora_rank must be an int >= 1, got {rank!r}.")
     if alpha is None:
@@ -88,27 +95,17 @@ def add_lora_adapters(
             f"target_modules {missing} match no layer of the UNet; its attention "
             f"projections are named {list(UNET_TARGETS)}."
         )
+    adapted = [(unet, target_modules)]
+    if train_text_encoder:
+        adapted.append((text_encoder, TEXT_ENCODER_TARGETS))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        unet.add_adapter(
-            LoraConfig(
-                r=rank,
-                lora_alpha=alpha,
-                init_lora_weights="gaussian",
-                target_modules=list(target_modules),
-            ),
-            adapter_name=_ADAPTER,
-        )
-        if train_text_encoder:
-            text_encoder.add_adapter(
-                LoraConfig(
-                    r=rank,
-                    lora_alpha=alpha,
-                    init_lora_weights="gaussian",
-                    target_modules=list(TEXT_ENCODER_TARGETS),
-                ),
-                adapter_name=_ADAPTER,
+        for module, targets in adapted:
+            # Gaussian A and zero B (diffusers' choice): training starts at the base model.
+            config = LoraConfig(
+                r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=list(targets)
             )
+            module.add_adapter(config, adapter_name=_ADAPTER)
 
 
 def _has_module(model: Any, target: str) -> bool:

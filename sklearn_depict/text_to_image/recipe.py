@@ -27,6 +27,15 @@ def check_mixed_precision(mixed_precision: Any, device: Any) -> Any:
 
     fp16 is for CUDA only: CPUs lack fast float16 kernels and the gradient
     scaler that keeps fp16 gradients from underflowing. bf16 works on both.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_depict.text_to_image.recipe import check_mixed_precision
+    >>> check_mixed_precision("bf16", torch.device("cpu"))
+    torch.bfloat16
+    >>> check_mixed_precision("no", torch.device("cpu")) is None
+    True
     """
     import torch
 
@@ -114,6 +123,13 @@ def resize_center_crop(images: Any, size: int) -> Any:
 
     As diffusers' examples (``Resize`` then ``CenterCrop``), with antialiasing
     when shrinking.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_depict.text_to_image.recipe import resize_center_crop
+    >>> resize_center_crop(torch.rand(2, 3, 48, 64), 32).shape
+    torch.Size([2, 3, 32, 32])
     """
     import torch
 

@@ -442,6 +442,8 @@ def fit_text_to_image(
         raise ValueError("max_train_steps must be >= 0 and batch_size >= 1.")
     if snr_gamma is not None and not float(snr_gamma) > 0:
         raise ValueError(f"snr_gamma must be None or > 0, got {snr_gamma!r}.")
+    if not float(noise_offset) >= 0:
+        raise ValueError(f"noise_offset must be >= 0, got {noise_offset!r}.")
     if resolution is not None and (int(resolution) < 8 or int(resolution) % 8):
         raise ValueError(f"resolution must be None or a multiple of 8, got {resolution!r}.")
     if lora and train_text_encoder:
@@ -493,8 +495,14 @@ def fit_text_to_image(
     if weight_dtype is not None:
         from diffusers.training_utils import cast_training_params
 
-        # Frozen weights in half precision; what is trained stays float32.
-        for module in (unet, text_encoder, vae):
+        # Frozen weights in half precision, what is trained in float32. A model
+        # trained whole is never cast: rounding it to half would lose its weights.
+        frozen = [vae]
+        if lora:
+            frozen += [unet, text_encoder]
+        elif not train_text_encoder:
+            frozen.append(text_encoder)
+        for module in frozen:
             if module is not None:
                 module.to(dtype=weight_dtype)
         cast_training_params([unet, text_encoder], dtype=torch.float32)
@@ -610,15 +618,8 @@ def _training_pipeline(
         )  # fmt: skip
         train_text_encoder = True if train_text_encoder is None else bool(train_text_encoder)
     elif hasattr(base, "unet"):
-        if lora:
-            # Only the modules that get adapters are copied: the base is never
-            # changed, and a multi-GB VAE is not duplicated for nothing.
-            parts = dict(base.components)
-            parts["unet"] = copy.deepcopy(base.unet)
-            parts["text_encoder"] = copy.deepcopy(base.text_encoder)
-            pipe = type(base)(**parts)
-        else:
-            pipe = copy.deepcopy(base)
+        # Training moves and casts modules, adds adapters: never to the caller's.
+        pipe = copy.deepcopy(base)
     else:
         pipe = _load_base(str(base), DiffusionPipeline)
     if hasattr(pipe, "prepare_prompts"):  # a pixel-space model's empty caption
@@ -629,13 +630,20 @@ def _training_pipeline(
 
 
 def _load_base(name: str, diffusion_pipeline: Any) -> Any:
+    """The base pipeline of a folder or Hub id: safetensors only, no safety checker."""
     from ..generators.diffusers import _package_pipeline_class
 
-    index = Path(name) / "model_index.json"
-    own = None
-    if index.is_file():
-        own = _package_pipeline_class(json.loads(index.read_text()).get("_class_name"))
-    return (own or diffusion_pipeline).from_pretrained(name)
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        # A Hub id: fetch the snapshot (or find it in the cache) to read its index.
+        folder = Path(diffusion_pipeline.download(name, use_safetensors=True))
+    index = json.loads((folder / "model_index.json").read_text())
+    kwargs: dict[str, Any] = {"use_safetensors": True}
+    if "safety_checker" in index:
+        # A second vision model in memory for nothing: training never runs it.
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    own = _package_pipeline_class(index.get("_class_name"))
+    return (own or diffusion_pipeline).from_pretrained(str(folder), **kwargs)
 
 
 def _base_reference(base: Any) -> str | None:
