@@ -175,12 +175,14 @@ def test_plain_diffusers_loads_the_adapter(adapter, base_dir):
 @pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(data, base_dir, tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    kwargs = dict(base=str(base_dir), checkpoint_every=2, snr_gamma=5.0, **LORA)
+    kwargs = dict(base=str(base_dir), checkpoint_every=2, snr_gamma=5.0,
+                  gradient_accumulation_steps=2, **LORA)  # fmt: skip
     fit_text_to_image(data.captions, data.images, output_dir=whole, max_train_steps=6, **kwargs)
     fit_text_to_image(data.captions, data.images, output_dir=parts, max_train_steps=3, **kwargs)
     state = torch.load(parts / "checkpoint" / "state.pt", weights_only=True)
     assert state["step"] == 3
     fit_text_to_image(data.captions, data.images, output_dir=parts, max_train_steps=6, **kwargs)
+    assert len(_losses(whole)) == 6  # one entry per optimiser step, not per batch
     np.testing.assert_allclose(_losses(parts), _losses(whole), rtol=1e-5)
     a, b = load_file(str(whole / WEIGHTS)), load_file(str(parts / WEIGHTS))
     assert a.keys() == b.keys()
@@ -255,6 +257,9 @@ def test_text_encoder_lora_needs_a_matching_peft(data, base_dir, tmp_path):
         (dict(method="lora", base="x", lora_rank=0), ValueError, "lora_rank"),
         (dict(method="lora", base="x", target_modules="to_q"), TypeError, "target_modules"),
         (dict(method="lora", base="x", snr_gamma=-1.0), ValueError, "snr_gamma"),
+        (dict(method="lora", base="x", gradient_accumulation_steps=0), ValueError,
+         "gradient_accumulation_steps"),
+        (dict(method="lora", base="x", noise_offset=-0.1), ValueError, "noise_offset"),
     ],
 )  # fmt: skip
 def test_bad_training_options_fail_before_loading(data, tmp_path, kwargs, error, match):

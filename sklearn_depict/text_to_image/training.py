@@ -257,6 +257,7 @@ def fit_text_to_image(
     resolution: int | None = None,
     mixed_precision: str | None = None,
     gradient_checkpointing: bool = False,
+    gradient_accumulation_steps: int = 1,
     snr_gamma: float | None = None,
     noise_offset: float = 0.0,
     use_8bit_adam: bool = False,
@@ -363,6 +364,10 @@ def fit_text_to_image(
     gradient_checkpointing : bool, default=False
         Recompute activations in the backward pass: much less memory, about
         20% slower.
+    gradient_accumulation_steps : int, default=1
+        Batches of ``batch_size`` pairs whose gradients are summed into one
+        optimiser step: an effective batch of ``batch_size`` times this, in the
+        memory of one ``batch_size``. Steps count optimiser steps.
     snr_gamma : float, default=None
         Min-SNR loss weighting (5.0 is the recommended value); None weighs all
         timesteps equally.
@@ -442,6 +447,11 @@ def fit_text_to_image(
         raise ValueError("max_train_steps must be >= 0 and batch_size >= 1.")
     if snr_gamma is not None and not float(snr_gamma) > 0:
         raise ValueError(f"snr_gamma must be None or > 0, got {snr_gamma!r}.")
+    accumulate = gradient_accumulation_steps
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(
+            f"gradient_accumulation_steps must be an int >= 1, got {accumulate!r}."
+        )
     if not float(noise_offset) >= 0:
         raise ValueError(f"noise_offset must be >= 0, got {noise_offset!r}.")
     if resolution is not None and (int(resolution) < 8 or int(resolution) % 8):
@@ -502,9 +512,16 @@ def fit_text_to_image(
             frozen += [unet, text_encoder]
         elif not train_text_encoder:
             frozen.append(text_encoder)
-        for module in frozen:
-            if module is not None:
-                module.to(dtype=weight_dtype)
+        from diffusers.utils import logging as diffusers_logging
+
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # "modules to keep in float32: []"
+        try:
+            for module in frozen:
+                if module is not None:
+                    module.to(dtype=weight_dtype)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         cast_training_params([unet, text_encoder], dtype=torch.float32)
     if gradient_checkpointing:
         unet.enable_gradient_checkpointing()
@@ -542,7 +559,7 @@ def fit_text_to_image(
     autocast = torch.autocast(
         dev.type, dtype=weight_dtype or torch.float32, enabled=weight_dtype is not None
     )
-    while state.step < int(max_train_steps):
+    def micro_batch_loss() -> Any:
         idx = torch.randint(n, (int(batch_size),), generator=rng)
         x = recipe.resize_center_crop(pixels[idx], size)
         if random_flip:
@@ -569,10 +586,15 @@ def fit_text_to_image(
             hidden = _encode_text(tokenizer, text_encoder, prompts, dev)
         with autocast:
             pred = unet(noisy, t, hidden).sample
-        loss = recipe.diffusion_loss(pred, target, t, noise_scheduler, snr_gamma)
-        state.backward_and_step(loss)
+        return recipe.diffusion_loss(pred, target, t, noise_scheduler, snr_gamma)
 
-        value = float(loss.detach())
+    while state.step < int(max_train_steps):
+        value = 0.0
+        for _ in range(accumulate):
+            loss = micro_batch_loss()
+            state.backward(loss / accumulate)
+            value += float(loss.detach()) / accumulate
+        state.optimizer_step()
         state.log(value)
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.update(1)

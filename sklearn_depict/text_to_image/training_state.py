@@ -126,11 +126,14 @@ class TrainingState:
         if self.ema is not None:
             self.ema.to(self.device)
 
-    def backward_and_step(self, loss: Any) -> None:
+    def backward(self, loss: Any) -> None:
+        """Add the gradients of ``loss`` (scaled for fp16) to those gathered so far."""
+        self.scaler.scale(loss).backward()
+
+    def optimizer_step(self) -> None:
+        """Clip, step, schedule and average; then clear the gradients."""
         import torch
 
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.scaler.step(self.optimizer)
@@ -138,6 +141,7 @@ class TrainingState:
         self.lr_schedule.step()
         if self.ema is not None:
             self.ema.step(self.params)
+        self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
 
     def log(self, value: float) -> None:
