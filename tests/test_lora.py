@@ -172,6 +172,17 @@ def test_plain_diffusers_loads_the_adapter(adapter, base_dir):
     np.testing.assert_allclose(ours, plain, atol=1e-5)
 
 
+def test_lora_alpha_travels_with_the_adapter(data, base_dir, tmp_path):
+    fit_text_to_image(data.captions, data.images, base=str(base_dir), output_dir=tmp_path,
+                      max_train_steps=1, lora_rank=2, lora_alpha=8,
+                      target_modules=["to_q", "to_v"], **LORA)  # fmt: skip
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(base_dir, local_files_only=True)
+    pipe.load_lora_weights(str(tmp_path), adapter_name="a")
+    config = pipe.unet.peft_config["a"]
+    assert config.r == 2 and config.lora_alpha == 8
+    assert set(config.target_modules) == {"to_q", "to_v"}
+
+
 @pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(data, base_dir, tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"

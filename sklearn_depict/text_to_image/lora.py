@@ -9,6 +9,7 @@ attached with ``add_adapter`` to the attention projections of a frozen UNet
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -152,19 +153,41 @@ def save_lora_adapters(pipe: Any, folder: str | os.PathLike, *, text_encoder: bo
     from peft.utils import get_peft_model_state_dict
 
     saver = pipe if hasattr(pipe, "save_lora_weights") else StableDiffusionPipeline
+    with_metadata = saves_adapter_metadata(saver)
     layers: dict[str, Any] = {}
     for part, present in (("unet", True), ("text_encoder", text_encoder)):
         if not present:
             continue
         module = getattr(pipe, part)
+        config = module.peft_config[_ADAPTER]
         layers[f"{part}_lora_layers"] = convert_state_dict_to_diffusers(
             get_peft_model_state_dict(module, adapter_name=_ADAPTER)
         )
-        # The adapter's LoraConfig travels in the file, so loading needs no
-        # guessing of lora_alpha or of the layers it covers.
-        layers[f"{part}_lora_adapter_metadata"] = module.peft_config[_ADAPTER].to_dict()
+        if with_metadata:
+            # The adapter's LoraConfig travels in the file, so loading needs no
+            # guessing of lora_alpha or of the layers it covers.
+            layers[f"{part}_lora_adapter_metadata"] = config.to_dict()
     saver.save_lora_weights(folder, safe_serialization=True, **layers)
     return Path(folder) / "pytorch_lora_weights.safetensors"
+
+
+def saves_adapter_metadata(saver: Any = None) -> bool:
+    """Whether ``save_lora_weights`` stores the adapter's LoraConfig (recent diffusers)."""
+    if saver is None:
+        from diffusers import StableDiffusionPipeline as saver
+    return "unet_lora_adapter_metadata" in inspect.signature(saver.save_lora_weights).parameters
+
+
+def check_alpha_is_storable(rank: int, alpha: float) -> None:
+    """Fail before training when the adapter could not carry its lora_alpha."""
+    if alpha != rank and not saves_adapter_metadata():
+        # Without the config in the file, loaders assume alpha == rank and
+        # would apply the adapter at the wrong strength.
+        raise ValueError(
+            f"lora_alpha={alpha} differs from lora_rank={rank}, and this diffusers "
+            "cannot store lora_alpha with the adapter. Upgrade diffusers, or leave "
+            "lora_alpha=None."
+        )
 
 
 def write_training_record(folder: str | os.PathLike, record: dict[str, Any]) -> None:

@@ -425,7 +425,7 @@ def fit_text_to_image(
     from tqdm.auto import tqdm
 
     from . import recipe
-    from .lora import check_lora_options
+    from .lora import check_alpha_is_storable, check_lora_options
     from .training_state import TrainingState
 
     # -- everything that can be checked before a model is loaded ---------------
@@ -438,6 +438,8 @@ def fit_text_to_image(
             "id or a pipeline object), or use method='full' to train from scratch."
         )
     rank, alpha, targets = check_lora_options(lora_rank, lora_alpha, target_modules)
+    if lora:
+        check_alpha_is_storable(rank, alpha)
     captions = [str(c) for c in captions]
     pixels = _images_tensor(images)
     n = len(captions)
