@@ -232,6 +232,26 @@ def test_pixel_pipeline_base_and_memory_options(tmp_path):
     assert set(pipe.get_list_adapters()) == {"unet"}
 
 
+@pytest.mark.slow
+def test_full_fine_tune_with_mixed_precision_and_resizing(base_dir, tmp_path):
+    # method="full" as before, with images of another size and bf16 autocast:
+    # the UNet trains in float32, the frozen VAE and text encoder are saved exact.
+    big = make_shapes_dataset(16, image_size=48, random_state=1)
+    gen = fit_text_to_image(big.captions, big.images, base=str(base_dir), output_dir=tmp_path,
+                            max_train_steps=2, batch_size=2, learning_rate=1e-3,
+                            lr_warmup_steps=0, mixed_precision="bf16", verbose=0)  # fmt: skip
+    assert gen.lora is None and gen.model == str(tmp_path)
+    for part in ("vae", "text_encoder", "unet"):
+        before = load_file(str(next((base_dir / part).glob("*.safetensors"))))
+        after = load_file(str(next((tmp_path / part).glob("*.safetensors"))))
+        assert all(t.dtype == torch.float32 for t in after.values())
+        same = all(torch.equal(before[k], after[k]) for k in before)
+        assert same == (part != "unet"), part
+    assert gen.set_params(num_inference_steps=2).generate(["red circle"], [0]).shape == (
+        1, 32, 32, 3,
+    )  # fmt: skip
+
+
 TEXT_ENCODER_LORA_PROBLEM = text_encoder_lora_problem()
 
 

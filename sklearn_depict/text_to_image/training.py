@@ -509,19 +509,25 @@ def fit_text_to_image(
 
         # Frozen weights in half precision, what is trained in float32. A model
         # trained whole is never cast: rounding it to half would lose its weights.
-        frozen = [vae]
+        frozen = [m for m in (vae, text_encoder) if m is not None]
         if lora:
-            frozen += [unet, text_encoder]
-        elif not train_text_encoder:
-            frozen.append(text_encoder)
+            frozen.append(unet)
+        elif train_text_encoder:
+            frozen.remove(text_encoder)
+        if not lora:
+            # A full fine-tune saves the frozen parts too: keep their exact
+            # float32 weights (on the CPU) rather than save half-precision ones.
+            originals = [
+                (m, {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()})
+                for m in frozen
+            ]
         from diffusers.utils import logging as diffusers_logging
 
         verbosity = diffusers_logging.get_verbosity()
         diffusers_logging.set_verbosity_error()  # "modules to keep in float32: []"
         try:
             for module in frozen:
-                if module is not None:
-                    module.to(dtype=weight_dtype)
+                module.to(dtype=weight_dtype)
         finally:
             diffusers_logging.set_verbosity(verbosity)
         cast_training_params([unet, text_encoder], dtype=torch.float32)
@@ -623,6 +629,8 @@ def fit_text_to_image(
     with state.averaged():
         if weight_dtype is not None:  # save float32 weights, whatever trained them
             pipe.to(dtype=torch.float32)
+            for module, weights in originals:
+                module.load_state_dict(weights)
         pipe.save_pretrained(out, safe_serialization=True)
     return load_generator(out)
 
