@@ -160,6 +160,7 @@ def test_adapter_is_small_and_in_diffusers_format(adapter, base_dir):
     assert os.path.getsize(out / WEIGHTS) < 0.15 * os.path.getsize(unet_file)
 
 
+@pytest.mark.slow
 def test_plain_diffusers_loads_the_adapter(adapter, base_dir):
     out, gen = adapter
     pipe = diffusers.StableDiffusionPipeline.from_pretrained(base_dir, local_files_only=True)
@@ -374,6 +375,7 @@ def test_fingerprint_follows_adapter_scale_and_fusing(adapter, base_dir, data, t
     assert make_gen(base_dir, lora=other).fingerprint != before
 
 
+@pytest.mark.slow
 def test_fingerprint_with_adapter_needs_no_torch(adapter, base_dir):
     out, _ = adapter
     expected = make_gen(base_dir, lora=out, lora_scale=0.7).fingerprint
