@@ -185,6 +185,7 @@ def bench_generation(args, folder: str, adapter: str) -> list[dict]:
             rows.append(dict(variant=variant, batch=batch, images=n, seconds=seconds,
                              ips=n / seconds, peak_gb=peak_gb(args.device)))  # fmt: skip
             print(f"  {variant:<13} batch {batch:>2}: {n / seconds:8.2f} images/s", flush=True)
+        del gen  # it holds the pipeline: let it go before the next variant loads
     clear_pipeline_cache()
     return rows
 
