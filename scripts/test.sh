@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-# torch first and pinned: an unpinned torch (or one pulled in by accelerate)
-# brings several GB of CUDA packages; 2.13.0 is the local CPU build.
+# torch first and pinned: an unpinned torch (or one pulled in by accelerate or
+# peft) brings several GB of CUDA packages; 2.13.0 is the local CPU build. The
+# package's extras ask for torch>=2.1 only, so the next line keeps this one.
 .venv/bin/pip install -q "torch==2.13.0"
 .venv/bin/pip install -q -e ".[diffusion,distributed,plot,benchmarks,test,docs]"
 

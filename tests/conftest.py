@@ -81,3 +81,14 @@ def red_circle_clf(shapes_train):
 @pytest.fixture
 def counting_generator():
     return CountingGenerator()
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny random-weight Stable Diffusion pipeline saved to a folder (needs diffusers)."""
+    pytest.importorskip("diffusers")
+    from sklearn_depict.generators.diffusers import make_tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("tiny-sd")
+    make_tiny_pipeline(seed=0).save_pretrained(folder, safe_serialization=True)
+    return folder

@@ -63,10 +63,8 @@ def _offline(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    make_tiny_pipeline(seed=0).save_pretrained(folder, safe_serialization=True)
-    return folder
+def tiny_dir(tiny_sd_dir):
+    return tiny_sd_dir
 
 
 @pytest.fixture(scope="session")

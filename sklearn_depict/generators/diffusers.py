@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from . import lora as _lora
 from ._base import check_captions_and_seeds
 
 __all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]
@@ -37,9 +38,10 @@ __all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]
 _GENERATION_VERSION = 1
 
 _EXTRA_HINT = (
-    'Install them with: pip install "sklearn-depict[diffusion]" '
-    "(the extra pins torch==2.13.0, the CPU build on this platform; an unpinned "
-    "torch pulls several GB of CUDA packages)."
+    'Install them with: pip install "sklearn-depict[diffusion]". The extra asks '
+    "for torch>=2.1 and keeps a torch already installed; on a machine without "
+    'one, install yours first (pip install "torch==2.13.0" on this platform, the '
+    "CPU build: an unpinned torch pulls several GB of CUDA packages)."
 )
 
 # Weight formats that are never loaded (the generator loads safetensors only)
@@ -221,14 +223,31 @@ class DiffusersGenerator(BaseEstimator):
         Allow a folder or id to run its own pipeline code. Off unless asked.
     verbose : int, default=0
         Show the pipeline's progress bars (loading and denoising) when above 0.
+    lora : str, path-like, list of them or None, default=None
+        LoRA adapters in diffusers' format, applied on top of ``model``: the
+        ``output_dir`` of ``fit_text_to_image(method="lora")``, a folder written
+        by ``save_lora_weights`` (its ``pytorch_lora_weights.safetensors``), a
+        ``.safetensors`` file, or a list of them to combine. They are loaded
+        with the pipeline's ``load_lora_weights``; safetensors only. Bad paths
+        and files that hold no LoRA weights are reported before any image.
+    lora_scale : float or list of float, default=1.0
+        Strength of each adapter (``set_adapters`` weights): one number for
+        all, or one per adapter. 0 gives the base model's images.
+    fuse_lora : bool, default=False
+        Fuse the scaled adapters into the weights (``fuse_lora``, then
+        ``unload_lora_weights``) so generation runs at the base model's speed.
+        The images equal the unfused ones up to floating-point noise, but have
+        their own fingerprint. Needs ``model`` as a folder or Hub id: fusing
+        would change the weights of a pipeline object you passed.
 
     Attributes
     ----------
     fingerprint : str
         Changes whenever the image of some (caption, seed) pair would change:
         with the model's weights and configuration, the scheduler, the steps,
-        the guidance, the size, the negative prompt, the dtype and the
-        ``pipeline_kwargs``. Caches key on it.
+        the guidance, the size, the negative prompt, the dtype, the
+        ``pipeline_kwargs``, and the LoRA adapters' contents, scales and
+        fusing. Caches key on it.
 
     See Also
     --------
@@ -251,6 +270,14 @@ class DiffusersGenerator(BaseEstimator):
     The fingerprint does not include the device: images made on a GPU and on
     the CPU from the same model differ only by floating-point noise, and share
     cache entries.
+
+    With ``lora``, the fingerprint adds the sha256 of each adapter file, the
+    scales and ``fuse_lora``, so a cache never serves the base model's images
+    for the adapted one, nor one adapter's for another's. Cloning and pickling
+    carry the adapters' paths, not their weights. Given a pipeline object, the
+    generator loads its adapters into it (named ``sklearn_depict_<digest>``)
+    once, switches on exactly its own for each call and off again afterwards,
+    so the object still generates the base model's images elsewhere.
 
     Examples
     --------
@@ -279,6 +306,12 @@ class DiffusersGenerator(BaseEstimator):
 
     >>> gen = DiffusersGenerator("stable-diffusion-v1-5/stable-diffusion-v1-5",
     ...                          torch_dtype="float16")  # doctest: +SKIP
+
+    A LoRA adapter trained for a domain goes on top of its base model:
+
+    >>> gen = DiffusersGenerator("stable-diffusion-v1-5/stable-diffusion-v1-5",
+    ...                          lora="my-domain-lora/", lora_scale=0.8,
+    ...                          fuse_lora=True)  # doctest: +SKIP
     """
 
     def __init__(
@@ -300,6 +333,9 @@ class DiffusersGenerator(BaseEstimator):
         enable_model_cpu_offload: bool = False,
         trust_remote_code: bool = False,
         verbose: int = 0,
+        lora: Any = None,
+        lora_scale: float | Sequence[float] = 1.0,
+        fuse_lora: bool = False,
     ) -> None:
         self.model = model
         self.num_inference_steps = num_inference_steps
@@ -317,6 +353,9 @@ class DiffusersGenerator(BaseEstimator):
         self.enable_model_cpu_offload = enable_model_cpu_offload
         self.trust_remote_code = trust_remote_code
         self.verbose = verbose
+        self.lora = lora
+        self.lora_scale = lora_scale
+        self.fuse_lora = fuse_lora
 
     # ------------------------------------------------------------------
     # Estimator hygiene
@@ -376,7 +415,7 @@ class DiffusersGenerator(BaseEstimator):
         the model or importing torch; for a pipeline object, from its
         components. See the class notes.
         """
-        self._check_params()
+        adapters = self._check_params()
         if _is_model_reference(self.model):
             folder = self._runtime_state().resolve_folder(self)
             model_identity: Any = {"files": _folder_digests(folder)}
@@ -398,6 +437,15 @@ class DiffusersGenerator(BaseEstimator):
             "diffusers": _package_version("diffusers"),
             "transformers": _package_version("transformers"),
         }
+        if adapters is not None:
+            # Only with adapters, so that the fingerprints (and caches) of models
+            # without them stay what they were.
+            files, scales = adapters
+            description["lora"] = {
+                "adapters": [_file_digest(path) for path in files],
+                "scales": scales,
+                "fused": bool(self.fuse_lora),
+            }
         payload = json.dumps(description, sort_keys=True, default=_strict_json)
         return f"DiffusersGenerator-v{_GENERATION_VERSION}-" + _sha256(payload)[:32]
 
@@ -467,7 +515,8 @@ class DiffusersGenerator(BaseEstimator):
             runtime = self._runtime = _Runtime()
         return runtime
 
-    def _check_params(self) -> None:
+    def _check_params(self) -> tuple[list[str], list[float]] | None:
+        """Validate the parameters; the adapters' files and scales, if any."""
         model = self.model
         if not _is_model_reference(model) and not (
             callable(model) and hasattr(model, "components")
@@ -511,6 +560,25 @@ class DiffusersGenerator(BaseEstimator):
                     "strings, booleans, None, lists or dicts) so that the "
                     f"fingerprint can describe them: {exc}"
                 ) from None
+        return self._check_lora()
+
+    def _check_lora(self) -> tuple[list[str], list[float]] | None:
+        if not isinstance(self.fuse_lora, (bool, np.bool_)):
+            raise TypeError(f"fuse_lora must be a bool, got {self.fuse_lora!r}.")
+        if self.lora is None:
+            if self.fuse_lora:
+                raise ValueError("fuse_lora=True needs adapters to fuse; set lora=... too.")
+            _lora.check_lora_scales(self.lora_scale, 1)
+            return None
+        files = _lora.resolve_lora_files(self.lora)
+        scales = _lora.check_lora_scales(self.lora_scale, len(files))
+        if self.fuse_lora and not _is_model_reference(self.model):
+            raise ValueError(
+                "fuse_lora=True would change the weights of the pipeline object you "
+                "passed as model. Pass its folder or Hub id instead (the generator "
+                "then fuses its own copy), or keep fuse_lora=False."
+            )
+        return files, scales
 
     def _device(self, torch: Any) -> str | None:
         if self.device is None:
@@ -532,10 +600,15 @@ class DiffusersGenerator(BaseEstimator):
         dtype = None if dtype_name is None else getattr(torch, dtype_name)
         switches = (bool(self.enable_attention_slicing), bool(self.enable_model_cpu_offload))
         runtime = self._runtime_state()
+        adapters = self._check_lora()
         if not _is_model_reference(self.model):
             pipe = self.model
-            key = ("object", id(pipe), device, dtype_name, switches)
+            key = ("object", id(pipe), device, dtype_name, switches, adapters)
             if runtime.key != key or runtime.pipe is not pipe:
+                if adapters is not None:
+                    _lora.check_foreign_adapters(pipe)
+                    _lora.load_adapters(pipe, adapters[0], self._adapter_names(adapters[0]))
+                    pipe.disable_lora()  # switched on only inside this generator's calls
                 _configure(pipe, device=device, dtype=dtype, switches=switches)
                 runtime.key, runtime.pipe = key, pipe
             return pipe
@@ -549,6 +622,9 @@ class DiffusersGenerator(BaseEstimator):
             dtype_name,
             switches,
             bool(self.trust_remote_code),
+            None
+            if adapters is None
+            else (tuple(map(_stat_key, adapters[0])), tuple(adapters[1]), bool(self.fuse_lora)),
         )
         if runtime.key == key and runtime.pipe is not None:
             return runtime.pipe
@@ -558,6 +634,8 @@ class DiffusersGenerator(BaseEstimator):
             while _LOADED and len(_LOADED) >= _MAX_LOADED:
                 _LOADED.popitem(last=False)
             pipe = self._load(folder, diffusers, dtype)
+            if adapters is not None:
+                self._apply_adapters(pipe, *adapters)
             _configure(pipe, device=device, dtype=None, switches=switches)
             _LOADED[key] = pipe
         runtime.key, runtime.pipe = key, pipe
@@ -569,7 +647,7 @@ class DiffusersGenerator(BaseEstimator):
             "local_files_only": bool(self.local_files_only),
         }
         if dtype is not None:
-            kwargs["torch_dtype"] = dtype
+            kwargs[_dtype_keyword()] = dtype
         if self.trust_remote_code:
             kwargs["trust_remote_code"] = True
         if "safety_checker" in _model_index(folder):
@@ -589,6 +667,18 @@ class DiffusersGenerator(BaseEstimator):
                 except Exception as exc:
                     raise exc from auto_error
 
+    def _adapter_names(self, files: list[str]) -> list[str]:
+        return [_lora.adapter_name(_file_digest(path)) for path in files]
+
+    def _apply_adapters(self, pipe: Any, files: list[str], scales: list[float]) -> None:
+        """Load the adapters into a pipeline this generator loaded, and set or fuse them."""
+        names = self._adapter_names(files)
+        _lora.load_adapters(pipe, files, names)
+        if self.fuse_lora:
+            _lora.fuse(pipe, names, scales)
+        else:
+            pipe.set_adapters(names, adapter_weights=scales)
+
     @contextmanager
     def _call_setup(self, pipe: Any) -> Iterator[None]:
         """Give the pipeline a fresh scheduler, no safety checker and the
@@ -605,8 +695,14 @@ class DiffusersGenerator(BaseEstimator):
         config = dict(progress or {})
         config["disable"] = not self.verbose
         pipe.set_progress_bar_config(**config)
+        adapters = None if _is_model_reference(self.model) else self._check_lora()
         try:
-            yield
+            if adapters is None:
+                yield
+            else:
+                files, scales = adapters
+                with _lora.activated(pipe, self._adapter_names(files), scales):
+                    yield
         finally:
             for name, value in saved.items():
                 setattr(pipe, name, value)
@@ -706,6 +802,15 @@ def _package_pipeline_class(name: Any) -> Any:
     except ImportError:
         return None
     return getattr(module, name, None) if name in getattr(module, "__all__", ()) else None
+
+
+def _dtype_keyword() -> str:
+    """``dtype`` where diffusers deprecates ``torch_dtype`` for it, else ``torch_dtype``."""
+    try:
+        deprecation = import_module("diffusers.utils.deprecation_utils")
+    except ImportError:
+        return "torch_dtype"
+    return "dtype" if hasattr(deprecation, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
 def _is_model_reference(model: Any) -> bool:
@@ -1021,7 +1126,15 @@ def _pipeline_digest(pipe: Any) -> str:
 def _tokenizer_description(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and hasattr(backend, "to_str"):
-        text = backend.to_str()
+        # A fast tokenizer serialises the truncation and padding of its last
+        # call too: run-time state that the pipeline sets on every call, not
+        # part of the model. Left in, a pipeline's fingerprint would change
+        # after its first generate().
+        content = json.loads(backend.to_str())
+        if isinstance(content, dict):
+            content.pop("truncation", None)
+            content.pop("padding", None)
+        text = json.dumps(content, sort_keys=True)
     else:
         merges = getattr(tokenizer, "bpe_ranks", None)
         text = json.dumps(
@@ -1039,7 +1152,14 @@ def _tokenizer_description(tokenizer: Any) -> str:
 def _module_digest(module: Any) -> str:
     import torch
 
-    tensors = list(module.state_dict(keep_vars=True).items())
+    # The adapters a generator loads into a pipeline object are described by
+    # their files, not here; peft's wrapping (".base_layer") renames but does
+    # not change the base weights. So loading them leaves the digest as it was.
+    tensors = [
+        (name.replace(".base_layer.", "."), t)
+        for name, t in module.state_dict(keep_vars=True).items()
+        if not _lora.is_generator_adapter_key(name)
+    ]
     signature = tuple(
         (name, id(t), t.data_ptr(), t._version, tuple(t.shape), str(t.dtype), str(t.device))
         for name, t in tensors

@@ -1,9 +1,10 @@
 """Train or fine-tune a text-to-image diffusion model for a domain.
 
 :func:`fit_text_to_image` trains a small pixel-space model from scratch, or
-fine-tunes a diffusers pipeline such as Stable Diffusion, on (caption, image)
-pairs, and returns a :class:`~sklearn_depict.generators.diffusers.DiffusersGenerator`
-for the saved result. Importing this package imports torch and diffusers.
+fine-tunes a diffusers pipeline such as Stable Diffusion (LoRA adapters, or the
+whole UNet), on (caption, image) pairs, and returns a
+:class:`~sklearn_depict.generators.diffusers.DiffusersGenerator` for the saved
+result. Importing this package imports torch and diffusers.
 """
 
 from .pipeline import PixelDiffusionPipeline

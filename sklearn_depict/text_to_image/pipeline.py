@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 __all__ = ["PixelDiffusionPipeline"]
 
 
-class PixelDiffusionPipeline(DiffusionPipeline):
+class PixelDiffusionPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     """Text-to-image diffusion in pixel space, without an autoencoder.
 
     The UNet denoises ``pixel_unshuffle(image, factor)``: a 3×32×32 image is
@@ -20,6 +21,10 @@ class PixelDiffusionPipeline(DiffusionPipeline):
     run than the full-size image. Captions are encoded by a small CLIP text
     encoder. Built and trained by :func:`fit_text_to_image`, saved and loaded
     with ``save_pretrained`` / ``from_pretrained`` like any diffusers pipeline.
+
+    LoRA adapters load, scale, fuse and save as on Stable Diffusion
+    (``load_lora_weights``, ``set_adapters``, ``fuse_lora``,
+    ``save_lora_weights``): the UNet and text encoder have the same roles.
 
     An empty prompt means the empty scene: it is replaced by
     ``empty_caption`` (``"nothing"``), the word the model was trained on for

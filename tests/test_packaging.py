@@ -1,0 +1,76 @@
+"""The install leaves a user's torch alone: no extra pins an exact torch version.
+
+Users bring their own (CUDA) torch; an exact pin in the package metadata would
+force pip to replace it. The platform's pin belongs in the install commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+# "torch==2.13.0", "torch ===2.13", "torch~=2.1.0" (also fixes a patch range).
+EXACT = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(===?|~=)", re.IGNORECASE)
+
+
+def _torch_pins(requirements):
+    return [r for r in requirements if EXACT.match(r)]
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_no_extra_of_the_checkout_pins_torch():
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    assert _torch_pins(project["dependencies"]) == []
+    for name, requirements in extras.items():
+        assert _torch_pins(requirements) == [], f"extra {name!r} pins torch exactly"
+    torch_requirements = [r for reqs in extras.values() for r in reqs if r.startswith("torch")]
+    assert torch_requirements and all(">=" in r for r in torch_requirements)
+    assert any(r.startswith("peft") for r in extras["diffusion"])
+    assert any(r.startswith("bitsandbytes") for r in extras["bitsandbytes"])
+    # bitsandbytes pulls CUDA libraries: never in the extras everyone installs.
+    for name in ("diffusion", "test", "docs", "benchmarks"):
+        assert not any(r.startswith("bitsandbytes") for r in extras.get(name, []))
+
+
+def test_installed_metadata_pins_no_torch():
+    try:
+        dist = metadata.distribution("sklearn-depict")
+    except metadata.PackageNotFoundError:
+        pytest.skip("sklearn-depict is not installed")
+    direct_url = dist.read_text("direct_url.json")
+    source = json.loads(direct_url).get("url", "") if direct_url else ""
+    if source.removeprefix("file://").rstrip("/") != str(ROOT):
+        # The metadata of another checkout (or of an older wheel) says nothing
+        # about this one; CI installs the checkout itself (pip install -e).
+        pytest.skip(f"the installed sklearn-depict comes from {source or 'a wheel'}")
+    requirements = dist.requires or []
+    assert _torch_pins(requirements) == []
+    assert any(r.startswith("torch") and "extra ==" in r for r in requirements)
+
+
+def test_install_command_pins_torch_first():
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    pin = script.index('pip install -q "torch==2.13.0"')
+    assert pin < script.index("pip install -q -e")
+
+
+def test_the_check_catches_pins():
+    assert _torch_pins(["torch==2.13.0", "torch ===2.1", "torch~=2.1.0", "Torch[cuda]==2"]) == [
+        "torch==2.13.0", "torch ===2.1", "torch~=2.1.0", "Torch[cuda]==2",
+    ]  # fmt: skip
+    assert _torch_pins(["torch>=2.1", "torchvision==0.1", "torch>=2.1,<3"]) == []
