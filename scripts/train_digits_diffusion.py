@@ -88,6 +88,33 @@ def quality(folder, detector, captions, concepts, *, seed: int = 777) -> dict:
     }
 
 
+def figure(path: str, image_size: int) -> None:
+    """Real digits above images the shipped model draws from their captions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_depict.digits_diffusion import load_digits_diffusion
+
+    data, _, test = split(0, image_size)
+    rows = test[:10]
+    captions = [data.captions[i] for i in rows]
+    generated = load_digits_diffusion().generate(captions * 2, list(range(20)))
+    fig, axes = plt.subplots(3, 10, figsize=(12, 4.2))
+    for k, row in enumerate(rows):
+        pictures = [data.images[row], generated[k], generated[k + 10]]
+        for r, picture in enumerate(pictures):
+            axes[r, k].imshow(picture[..., 0], cmap="gray", vmin=0, vmax=1)
+            axes[r, k].set_xticks([])
+            axes[r, k].set_yticks([])
+        axes[0, k].set_title(captions[k].replace(", ", ",\n"), fontsize=8)
+    for r, label in enumerate(["real", "generated", "generated"]):
+        axes[r, 0].set_ylabel(label)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -109,7 +136,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", default="/tmp/digits_diffusion_run")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--figure", help="only draw real vs generated digits to this PNG")
     args = parser.parse_args()
+    if args.figure:
+        figure(args.figure, args.image_size)
+        return
 
     import torch
 
