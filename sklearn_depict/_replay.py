@@ -25,7 +25,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["PREDICTION_METHODS", "make_replay", "needed_methods", "check_prediction_output"]
+__all__ = [
+    "PREDICTION_METHODS",
+    "check_prediction_output",
+    "make_replay",
+    "needed_methods",
+    "weighted_score",
+]
 
 PREDICTION_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
 
@@ -248,3 +254,13 @@ def check_prediction_output(
 
 def _count(classes: Any) -> int | None:
     return None if classes is None else len(classes)
+
+
+def weighted_score(scorer: Any, replay: Any, ids: np.ndarray, y: Any, weights: Any) -> Any:
+    """Score the stored predictions of images ``ids`` against ``y``.
+
+    Mirrors sklearn: ``sample_weight`` is only passed when given.
+    """
+    if weights is not None:
+        return scorer(replay, ids, y, sample_weight=weights)
+    return scorer(replay, ids, y)
