@@ -31,7 +31,7 @@ rescoring.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -57,67 +57,102 @@ _CLASSIFICATION_TYPES = ("binary", "multiclass")
 # ------------------------------------------------------------------ building blocks
 
 
-def _auc_parts(
-    scores: np.ndarray, positive: np.ndarray, weights: np.ndarray, contributions: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Weighted ROC AUC of every row of ``scores`` against one label vector.
+class Gathered:
+    """Predictions of many repeats, kept as distinct values and the ids to gather.
 
-    AUC is the weighted probability that a positive outscores a negative, ties
-    counting one half; sorting each repeat once and summing the weights of each
-    run of tied scores gives it in O(n log n) per repeat for all repeats at once.
+    ``Gathered(values, ids).matrix`` is ``values[ids]``, of shape (n_repeats,
+    n_rows, ...). Rank metrics never build it: they rank the few distinct
+    values once and count per repeat.
 
     Parameters
     ----------
-    scores : ndarray of shape (n_repeats, n_rows)
+    values : ndarray of shape (n_ids, ...)
+        One prediction per distinct image.
+    ids : ndarray of int, shape (n_repeats, n_rows)
+        The image each row shows in each repeat.
+    """
+
+    def __init__(self, values: np.ndarray, ids: np.ndarray):
+        self.values = values
+        self.ids = ids
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.values[self.ids]
+
+    def take(self, values: np.ndarray | None = None, rows: Any = slice(None)) -> Gathered:
+        """The same ids over other per-id values, or a subset of the rows."""
+        return Gathered(self.values if values is None else values, self.ids[:, rows])
+
+    def codes(self) -> tuple[np.ndarray, int]:
+        """Dense ranks of the gathered values (ties share a code) and their number."""
+        used = np.zeros(len(self.values), dtype=bool)
+        used[self.ids.ravel()] = True
+        code_of_id = np.zeros(len(self.values), dtype=np.intp)
+        distinct, code_of_id[used] = np.unique(self.values[used], return_inverse=True)
+        return code_of_id[self.ids], len(distinct)
+
+
+def _histograms(
+    codes: np.ndarray, n_codes: int, weights: np.ndarray | None, positive: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per repeat, the weight of the negative and of the positive rows at each code.
+
+    Returns the flat index of every (repeat, row) into a (n_repeats, n_codes)
+    table, and the two tables. ``weights=None`` counts rows (exact integers).
+    """
+    n_repeats = codes.shape[0]
+    flat = codes + (np.arange(n_repeats) * n_codes)[:, None]
+    keys = (2 * flat + positive).ravel()
+    w = None if weights is None else np.broadcast_to(weights, codes.shape).ravel()
+    table = np.bincount(keys, weights=w, minlength=2 * n_repeats * n_codes)
+    table = table.reshape(n_repeats, n_codes, 2)
+    return flat, table[:, :, 0], table[:, :, 1]
+
+
+def _auc_parts(
+    scores: Gathered, positive: np.ndarray, weights: np.ndarray | None, contributions: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weighted ROC AUC of every repeat against one label vector.
+
+    AUC is the weighted probability that a positive outscores a negative, ties
+    counting one half: with the distinct scores ranked once, each repeat only
+    needs the weight of each class at each rank and a cumulative sum.
+
+    Parameters
+    ----------
+    scores : Gathered
+        One score per row and repeat.
     positive : ndarray of bool, shape (n_rows,)
-    weights : ndarray of shape (n_rows,)
+    weights : ndarray of shape (n_rows,) or None
+        None weighs every row 1 (and keeps every sum an exact integer).
     contributions : bool
-        Also return the derivative of each repeat's AUC with respect to each
-        row's weight, ``w_i (U_i - AUC) / W_i`` with ``U_i`` the weighted
-        fraction of the other class that row ``i`` beats (DeLong's placement
-        value) and ``W_i`` the total weight of its own class.
+        Also return the derivative of the AUC with respect to each row's
+        weight, averaged over the repeats: ``w_i (U_i - AUC) / W_i`` with
+        ``U_i`` the weighted fraction of the other class that row ``i`` beats
+        (DeLong's placement value) and ``W_i`` the total weight of its class.
 
     Returns
     -------
     auc : ndarray of shape (n_repeats,)
-    derivative : ndarray of shape (n_repeats, n_rows) or None
+    derivative : ndarray of shape (n_rows,) or None
     """
-    n_repeats, n = scores.shape
-    order = np.argsort(scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    w_pos = np.where(positive, weights, 0.0)
-    w_neg = np.where(positive, 0.0, weights)
-    total_pos, total_neg = w_pos.sum(), w_neg.sum()
-    starts = np.ones((n_repeats, n), dtype=bool)
-    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    group = np.cumsum(starts.ravel()) - 1
-    n_groups = group[-1] + 1
-    pos_in = np.bincount(group, weights=w_pos[order].ravel(), minlength=n_groups)
-    neg_in = np.bincount(group, weights=w_neg[order].ravel(), minlength=n_groups)
-    first = group.reshape(n_repeats, n)[:, 0]
-    row_of_group = np.repeat(np.arange(n_repeats), np.diff(np.append(first, n_groups)))
-    # Weight of negatives scored strictly below each group, within its repeat.
-    neg_before = np.cumsum(neg_in) - neg_in
-    neg_below = neg_before - neg_before[first][row_of_group]
-    beaten = neg_below + 0.5 * neg_in
-    auc = np.bincount(row_of_group, weights=pos_in * beaten, minlength=n_repeats)
-    auc = auc / (total_pos * total_neg)
+    codes, n_codes = scores.codes()
+    negative = ~positive
+    w = np.ones(len(positive)) if weights is None else weights
+    total_pos, total_neg = w[positive].sum(), w[negative].sum()
+    flat, neg_at, pos_at = _histograms(codes, n_codes, weights, positive)
+    # Twice (negatives below + half the tied ones): integers when unweighted.
+    beaten = 2 * np.cumsum(neg_at, axis=1) - neg_at
+    auc = np.einsum("ij,ij->i", pos_at, beaten) / (2 * total_pos * total_neg)
     if not contributions:
         return auc, None
-    pos_before = np.cumsum(pos_in) - pos_in
-    pos_below = pos_before - pos_before[first][row_of_group]
-    pos_above = total_pos - pos_below - pos_in
-    flat_group = group.reshape(n_repeats, n)
-    placement = np.where(
-        positive[order],
-        beaten[flat_group] / total_neg,
-        (pos_above + 0.5 * pos_in)[flat_group] / total_pos,
-    )
-    own_total = np.where(positive[order], total_pos, total_neg)
-    derivative_sorted = weights[order] * (placement - auc[:, None]) / own_total
-    derivative = np.empty_like(derivative_sorted)
-    np.put_along_axis(derivative, order, derivative_sorted, axis=1)
-    return auc, derivative
+    above = 2 * (total_pos - np.cumsum(pos_at, axis=1)) + pos_at
+    placement = np.empty(len(positive))
+    placement[positive] = beaten.ravel()[flat[:, positive]].mean(axis=0) / (2 * total_neg)
+    placement[negative] = above.ravel()[flat[:, negative]].mean(axis=0) / (2 * total_pos)
+    own_total = np.where(positive, total_pos, total_neg)
+    return auc, w * (placement - auc.mean()) / own_total
 
 
 def _ratio_derivative(
@@ -148,9 +183,11 @@ class _Prepared:
 class _Metric:
     """One of sklearn's named scorers.
 
-    Subclasses implement ``values``: the metric (without the scorer's sign) of
-    every repeat, and a mask of repeats that must go to sklearn instead, and
-    ``derivative``: d score / d row weight per repeat.
+    ``response`` turns the per-image outputs of the prediction method into
+    what sklearn's scorer passes to its metric (None: not covered, use the
+    exact path). ``values`` gives the metric (without the scorer's sign) of
+    every repeat and a mask of repeats that must go to sklearn instead;
+    ``derivative`` gives d metric / d row weight, averaged over the repeats.
     """
 
     sign = 1.0
@@ -160,39 +197,45 @@ class _Metric:
     def supports(self, prep: _Prepared, n_classes: int | None) -> bool:
         return True
 
-    def response(self, raw: np.ndarray, prep: _Prepared) -> np.ndarray | None:
-        return raw if raw.ndim == 2 else None
+    def response(self, values: np.ndarray, prep: _Prepared) -> np.ndarray | None:
+        return values if values.ndim == 1 else None
 
-    def values(self, y_pred: np.ndarray, prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+    def values(self, pred: Gathered, prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def derivative(self, y_pred: np.ndarray, prep: _Prepared) -> np.ndarray:
+    def derivative(self, pred: Gathered, prep: _Prepared) -> np.ndarray:
         raise NotImplementedError
+
+    def values_and_derivative(
+        self, pred: Gathered, prep: _Prepared
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values, degenerate = self.values(pred, prep)
+        return values, degenerate, self.derivative(pred, prep)
 
 
 class _MeanLoss(_Metric):
     """Metrics that average a per-row loss: the weighted mean of ``loss``."""
 
-    def loss(self, y_pred: np.ndarray, prep: _Prepared) -> np.ndarray:
+    def loss(self, pred: Gathered, prep: _Prepared) -> np.ndarray:
         raise NotImplementedError
 
-    def values(self, y_pred, prep):
-        loss = self.loss(y_pred, prep)
+    def values(self, pred, prep):
+        loss = self.loss(pred, prep)
         if prep.sample_weight is None:
             value = loss.mean(axis=1)
         else:
             value = np.average(loss, axis=1, weights=prep.sample_weight)
         return np.asarray(value, dtype=float), np.zeros(len(loss), dtype=bool)
 
-    def derivative(self, y_pred, prep):
-        loss = self.loss(y_pred, prep).astype(float)
+    def derivative(self, pred, prep):
+        loss = self.loss(pred, prep).astype(float)
         value = np.average(loss, axis=1, weights=prep.weights)
-        return prep.weights * (loss - value[:, None]) / prep.weights.sum()
+        return prep.weights * (loss.mean(axis=0) - value.mean()) / prep.weights.sum()
 
 
 class _Accuracy(_MeanLoss):
-    def loss(self, y_pred, prep):
-        return y_pred == prep.y
+    def loss(self, pred, prep):
+        return pred.matrix == prep.y
 
 
 class _MeanSquaredError(_MeanLoss):
@@ -200,8 +243,8 @@ class _MeanSquaredError(_MeanLoss):
     target_types = ("continuous", "binary", "multiclass")
     numeric_target = True
 
-    def loss(self, y_pred, prep):
-        return (prep.y - y_pred) ** 2
+    def loss(self, pred, prep):
+        return (prep.y - pred.matrix) ** 2
 
 
 class _MeanAbsoluteError(_MeanLoss):
@@ -209,8 +252,8 @@ class _MeanAbsoluteError(_MeanLoss):
     target_types = ("continuous", "binary", "multiclass")
     numeric_target = True
 
-    def loss(self, y_pred, prep):
-        return np.abs(y_pred - prep.y)
+    def loss(self, pred, prep):
+        return np.abs(pred.matrix - prep.y)
 
 
 class _LogLoss(_MeanLoss):
@@ -219,32 +262,31 @@ class _LogLoss(_MeanLoss):
     def supports(self, prep, n_classes):
         return n_classes is not None and n_classes == len(prep.labels)
 
-    def response(self, raw, prep):
-        if raw.ndim != 3 or raw.dtype.kind != "f":
+    def response(self, values, prep):
+        if values.ndim != 2 or values.dtype.kind != "f":
             return None
         # sklearn's scorer passes the positive column of a binary model and
         # log_loss rebuilds the other one as 1 - p.
-        if raw.shape[2] == 2:
-            positive = raw[:, :, 1]
-            return np.stack([1 - positive, positive], axis=2)
-        return raw
+        if values.shape[1] == 2:
+            positive = values[:, 1]
+            return np.column_stack([1 - positive, positive])
+        return values
 
-    def bad_repeats(self, proba: np.ndarray) -> np.ndarray:
-        # Out-of-range values raise and unnormalised rows warn in log_loss.
+    def loss(self, pred, prep):
+        eps = np.finfo(pred.values.dtype).eps
+        # -log(clip(p)) of every image and class once, then a gather per row.
+        minus_log = -np.log(np.clip(pred.values, eps, 1 - eps))
+        return minus_log[pred.ids, prep.codes]
+
+    def values(self, pred, prep):
+        value, _ = super().values(pred, prep)
+        # log_loss raises on values outside [0, 1] and warns on rows that do not
+        # sum to one: such repeats go to sklearn.
+        proba = pred.values
         eps = np.finfo(proba.dtype).eps
-        total = proba.sum(axis=2)
-        unnormalised = ~np.isclose(total, 1, rtol=np.sqrt(eps)).all(axis=1)
-        out_of_range = (proba.max(axis=(1, 2)) > 1) | (proba.min(axis=(1, 2)) < 0)
-        return unnormalised | out_of_range
-
-    def loss(self, y_pred, prep):
-        eps = np.finfo(y_pred.dtype).eps
-        picked = np.take_along_axis(y_pred, prep.codes[None, :, None], axis=2)[:, :, 0]
-        return -np.log(np.clip(picked, eps, 1 - eps))
-
-    def values(self, y_pred, prep):
-        value, _ = super().values(y_pred, prep)
-        return value, self.bad_repeats(y_pred)
+        bad = ~np.isclose(proba.sum(axis=1), 1, rtol=np.sqrt(eps))
+        bad |= (proba > 1).any(axis=1) | (proba < 0).any(axis=1)
+        return value, bad[pred.ids].any(axis=1)
 
 
 class _R2(_Metric):
@@ -254,57 +296,60 @@ class _R2(_Metric):
     def supports(self, prep, n_classes):
         return len(prep.y) >= 2
 
-    def _sums(self, y_pred, prep):
+    def _sums(self, pred, prep):
         w = prep.weights
-        residual = prep.y - y_pred
+        residual = prep.y - pred.matrix
         numerator = np.sum(w * residual**2, axis=1)
         centred = prep.y - np.average(prep.y, weights=prep.sample_weight)
         denominator = np.sum(w * centred**2)
         return residual, centred, numerator, denominator
 
-    def values(self, y_pred, prep):
-        _, _, numerator, denominator = self._sums(y_pred, prep)
-        value = np.ones(len(y_pred))
+    def values(self, pred, prep):
+        _, _, numerator, denominator = self._sums(pred, prep)
+        value = np.ones(len(numerator))
         if denominator != 0:
             value = 1 - numerator / denominator
         else:  # sklearn's force_finite: a perfect fit is 1, anything else 0
             value[numerator != 0] = 0.0
-        return value, np.zeros(len(y_pred), dtype=bool)
+        return value, np.zeros(len(numerator), dtype=bool)
 
-    def derivative(self, y_pred, prep):
-        residual, centred, numerator, denominator = self._sums(y_pred, prep)
+    def derivative(self, pred, prep):
+        residual, centred, numerator, denominator = self._sums(pred, prep)
         if denominator == 0:
-            return np.zeros(y_pred.shape)
+            return np.zeros(residual.shape[1])
         w = prep.weights
-        return -(w * residual**2) / denominator + (
-            numerator[:, None] * w * centred**2 / denominator**2
+        return -(w * (residual**2).mean(axis=0)) / denominator + (
+            numerator.mean() * w * centred**2 / denominator**2
         )
 
 
 class _BalancedAccuracy(_Metric):
-    def _counts(self, y_pred, prep):
-        hits = (y_pred == prep.y) * prep.weights
+    def _counts(self, pred, prep):
+        hits = (pred.matrix == prep.y) * prep.weights
         n_labels = len(prep.labels)
-        per_class = np.zeros((len(y_pred), n_labels))
+        per_class = np.zeros((len(hits), n_labels))
         for k in range(n_labels):
             per_class[:, k] = hits[:, prep.codes == k].sum(axis=1)
         support = np.bincount(prep.codes, weights=prep.weights, minlength=n_labels)
         return hits, per_class, support
 
-    def values(self, y_pred, prep):
-        _, per_class, support = self._counts(y_pred, prep)
-        unknown = ~np.isin(y_pred, prep.labels).all(axis=1)
-        if (support == 0).any():  # sklearn warns and drops such classes
+    def values(self, pred, prep):
+        _, per_class, support = self._counts(pred, prep)
+        # sklearn warns about (and drops) predicted labels that y never holds
+        # and classes without weight: such repeats go to sklearn.
+        unknown = ~np.isin(pred.values, prep.labels)[pred.ids].all(axis=1)
+        if (support == 0).any():
             unknown[:] = True
         with np.errstate(divide="ignore", invalid="ignore"):
             value = (per_class / support).mean(axis=1)
         return value, unknown
 
-    def derivative(self, y_pred, prep):
-        hits, per_class, support = self._counts(y_pred, prep)
+    def derivative(self, pred, prep):
+        hits, per_class, support = self._counts(pred, prep)
         recall = per_class / support
         own = support[prep.codes]
-        return (hits - recall[:, prep.codes] * prep.weights) / own / len(prep.labels)
+        mean_recall = recall.mean(axis=0)[prep.codes]
+        return (hits.mean(axis=0) - mean_recall * prep.weights) / own / len(prep.labels)
 
 
 class _F1(_Metric):
@@ -313,47 +358,47 @@ class _F1(_Metric):
     def supports(self, prep, n_classes):
         return len(prep.labels) == 2 and 1 in prep.labels.tolist()
 
-    def _sums(self, y_pred, prep):
+    def _sums(self, pred, prep):
         w = prep.weights
         true = (prep.y == 1) * w
-        predicted = (y_pred == 1) * w
+        predicted = (pred.matrix == 1) * w
         tp = np.sum(predicted * (prep.y == 1), axis=1)
         return true, predicted, tp, true.sum() + predicted.sum(axis=1)
 
-    def values(self, y_pred, prep):
-        _, _, tp, denominator = self._sums(y_pred, prep)
-        outside = ~np.isin(y_pred, prep.labels).all(axis=1)
+    def values(self, pred, prep):
+        _, _, tp, denominator = self._sums(pred, prep)
+        outside = ~np.isin(pred.values, prep.labels)[pred.ids].all(axis=1)
         degenerate = outside | (denominator == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             return 2 * tp / denominator, degenerate
 
-    def derivative(self, y_pred, prep):
-        true, predicted, tp, denominator = self._sums(y_pred, prep)
+    def derivative(self, pred, prep):
+        true, predicted, tp, denominator = self._sums(pred, prep)
         both = 2 * predicted * (prep.y == 1)
-        return _ratio_derivative(2 * tp, denominator, both, true + predicted)
+        return _ratio_derivative(2 * tp, denominator, both, true + predicted).mean(axis=0)
 
 
 class _BinaryRanking(_Metric):
     """Ranking metrics of a binary model: one score column per row."""
 
     pos_label: Any = None  # None: the larger label of y_true, as label_binarize
+    target_types = ("binary",)
 
     def supports(self, prep, n_classes):
         if n_classes not in (None, 2) or len(prep.labels) != 2:
             return False
         return self.pos_label is None or self.pos_label in prep.labels.tolist()
 
-    def response(self, raw, prep):
-        classes = prep.classes
-        if raw.ndim == 3 and raw.shape[2] == 2:
-            column = 1 if self.pos_label is None else _index(classes, self.pos_label)
-            return None if column is None else raw[:, :, column]
-        if raw.ndim == 2:
-            # decision_function scores classes_[1]; sklearn flips them when the
+    def response(self, values, prep):
+        if values.ndim == 2 and values.shape[1] == 2:
+            column = 1 if self.pos_label is None else _index(prep.classes, self.pos_label)
+            return None if column is None else values[:, column]
+        if values.ndim == 1:
+            # decision_function scores classes_[1]; sklearn flips it when the
             # positive label is classes_[0].
-            if self.pos_label is not None and _index(classes, self.pos_label) == 0:
-                return -raw
-            return raw
+            if self.pos_label is not None and _index(prep.classes, self.pos_label) == 0:
+                return -values
+            return values
         return None
 
     def positive(self, prep):
@@ -362,77 +407,56 @@ class _BinaryRanking(_Metric):
 
 
 class _RocAuc(_BinaryRanking):
-    def values(self, y_pred, prep):
-        auc, _ = _auc_parts(y_pred, self.positive(prep), prep.weights, False)
-        return auc, self._degenerate(prep, len(y_pred))
+    def values(self, pred, prep):
+        positive = self.positive(prep)
+        auc, _ = _auc_parts(pred, positive, prep.sample_weight, False)
+        # One class without weight: sklearn warns and returns NaN.
+        empty = prep.weights[positive].sum() == 0 or prep.weights[~positive].sum() == 0
+        return auc, np.full(len(auc), empty)
 
-    def _degenerate(self, prep, n):
-        pos = self.positive(prep)
-        empty = prep.weights[pos].sum() == 0 or prep.weights[~pos].sum() == 0
-        return np.full(n, empty)
+    def derivative(self, pred, prep):
+        return _auc_parts(pred, self.positive(prep), prep.sample_weight, True)[1]
 
-    def derivative(self, y_pred, prep):
-        return _auc_parts(y_pred, self.positive(prep), prep.weights, True)[1]
+    def values_and_derivative(self, pred, prep):
+        positive = self.positive(prep)
+        auc, derivative = _auc_parts(pred, positive, prep.sample_weight, True)
+        empty = prep.weights[positive].sum() == 0 or prep.weights[~positive].sum() == 0
+        return auc, np.full(len(auc), empty), derivative
 
 
 class _AveragePrecision(_BinaryRanking):
     pos_label = 1
 
-    def _curve(self, y_pred, prep):
+    def _curve(self, pred, prep):
+        # Thresholds run from the highest score down: reverse the codes.
+        codes, n_codes = pred.codes()
+        codes = n_codes - 1 - codes
         positive = self.positive(prep)
-        w = prep.weights
-        order = np.argsort(-y_pred, axis=1, kind="stable")
-        ranked = np.take_along_axis(y_pred, order, axis=1)
-        n_repeats, n = y_pred.shape
-        starts = np.ones((n_repeats, n), dtype=bool)
-        starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-        group = (np.cumsum(starts.ravel()) - 1).reshape(n_repeats, n)
-        tp_in = np.zeros(group[-1, -1] + 1)
-        all_in = np.zeros_like(tp_in)
-        np.add.at(tp_in, group.ravel(), (w * positive)[order].ravel())
-        np.add.at(all_in, group.ravel(), w[order].ravel())
-        first = group[:, 0]
-        row = np.repeat(np.arange(n_repeats), np.diff(np.append(first, len(tp_in))))
-        tp_cum = np.cumsum(tp_in)
-        all_cum = np.cumsum(all_in)
-        offset_tp = (tp_cum - tp_in)[first][row]
-        offset_all = (all_cum - all_in)[first][row]
-        tps, seen = tp_cum - offset_tp, all_cum - offset_all
-        precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
-        total = (w * positive).sum()
-        return order, group, row, tp_in, seen, precision, total, positive
+        flat, fp_at, tp_at = _histograms(codes, n_codes, prep.sample_weight, positive)
+        all_at = fp_at + tp_at
+        tps, seen = np.cumsum(tp_at, axis=1), np.cumsum(all_at, axis=1)
+        precision = np.divide(tps, seen, out=np.zeros(tps.shape), where=seen > 0)
+        total = prep.weights[positive].sum()
+        ap = np.einsum("ij,ij->i", tp_at, precision) / total
+        return flat, tp_at, seen, precision, total, positive, ap
 
-    def values(self, y_pred, prep):
-        _, _, row, tp_in, _, precision, total, _ = self._curve(y_pred, prep)
-        ap = np.bincount(row, weights=tp_in * precision, minlength=len(y_pred)) / total
-        return ap, np.full(len(y_pred), total == 0)
+    def values(self, pred, prep):
+        *_, total, _, ap = self._curve(pred, prep)
+        # No positive weight: sklearn warns and sets recall to 1.
+        return ap, np.full(len(ap), total == 0)
 
-    def derivative(self, y_pred, prep):
-        order, group, row, tp_in, seen, precision, total, positive = self._curve(y_pred, prep)
-        ap = np.bincount(row, weights=tp_in * precision, minlength=len(y_pred)) / total
-        # AP = sum_g dTP_g * TP_g / (T * N_g): each row moves its own group's
-        # dTP and every later threshold's cumulative TP_g and N_g.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(seen > 0, tp_in / (total * seen), 0.0)
-            b = a * precision
-        suffix_a = _suffix_sums(a, row)
-        suffix_b = _suffix_sums(b, row)
-        y_sorted = positive[order]
-        w_sorted = prep.weights[order]
-        own = precision[group] / total
-        later = y_sorted * suffix_a[group] - suffix_b[group]
-        sorted_derivative = w_sorted * (y_sorted * (own - ap[:, None] / total) + later)
-        derivative = np.empty_like(sorted_derivative)
-        np.put_along_axis(derivative, order, sorted_derivative, axis=1)
-        return derivative
+    def derivative(self, pred, prep):
+        flat, tp_at, seen, precision, total, positive, ap = self._curve(pred, prep)
+        # AP = sum_t dTP_t * TP_t / (T * N_t): a row moves its own threshold's
+        # dTP and every later threshold's cumulative TP_t and N_t.
+        a = np.divide(tp_at, total * seen, out=np.zeros(tp_at.shape), where=seen > 0)
+        later_a = np.cumsum(a[:, ::-1], axis=1)[:, ::-1]
+        later_b = np.cumsum((a * precision)[:, ::-1], axis=1)[:, ::-1]
+        def at(table: np.ndarray) -> np.ndarray:  # each row's threshold, averaged over repeats
+            return table.ravel()[flat].mean(axis=0)
 
-
-def _suffix_sums(values: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Sum of values[g:] within each group's repeat."""
-    total = np.cumsum(values[::-1])[::-1]
-    last = np.append(np.flatnonzero(np.diff(row)) + 1, len(row))  # end of each repeat
-    after = np.append(total, 0.0)[last]
-    return total - after[row]
+        own = at(precision) / total - ap.mean() / total
+        return prep.weights * (positive * (own + at(later_a)) - at(later_b))
 
 
 class _MulticlassRocAuc(_Metric):
@@ -447,67 +471,67 @@ class _MulticlassRocAuc(_Metric):
     def supports(self, prep, n_classes):
         return n_classes is not None and n_classes == len(prep.labels) > 2
 
-    def response(self, raw, prep):
-        return raw if raw.ndim == 3 and raw.dtype.kind == "f" else None
+    def response(self, values, prep):
+        return values if values.ndim == 2 and values.dtype.kind == "f" else None
 
-    def _parts(self, proba, prep, contributions):
+    def _parts(self, pred, prep, contributions):
         codes, w, n_labels = prep.codes, prep.weights, len(prep.labels)
-        n_repeats, n = proba.shape[:2]
-        derivative = np.zeros((n_repeats, n)) if contributions else None
+        n_repeats, n = pred.ids.shape
+        derivative = np.zeros(n) if contributions else None
         if self.multi_class == "ovr":
+            prevalence = np.bincount(codes, weights=w, minlength=n_labels)
+            share = (
+                prevalence / prevalence.sum()
+                if self.average == "weighted"
+                else np.full(n_labels, 1 / n_labels)
+            )
             scores = np.empty((n_repeats, n_labels))
             for k in range(n_labels):
-                scores[:, k], d = _auc_parts(proba[:, :, k], codes == k, w, contributions)
+                column = pred.take(pred.values[:, k])
+                scores[:, k], d = _auc_parts(column, codes == k, prep.sample_weight,
+                                             contributions)
                 if contributions:
-                    derivative += d * self._class_weight(prep, k)
-            if self.average == "weighted":
-                prevalence = np.bincount(codes, weights=w, minlength=n_labels)
-                value = scores @ prevalence / prevalence.sum()
-                if contributions:
-                    derivative = derivative + w * (scores[:, codes] - value[:, None]) / (
-                        prevalence.sum()
-                    )
-            else:
-                value = scores.mean(axis=1)
+                    derivative += share[k] * d
+            value = scores @ share
+            if contributions and self.average == "weighted":
+                # A row's weight also moves its class's prevalence.
+                derivative += w * (scores.mean(axis=0)[codes] - value.mean()) / prevalence.sum()
             return value, derivative
         pairs = list(combinations(range(n_labels), 2))
         pair_scores = np.empty((n_repeats, len(pairs)))
-        prevalence = np.empty(len(pairs))
+        members = np.array([(codes == a) | (codes == b) for a, b in pairs])
+        prevalence = members.mean(axis=1)
+        share = (
+            prevalence / prevalence.sum()
+            if self.average == "weighted"
+            else np.full(len(pairs), 1 / len(pairs))
+        )
         for p, (a, b) in enumerate(pairs):
-            mask = (codes == a) | (codes == b)
-            prevalence[p] = np.average(mask)
-            auc_a, d_a = _auc_parts(proba[:, mask, a], codes[mask] == a, w[mask], contributions)
-            auc_b, d_b = _auc_parts(proba[:, mask, b], codes[mask] == b, w[mask], contributions)
+            mask = members[p]
+            w_pair = None if prep.sample_weight is None else w[mask]
+            auc_a, d_a = _auc_parts(pred.take(pred.values[:, a], mask), codes[mask] == a,
+                                    w_pair, contributions)
+            auc_b, d_b = _auc_parts(pred.take(pred.values[:, b], mask), codes[mask] == b,
+                                    w_pair, contributions)
             pair_scores[:, p] = (auc_a + auc_b) / 2
             if contributions:
-                share = prevalence[p] / prevalence.sum() if self.average == "weighted" else (
-                    1 / len(pairs)
-                )
-                derivative[:, mask] += share * (d_a + d_b) / 2
-        if self.average == "weighted":
-            value = pair_scores @ prevalence / prevalence.sum()
-            if contributions:
-                # Each row's weight also moves the prevalence of the pairs it is in.
-                member = np.array([(codes == a) | (codes == b) for a, b in pairs]).T
-                d_prev = (member - prevalence) / n
-                derivative += (pair_scores - value[:, None]) @ d_prev.T / prevalence.sum()
-        else:
-            value = pair_scores.mean(axis=1)
+                derivative[mask] += share[p] * (d_a + d_b) / 2
+        value = pair_scores @ share
+        if contributions and self.average == "weighted":
+            # A row's weight also moves the prevalence of the pairs it is in.
+            d_prevalence = (members.T - prevalence) / n
+            spread = (pair_scores - value[:, None]).mean(axis=0)
+            derivative += d_prevalence @ spread / prevalence.sum()
         return value, derivative
 
-    def _class_weight(self, prep, k):
-        if self.average != "weighted":
-            return 1 / len(prep.labels)
-        prevalence = np.bincount(prep.codes, weights=prep.weights, minlength=len(prep.labels))
-        return prevalence[k] / prevalence.sum()
+    def values(self, pred, prep):
+        value, _ = self._parts(pred, prep, False)
+        # roc_auc_score raises when probabilities do not sum to one.
+        unnormalised = ~np.isclose(1, pred.values.sum(axis=1))
+        return value, unnormalised[pred.ids].any(axis=1)
 
-    def values(self, y_pred, prep):
-        value, _ = self._parts(y_pred, prep, False)
-        unnormalised = ~np.isclose(1, y_pred.sum(axis=2)).all(axis=1)
-        return value, unnormalised
-
-    def derivative(self, y_pred, prep):
-        return self._parts(y_pred, prep, True)[1]
+    def derivative(self, pred, prep):
+        return self._parts(pred, prep, True)[1]
 
 
 def _index(classes: Any, label: Any) -> int | None:
@@ -536,6 +560,8 @@ FAST_SCORERS: dict[str, _Metric] = {
 """The named scorers with a vectorised implementation."""
 
 _MULTICLASS_AUC = {"roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted", "roc_auc_ovo_weighted"}
+# Repeats scored together, so that no intermediate table grows past ~4M values.
+_CHUNK_VALUES = 4_000_000
 
 
 # ----------------------------------------------------------------------- the scorer
@@ -566,64 +592,86 @@ class FastScorer:
     def __repr__(self) -> str:
         return f"FastScorer({self.name!r}, method={self.method!r})"
 
-    def _response(self, raw: np.ndarray) -> np.ndarray | None:
-        raw = np.asarray(raw)
-        if raw.ndim < 2 or raw.shape[1] != len(self._prep.y):
+    def _gathered(self, stored: np.ndarray, ids: Any) -> Gathered | None:
+        stored = np.asarray(stored)
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or ids.shape[1] != len(self._prep.y):
             raise ValueError(
-                f"Expected predictions of shape (n_repeats, {len(self._prep.y)}, ...), "
-                f"got {raw.shape}."
+                f"Expected ids of shape (n_repeats, {len(self._prep.y)}), got {ids.shape}."
             )
-        if self._metric.numeric_target and raw.dtype.kind not in "biuf":
+        if self._metric.numeric_target and stored.dtype.kind not in "biuf":
             return None
-        return self._metric.response(raw, self._prep)
+        values = self._metric.response(stored, self._prep)
+        return None if values is None else Gathered(values, ids)
 
-    def score(self, raw: np.ndarray) -> np.ndarray:
+    def _chunks(self, ids: np.ndarray, values: np.ndarray) -> list[slice]:
+        # Per repeat, tables hold a value per row and (rank metrics) per distinct image.
+        per_repeat = ids.shape[1] + min(len(values), ids.size)
+        step = max(1, _CHUNK_VALUES // per_repeat)
+        return [slice(s, s + step) for s in range(0, len(ids), step)]
+
+    def score(self, stored: np.ndarray, ids: Any, *, derivative: bool = False) -> Any:
         """The scorer's value for every repeat.
 
         Parameters
         ----------
-        raw : ndarray of shape (n_repeats, n_rows) or (n_repeats, n_rows, n_classes)
-            What ``method`` returned for the images each repeat shows, row by row.
+        stored : ndarray of shape (n_images,) or (n_images, n_classes)
+            What ``method`` returned for each distinct image.
+        ids : ndarray of int, shape (n_repeats, n_rows)
+            The image each row shows in each repeat.
+        derivative : bool, default=False
+            Also return d score / d weight of each row, averaged over the
+            repeats (None where the exact path applies). Exact for mean-type
+            metrics (accuracy, the regression errors, log loss), first order
+            for ratio and ranking metrics. The row bootstrap uses it.
 
         Returns
         -------
         scores : ndarray of shape (n_repeats,)
             With the scorer's sign (negative for losses such as ``neg_log_loss``).
+        derivative : ndarray of shape (n_rows,) or None
+            Only with ``derivative=True``; with the scorer's sign.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.dummy import DummyClassifier
+        >>> from sklearn_depict._replay import make_replay
+        >>> from sklearn_depict.fast_scoring import make_fast_scorer
+        >>> model = DummyClassifier().fit([[0], [1]], [0, 1])
+        >>> scorer = make_fast_scorer("roc_auc", replay=make_replay(model, ("predict_proba",)),
+        ...                           y=[0, 0, 1, 1])
+        >>> proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+        >>> scorer.score(proba, [[0, 1, 2, 3], [3, 1, 2, 0], [2, 2, 1, 1]])
+        array([1.  , 0.25, 0.  ])
         """
-        y_pred = self._response(raw)
-        if y_pred is None:
-            return np.array([self._sklearn(raw[r]) for r in range(len(raw))])
-        values, degenerate = self._metric.values(y_pred, self._prep)
-        scores = self._metric.sign * values
-        for r in np.flatnonzero(degenerate):
-            scores[r] = self._sklearn(raw[r])
+        ids = np.asarray(ids)
+        gathered = self._gathered(stored, ids)
+        if gathered is None:
+            scores = np.array([self._sklearn(stored, row) for row in ids])
+            return (scores, None) if derivative else scores
+        parts = []
+        total = np.zeros(ids.shape[1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for chunk in self._chunks(ids, gathered.values):
+                part = Gathered(gathered.values, ids[chunk])
+                if derivative:
+                    values, degenerate, d = self._metric.values_and_derivative(part, self._prep)
+                    total += np.asarray(d, dtype=float) * len(part.ids)
+                else:
+                    values, degenerate = self._metric.values(part, self._prep)
+                scores = self._metric.sign * values
+                for r in np.flatnonzero(degenerate):
+                    scores[r] = self._sklearn(stored, part.ids[r])
+                parts.append(scores)
+        scores = np.concatenate(parts)
+        if derivative:
+            return scores, self._metric.sign * total / len(ids)
         return scores
 
-    def derivative(self, raw: np.ndarray) -> np.ndarray | None:
-        """d score / d weight of each row, for every repeat (None if unavailable).
-
-        Parameters
-        ----------
-        raw : ndarray of shape (n_repeats, n_rows) or (n_repeats, n_rows, n_classes)
-
-        Returns
-        -------
-        derivative : ndarray of shape (n_repeats, n_rows) or None
-            With the scorer's sign. Exact for mean-type metrics (accuracy, the
-            regression errors, log loss), first order for ratio and ranking
-            metrics.
-        """
-        y_pred = self._response(raw)
-        if y_pred is None:
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            derivative = np.asarray(self._metric.derivative(y_pred, self._prep), dtype=float)
-        return self._metric.sign * derivative
-
-    def _sklearn(self, raw_repeat: np.ndarray) -> float:
+    def _sklearn(self, stored: np.ndarray, ids: np.ndarray) -> float:
         replay = copy.copy(self._replay)
-        replay.responses_ = {self.method: raw_repeat}
-        ids = np.arange(len(raw_repeat))
+        replay.responses_ = {self.method: stored}
         if self._prep.sample_weight is None:
             return self._scorer(replay, ids, self._prep.y)
         return self._scorer(replay, ids, self._prep.y, sample_weight=self._prep.sample_weight)
@@ -770,11 +818,15 @@ class ScoringRoute:
         The vectorised scorer for the scored rows, when there is one.
     full : FastScorer or None
         The same for all rows (the baseline), used by the bootstrap.
+    derivatives : list of ndarray
+        Filled while scoring when the bootstrap needs them: per concept, d
+        score / d row weight averaged over the repeats.
     """
 
     exact: Any
     scorer: FastScorer | None = None
     full: FastScorer | None = None
+    derivatives: list = field(default_factory=list)
 
 
 def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.ndarray | None,

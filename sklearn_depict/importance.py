@@ -337,7 +337,8 @@ def depict_importance(
     timings.update(generation=stats["generation"], prediction=stats["prediction"])
 
     start = time.perf_counter()
-    results = _score_plan(plan, replay, scorer, y_array, weights, fast)
+    results = _score_plan(plan, replay, scorer, y_array, weights, fast,
+                          derivatives=ci_method == "bootstrap")
     timings["scoring"] = time.perf_counter() - start
     bunches = [results] if isinstance(results, Bunch) else list(results.values())
 
@@ -546,12 +547,14 @@ def _score_plan(
     y: np.ndarray,
     weights: Any,
     routes: dict[Any, ScoringRoute],
+    derivatives: bool = False,
 ) -> Bunch | dict[str, Bunch]:
     """Score the baseline and every (concept, repeat) from stored predictions.
 
     The baseline goes through sklearn's scorer. The permuted scores of a
     metric with a vectorised scorer come from one array computation per
-    concept; every other metric is scored repeat by repeat with its own
+    concept (and, with ``derivatives``, each row's contribution for the
+    bootstrap); every other metric is scored repeat by repeat with its own
     sklearn scorer.
     """
     what = f"Scoring the images generated from the unpermuted captions with {scorer!r}"
@@ -579,7 +582,8 @@ def _score_plan(
         for key, route in routes.items():
             scores = None
             if route.scorer is not None:
-                scores = _fast_scores(route, replay, concept_ids, y_scored, w_scored)
+                scores = _fast_scores(route, replay, concept_ids, y_scored, w_scored,
+                                      derivatives)
             if scores is None:
                 scores = np.array([
                     _weighted_score(route.exact, replay, ids, y_scored, w_scored)
@@ -595,14 +599,23 @@ def _score_plan(
 
 
 def _fast_scores(
-    route: ScoringRoute, replay: Any, concept_ids: np.ndarray, y: np.ndarray, weights: Any
+    route: ScoringRoute,
+    replay: Any,
+    concept_ids: np.ndarray,
+    y: np.ndarray,
+    weights: Any,
+    derivatives: bool,
 ) -> np.ndarray | None:
     """All repeats of a concept at once; None (and a warning) if it disagrees with sklearn."""
     fast = route.scorer
     stored = replay.responses_[fast.method]
     if isinstance(stored, list):  # multi-output models keep the exact path
         return None
-    scores = fast.score(stored[concept_ids])
+    if derivatives:
+        scores, derivative = fast.score(stored, concept_ids, derivative=True)
+        route.derivatives.append(derivative)
+    else:
+        scores = fast.score(stored, concept_ids)
     # One repeat through sklearn itself guards the vectorised path against a
     # scikit-learn version that computes a metric differently.
     reference = _weighted_score(route.exact, replay, concept_ids[0], y, weights)

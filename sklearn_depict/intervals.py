@@ -159,15 +159,11 @@ def _derivatives(
     if route.scorer is None or route.full is None:
         return None
     stored = replay.responses_[route.scorer.method]
-    baseline = route.full.derivative(stored[plan.baseline_ids][None])
-    if baseline is None:
+    permuted = route.derivatives
+    if (isinstance(stored, list) or len(permuted) != len(plan.permuted_ids)
+            or any(d is None for d in permuted)):
         return None
-    permuted = []
-    for concept_ids in plan.permuted_ids:
-        d = route.scorer.derivative(stored[concept_ids])
-        if d is None:
-            return None
-        permuted.append(d.mean(axis=0))
-    if not np.isfinite(baseline).all():
+    _, baseline = route.full.score(stored, plan.baseline_ids[None], derivative=True)
+    if baseline is None or not np.isfinite(baseline).all():
         return None
-    return baseline[0], np.array(permuted)
+    return baseline, np.array(permuted)

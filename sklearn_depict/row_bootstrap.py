@@ -232,7 +232,7 @@ def t_pvalues(importances: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> from sklearn_depict.row_bootstrap import t_pvalues
     >>> t_pvalues(np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.1]])).round(3)
-    array([0.038, 0.5  ])
+    array([0.037, 0.5  ])
     """
     values = np.asarray(importances, dtype=float)
     n_repeats = values.shape[1]
