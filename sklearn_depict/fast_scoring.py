@@ -102,12 +102,13 @@ def _histograms(
     table, and the two tables. ``weights=None`` counts rows (exact integers).
     """
     n_repeats = codes.shape[0]
+    size = n_repeats * n_codes
     flat = codes + (np.arange(n_repeats) * n_codes)[:, None]
-    keys = (2 * flat + positive).ravel()
+    # Positives count in a second table after the first: both stay contiguous.
+    keys = (flat + np.where(positive, size, 0)).ravel()
     w = None if weights is None else np.broadcast_to(weights, codes.shape).ravel()
-    table = np.bincount(keys, weights=w, minlength=2 * n_repeats * n_codes)
-    table = table.reshape(n_repeats, n_codes, 2)
-    return flat, table[:, :, 0], table[:, :, 1]
+    table = np.bincount(keys, weights=w, minlength=2 * size).reshape(2, n_repeats, n_codes)
+    return flat, table[0], table[1]
 
 
 def _auc_parts(
@@ -143,11 +144,16 @@ def _auc_parts(
     total_pos, total_neg = w[positive].sum(), w[negative].sum()
     flat, neg_at, pos_at = _histograms(codes, n_codes, weights, positive)
     # Twice (negatives below + half the tied ones): integers when unweighted.
-    beaten = 2 * np.cumsum(neg_at, axis=1) - neg_at
+    beaten = np.cumsum(neg_at, axis=1)
+    beaten *= 2
+    beaten -= neg_at
     auc = np.einsum("ij,ij->i", pos_at, beaten) / (2 * total_pos * total_neg)
     if not contributions:
         return auc, None
-    above = 2 * (total_pos - np.cumsum(pos_at, axis=1)) + pos_at
+    above = np.cumsum(pos_at, axis=1)
+    above *= -2
+    above += pos_at
+    above += np.asarray(2 * total_pos).astype(above.dtype)  # an integer when unweighted
     placement = np.empty(len(positive))
     placement[positive] = beaten.ravel()[flat[:, positive]].mean(axis=0) / (2 * total_neg)
     placement[negative] = above.ravel()[flat[:, negative]].mean(axis=0) / (2 * total_pos)
