@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{m:<10} coverage per concept min {per_concept.min():.2f}, max "
               f"{per_concept.max():.2f}, mean {per_concept.mean():.3f}: "
               f"{'PASS' if ok else 'FAIL'} (target 0.90-0.98 for every concept)")
-    print(f"bootstrap p-values < 0.05 (share of sets): "
+    print("bootstrap p-values < 0.05 (share of sets): "
           + ", ".join(f"{n} {np.mean(pvalues[:, j] < 0.05):.2f}" for j, n in enumerate(names)))
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.json:

@@ -330,6 +330,10 @@ class _R2(_Metric):
 
 
 class _BalancedAccuracy(_Metric):
+    def supports(self, prep, n_classes):
+        # With one label, sklearn's confusion matrix warns about its shape.
+        return len(prep.labels) >= 2
+
     def _counts(self, pred, prep):
         hits = (pred.matrix == prep.y) * prep.weights
         n_labels = len(prep.labels)
@@ -532,9 +536,13 @@ class _MulticlassRocAuc(_Metric):
 
     def values(self, pred, prep):
         value, _ = self._parts(pred, prep, False)
-        # roc_auc_score raises when probabilities do not sum to one.
-        unnormalised = ~np.isclose(1, pred.values.sum(axis=1))
-        return value, unnormalised[pred.ids].any(axis=1)
+        # roc_auc_score raises when probabilities do not sum to one, and warns
+        # (NaN) for a one-vs-rest split where one side has no weight.
+        degenerate = (~np.isclose(1, pred.values.sum(axis=1)))[pred.ids].any(axis=1)
+        support = np.bincount(prep.codes, weights=prep.weights, minlength=len(prep.labels))
+        if self.multi_class == "ovr" and ((support == 0) | (support == support.sum())).any():
+            degenerate[:] = True
+        return value, degenerate
 
     def derivative(self, pred, prep):
         return self._parts(pred, prep, True)[1]
