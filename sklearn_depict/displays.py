@@ -134,6 +134,9 @@ class ImportanceDisplay:
         Name of the score, used in the axis label.
     confidence : float, default=None
         Coverage of ``importances_ci``, used in the legend.
+    pvalues : array-like of shape (n_concepts,), default=None
+        One-sided p-values of each concept (``result.pvalues``), written after
+        the concept names when given.
 
     Attributes
     ----------
@@ -189,6 +192,7 @@ class ImportanceDisplay:
         oracle: Any = None,
         metric_name: str | None = None,
         confidence: float | None = None,
+        pvalues: Any = None,
     ) -> None:
         self.importances = importances
         self.concept_names = concept_names
@@ -196,6 +200,7 @@ class ImportanceDisplay:
         self.oracle = oracle
         self.metric_name = metric_name
         self.confidence = confidence
+        self.pvalues = pvalues
 
     @classmethod
     def from_result(
@@ -238,6 +243,7 @@ class ImportanceDisplay:
             oracle=oracle,
             metric_name=name,
             confidence=confidence,
+            pvalues=bunch.get("pvalues"),
         )
         return display.plot(ax=ax, **plot_kwargs)
 
@@ -363,7 +369,11 @@ class ImportanceDisplay:
                 key: value for key, value in oracle_style.items() if key != "zorder"
             }))
 
-        ax.set_yticks(positions, labels=[str(names[i]) for i in order])
+        labels = [str(names[i]) for i in order]
+        if self.pvalues is not None:
+            pvalues = np.asarray(self.pvalues, dtype=float)
+            labels = [f"{label} (p={_pvalue_text(pvalues[i])})" for label, i in zip(labels, order)]
+        ax.set_yticks(positions, labels=labels)
         ax.set_ylim(0.4, k + 0.6)
         metric = self.metric_name or "score"
         ax.set_xlabel(f"Drop in {metric} when the concept is permuted")
@@ -375,6 +385,12 @@ class ImportanceDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+def _pvalue_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
 
 
 def _version(text: str) -> tuple[int, ...]:
