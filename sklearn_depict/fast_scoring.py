@@ -835,12 +835,15 @@ class ScoringRoute:
     derivatives : list of ndarray
         Filled while scoring when the bootstrap needs them: per concept, d
         score / d row weight averaged over the repeats.
+    verified : bool
+        True once a repeat scored by ``scorer`` matched sklearn's own scorer.
     """
 
     exact: Any
     scorer: FastScorer | None = None
     full: FastScorer | None = None
     derivatives: list = field(default_factory=list)
+    verified: bool = False
 
 
 def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.ndarray | None,

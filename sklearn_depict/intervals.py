@@ -164,6 +164,8 @@ def _derivatives(
             or any(d is None for d in permuted)):
         return None
     _, baseline = route.full.score(stored, plan.baseline_ids[None], derivative=True)
-    if baseline is None or not np.isfinite(baseline).all():
+    permuted = np.array(permuted)
+    # A degenerate metric (a zero denominator) has no derivative: rescore instead.
+    if baseline is None or not (np.isfinite(baseline).all() and np.isfinite(permuted).all()):
         return None
-    return baseline, np.array(permuted)
+    return baseline, permuted
