@@ -135,8 +135,8 @@ class ImportanceDisplay:
     confidence : float, default=None
         Coverage of ``importances_ci``, used in the legend.
     pvalues : array-like of shape (n_concepts,), default=None
-        One-sided p-values of each concept (``result.pvalues``), written after
-        the concept names when given.
+        One-sided p-values of each concept (``result.pvalues``), written to the
+        right of the plot when given.
 
     Attributes
     ----------
@@ -151,6 +151,8 @@ class ImportanceDisplay:
         The oracle; None without an oracle.
     oracle_scale_ : float or None
         The factor the oracle was multiplied by (see ``scale_oracle``).
+    pvalue_texts_ : list of matplotlib.text.Text
+        The p-values, top down; empty without ``pvalues``.
     concept_order_ : list
         Concept names from the top of the plot down.
     ax_ : matplotlib.axes.Axes
@@ -369,11 +371,16 @@ class ImportanceDisplay:
                 key: value for key, value in oracle_style.items() if key != "zorder"
             }))
 
-        labels = [str(names[i]) for i in order]
+        ax.set_yticks(positions, labels=[str(names[i]) for i in order])
+        self.pvalue_texts_ = []
         if self.pvalues is not None:
             pvalues = np.asarray(self.pvalues, dtype=float)
-            labels = [f"{label} (p={_pvalue_text(pvalues[i])})" for label, i in zip(labels, order)]
-        ax.set_yticks(positions, labels=labels)
+            # Just right of the axes, level with each box.
+            self.pvalue_texts_ = [
+                ax.text(1.01, y, f"p={_pvalue_text(pvalues[i])}", fontsize="small",
+                        va="center", transform=ax.get_yaxis_transform())
+                for y, i in zip(positions, order)
+            ]
         ax.set_ylim(0.4, k + 0.6)
         metric = self.metric_name or "score"
         ax.set_xlabel(f"Drop in {metric} when the concept is permuted")

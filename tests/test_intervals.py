@@ -226,3 +226,31 @@ def test_fast_scorer_on_an_unsupported_target_fails_before_generation(bottleneck
         with pytest.raises(ValueError, match=match):
             _run(bottleneck, table, target, generator=generator, scoring=scoring)
     assert generator.n_calls == 0
+
+
+# ------------------------------------------------------- report, display, folds
+
+
+def test_report_display_and_folds_show_pvalues(bottleneck, small):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_depict.cross_validation import cross_validate_importance
+    from sklearn_depict.displays import ImportanceDisplay
+    from sklearn_depict.report import importance_table
+
+    table, y = small
+    result = _run(bottleneck, table, y, scoring="roc_auc", ci_random_state=0)
+    frame = importance_table(result)
+    by_concept = dict(zip(frame.concept, frame.pvalue))
+    for name, p in zip(result.concept_names, result.pvalues):
+        assert by_concept[str(name)] == p
+    display = ImportanceDisplay.from_result(result)
+    assert len(display.pvalue_texts_) == len(result.concept_names)
+    assert all(t.get_text().startswith("p=") for t in display.pvalue_texts_)
+    folds = cross_validate_importance(bottleneck, table, y, generator=ShapesGenerator(), cv=2,
+                                      scoring="roc_auc", n_repeats=2, random_state=0,
+                                      ci_random_state=0)
+    assert folds.fold_pvalues.shape == (2, len(result.concept_names))
+    assert folds.pvalues.shape == (len(result.concept_names),)
+    np.testing.assert_array_equal(folds.fold_pvalues[0], folds.folds[0].pvalues)
