@@ -2,10 +2,13 @@
 
 Every (concept, repeat) score of a run is a gather of stored predictions.
 Calling a sklearn scorer once per repeat spends most of its time validating
-its input again; at the paper's 500 repeats that is 90% of a run. The scorers
-here take the gathered predictions of all repeats at once, a (repeats, rows)
-or (repeats, rows, classes) array, and return the score of every repeat with
-one array computation; the labels and weights are prepared once.
+its input again; at the paper's 500 repeats that was 90% of a run. The scorers
+here take the stored predictions of the distinct images and the (repeats,
+rows) array of image ids that each repeat shows, and return the score of
+every repeat with a few array operations; the labels and weights are
+prepared once. Rank metrics (ROC AUC, average precision) rank the distinct
+values once and then only count, per repeat, the weight of each class at each
+rank.
 
 They compute the numbers of ``sklearn.metrics.get_scorer(name)``: the same
 response column, sign, tie handling (ROC AUC credits a tie between a positive
@@ -52,6 +55,13 @@ __all__ = [
 ]
 
 _CLASSIFICATION_TYPES = ("binary", "multiclass")
+# How to score targets that a named scorer refuses.
+_HINTS = {
+    ("roc_auc", "multiclass"): "use scoring='roc_auc_ovr' or 'roc_auc_ovo' for multi-class "
+    "targets",
+    ("f1", "multiclass"): "use scoring='f1_macro', 'f1_micro' or 'f1_weighted' for "
+    "multi-class targets",
+}
 
 
 # ------------------------------------------------------------------ building blocks
@@ -710,16 +720,8 @@ def check_fast_target(name: str, y: Any, *, what: str = "y") -> str | None:
     metric = FAST_SCORERS[name]
     y = np.asarray(y)
     target_type = type_of_target(y, input_name=what)
-    hints = {
-        ("roc_auc", "multiclass"): "use scoring='roc_auc_ovr' or 'roc_auc_ovo' for "
-        "multi-class targets",
-        ("f1", "multiclass"): "use scoring='f1_macro', 'f1_micro' or 'f1_weighted' "
-        "for multi-class targets",
-        ("average_precision", "multiclass"): None,
-    }
-    if name in _MULTICLASS_AUC and target_type == "binary":
-        return target_type
-    if target_type in metric.target_types:
+    supported = _CLASSIFICATION_TYPES if name in _MULTICLASS_AUC else metric.target_types
+    if target_type in supported:
         if metric.numeric_target and y.dtype.kind not in "biuf":
             raise ValueError(
                 f"scoring={name!r} is a regression metric and needs numeric "
@@ -727,24 +729,17 @@ def check_fast_target(name: str, y: Any, *, what: str = "y") -> str | None:
                 "or pick a classification metric."
             )
         return target_type
-    if target_type in ("multilabel-indicator", "continuous-multioutput",
-                       "multiclass-multioutput") or (name, target_type) in hints and hints[
-                           (name, target_type)] is None:
-        return None  # sklearn handles (or reports) these itself
-    if target_type == "unknown" or (
-        not metric.numeric_target and target_type == "continuous"
-    ) or (name, target_type) in hints:
-        hint = hints.get((name, target_type)) or (
-            "pass a target of a supported type, or another scoring"
-        )
-        expected = " or ".join(metric.target_types)
-        if name in _MULTICLASS_AUC:
-            expected = "binary or multiclass"
-        raise ValueError(
-            f"scoring={name!r} cannot score a {target_type} {what}: it expects a "
-            f"{expected} target; {hint}."
-        )
-    return None
+    hint = _HINTS.get((name, target_type))
+    fails = hint is not None or target_type == "unknown" or (
+        target_type == "continuous" and not metric.numeric_target
+    )
+    if not fails:
+        return None  # sklearn scores (or reports on) these targets itself
+    raise ValueError(
+        f"scoring={name!r} cannot score a {target_type} {what}: it expects a "
+        f"{' or '.join(supported)} target; "
+        f"{hint or 'pass targets of that type, or choose another scoring'}."
+    )
 
 
 def make_fast_scorer(name: str, *, replay: Any, y: Any, sample_weight: Any = None
