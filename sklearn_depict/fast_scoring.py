@@ -52,6 +52,7 @@ __all__ = [
     "check_fast_target",
     "fast_scorers",
     "make_fast_scorer",
+    "split_routes",
 ]
 
 _CLASSIFICATION_TYPES = ("binary", "multiclass")
@@ -891,3 +892,24 @@ def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.nda
                 route = ScoringRoute(exact)  # the default score goes its own way
         routes[key] = route
     return routes
+
+
+class _Item:
+    """One metric of a scorer that returns a dict of them."""
+
+    def __init__(self, scorer: Any, name: str):
+        self.scorer = scorer
+        self.name = name
+
+    def __call__(self, estimator: Any, X: Any, y: Any, **kwargs: Any) -> Any:
+        return self.scorer(estimator, X, y, **kwargs)[self.name]
+
+    def __repr__(self) -> str:
+        return f"{self.scorer!r}[{self.name!r}]"
+
+
+def split_routes(routes: dict[Any, ScoringRoute], names: list[str]) -> None:
+    """Give each metric of a dict-returning callable its own (exact) route, in place."""
+    if None in routes and names:
+        whole = routes.pop(None)
+        routes.update({name: ScoringRoute(_Item(whole.exact, name)) for name in names})

@@ -33,7 +33,7 @@ from .caption_to_image import DEFAULT_CHUNK_SIZE
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table
 from .diagnostics import diagnose
-from .fast_scoring import ScoringRoute, fast_scorers
+from .fast_scoring import ScoringRoute, fast_scorers, split_routes
 from .generation import generate_pairs, resolve_fingerprint
 from .generators._base import check_generator
 from .intervals import CI_METHODS, IntervalSettings, add_uncertainty
@@ -577,7 +577,7 @@ def _score_plan(
     rows = plan.row_indices
     y_scored = y[rows]
     w_scored = None if weights is None else weights[rows]
-    permuted = {key: [] for key in routes}
+    permuted: dict[Any, list] = {key: [] for key in routes}
     for concept_ids in plan.permuted_ids:
         for key, route in routes.items():
             scores = None
@@ -585,12 +585,16 @@ def _score_plan(
                 scores = _fast_scores(route, replay, concept_ids, y_scored, w_scored,
                                       derivatives)
             if scores is None:
-                scores = np.array([
-                    _weighted_score(route.exact, replay, ids, y_scored, w_scored)
-                    for ids in concept_ids
-                ])
+                raw = [_weighted_score(route.exact, replay, ids, y_scored, w_scored)
+                       for ids in concept_ids]
+                if isinstance(raw[0], dict):  # a callable returning several metrics
+                    for name in raw[0]:
+                        permuted.setdefault(name, []).append(np.array([r[name] for r in raw]))
+                    continue
+                scores = np.array(raw)
             permuted[key].append(scores)
     if isinstance(baseline, dict):
+        split_routes(routes, list(baseline))
         return {
             name: _importances_bunch(baseline[name], np.array(permuted[name]))
             for name in baseline
