@@ -254,3 +254,27 @@ def test_report_display_and_folds_show_pvalues(bottleneck, small):
     assert folds.fold_pvalues.shape == (2, len(result.concept_names))
     assert folds.pvalues.shape == (len(result.concept_names),)
     np.testing.assert_array_equal(folds.fold_pvalues[0], folds.folds[0].pvalues)
+
+
+@pytest.mark.parametrize("scoring", [["roc_auc_ovr_weighted", "roc_auc_ovo", "neg_log_loss"]])
+def test_multiclass_named_scorers_equal_sklearn_on_the_pipeline(shapes_train, small, scoring):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import FunctionTransformer
+
+    from conftest import flatten
+
+    def three_classes(concepts):
+        return concepts["red circle"].to_numpy() + concepts["blue square"].to_numpy()
+
+    model = make_pipeline(FunctionTransformer(flatten), LogisticRegression(max_iter=500))
+    model.fit(shapes_train.images[:400], three_classes(shapes_train.concepts.iloc[:400]))
+    table, _ = small
+    y = three_classes(table)
+    ours = _run(model, table, y, scoring=scoring, max_samples=0.9, n_repeats=3)
+    theirs = permutation_importance(make_pipeline(CaptionToImage(ShapesGenerator()), model),
+                                    table, y, scoring=scoring, max_samples=0.9, n_repeats=3,
+                                    random_state=0)
+    for name in scoring:
+        assert ours[name].fast_scoring
+        np.testing.assert_allclose(ours[name].importances, theirs[name].importances,
+                                   rtol=0, atol=1e-12)
