@@ -137,9 +137,10 @@ def cases(draw, n_classes=2, regression=False):
 
 
 def _settings():
-    return settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    return settings(max_examples=50, deadline=None, derandomize=True, database=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BINARY)
 @given(case=cases())
 @_settings()
@@ -167,6 +168,7 @@ class _DecisionOnly(ClassifierMixin, BaseEstimator):
         return self.outputs["decision_function"][np.asarray(X)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["roc_auc", "average_precision"])
 @given(case=cases())
 @_settings()
@@ -177,6 +179,7 @@ def test_ranking_on_decision_function_equals_sklearn(name, case):
     _check(name, model, outputs["decision_function"], "decision_function", ids, y, weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MULTICLASS)
 @given(case=cases(n_classes=3))
 @_settings()
@@ -190,6 +193,7 @@ def test_multiclass_scorers_equal_sklearn(name, case):
     _check(name, model, outputs[method], method, ids, y, weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REGRESSION)
 @given(case=cases(regression=True))
 @_settings()

@@ -34,6 +34,7 @@ def _run(model, table, y, generator=None, **kwargs):
 # ----------------------------------------------------------------- fast scoring
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scoring", ["average_precision", "f1", "balanced_accuracy",
                                      "neg_mean_squared_error"])
 def test_more_named_scorers_equal_sklearn_on_the_pipeline(bottleneck, small, scoring):
@@ -120,6 +121,7 @@ def _brute_force_replicates(plan, replay, y, counts, scorer_name):
     return np.array(replicates)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["accuracy", "roc_auc"])
 def test_linear_replicates_against_rescoring_every_repeat(bottleneck, small, name):
     """Exact for accuracy; first order, and close, for ROC AUC."""
@@ -231,6 +233,7 @@ def test_fast_scorer_on_an_unsupported_target_fails_before_generation(bottleneck
 # ------------------------------------------------------- report, display, folds
 
 
+@pytest.mark.slow
 def test_report_display_and_folds_show_pvalues(bottleneck, small):
     import matplotlib
 
@@ -256,6 +259,7 @@ def test_report_display_and_folds_show_pvalues(bottleneck, small):
     np.testing.assert_array_equal(folds.fold_pvalues[0], folds.folds[0].pvalues)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scoring", [["roc_auc_ovr_weighted", "roc_auc_ovo", "neg_log_loss"]])
 def test_multiclass_named_scorers_equal_sklearn_on_the_pipeline(shapes_train, small, scoring):
     from sklearn.linear_model import LogisticRegression
