@@ -32,6 +32,7 @@ __all__ = [
     "checked_score",
     "make_replay",
     "needed_methods",
+    "weighted_score",
 ]
 
 PREDICTION_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
@@ -260,6 +261,16 @@ def _count(classes: Any) -> int | None:
     return None if classes is None else len(classes)
 
 
+def weighted_score(scorer: Any, replay: Any, ids: np.ndarray, y: Any, weights: Any) -> Any:
+    """Score the stored predictions of images ``ids`` against ``y``.
+
+    Mirrors sklearn: ``sample_weight`` is only passed when given.
+    """
+    if weights is not None:
+        return scorer(replay, ids, y, sample_weight=weights)
+    return scorer(replay, ids, y)
+
+
 def checked_score(
     scorer: Any, replay: _Replay, ids: Any, y: Any, sample_weight: Any, *, what: str
 ) -> tuple[Any, list[warnings.WarningMessage]]:
@@ -294,10 +305,7 @@ def checked_score(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            if sample_weight is not None:
-                score = scorer(replay, ids, y, sample_weight=sample_weight)
-            else:
-                score = scorer(replay, ids, y)
+            score = weighted_score(scorer, replay, ids, y, sample_weight)
         except ValueError as exc:
             # The metric's own message is right but comes from deep inside
             # sklearn; say what was being scored.

@@ -6,8 +6,10 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,11 @@ class ImageCache:
         Where entries live. Created when missing.
     max_bytes : int, default=None
         Size limit. When the entries exceed it, the least recently used ones are
-        removed. None means no limit.
+        removed. None means no limit. The sizes and use times of the entries
+        are read from the directory once per process and then kept up to date
+        in memory (and re-read after as many writes as there are entries, to
+        see what other processes wrote), so a write at the limit costs O(1)
+        amortised, not a scan of the directory.
 
     Attributes
     ----------
@@ -107,7 +113,6 @@ class ImageCache:
         self.misses = 0
         self.generated = 0
         self.write_failed = False
-        self._nbytes: int | None = None
 
     def __repr__(self) -> str:
         return f"ImageCache({str(self.directory)!r}, max_bytes={self.max_bytes!r})"
@@ -148,11 +153,13 @@ class ImageCache:
                 stacklevel=2,
             )
             _remove(path)
-            self._nbytes = None
+            if self.max_bytes is not None:
+                _index_of(self.directory).discard(path)
             self.misses += 1
             return None
         if self.max_bytes is not None:
             _touch(path)
+            _index_of(self.directory).touch(path)
         self.hits += 1
         return image
 
@@ -188,9 +195,7 @@ class ImageCache:
             return
         self.generated += 1
         if self.max_bytes is not None:
-            self._nbytes = (self.nbytes if self._nbytes is None else self._nbytes) + len(data)
-            if self._nbytes > self.max_bytes:
-                self._evict()
+            _index_of(self.directory).add(path, len(data), self.max_bytes)
 
     def remove_stale_temporary_files(self, older_than: float = 600.0) -> int:
         """Delete temporary files left by writers that were killed mid-write.
@@ -227,21 +232,11 @@ class ImageCache:
         """Total size of the entries on disk, in bytes."""
         return sum(_size(p) for p in self._entries())
 
-    def _evict(self) -> None:
-        entries = sorted(self._entries(), key=_mtime)
-        total = sum(_size(p) for p in entries)
-        for path in entries:
-            if total <= self.max_bytes:
-                break
-            total -= _size(path)
-            _remove(path)
-        self._nbytes = total
-
     def clear(self) -> None:
         """Remove every entry."""
         for path in self._entries():
             _remove(path)
-        self._nbytes = 0
+        _INDEXES.pop(_index_key(self.directory), None)
 
     def reset_stats(self) -> None:
         """Set the hit, miss and generated counters back to 0."""
@@ -265,16 +260,86 @@ def check_cache(cache: Any, *, caller: str = "depict_importance") -> ImageCache 
     )
 
 
+class _SizeIndex:
+    """The entries of one cache directory in least-recently-used order, with sizes.
+
+    Built from one scan of the directory (sorted by mtime, which ``get``
+    refreshes) and then kept up to date by this process's reads and writes, so
+    eviction pops the oldest entries in O(1) each. Entries that other
+    processes add are picked up by a rescan after as many writes as the index
+    holds entries (O(1) amortised per write); entries they remove are skipped
+    when evicted (unlinking a missing file is a no-op). The directory stays the
+    only truth: a crash loses nothing but this in-memory copy.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[Path, int] = OrderedDict()
+        self.nbytes = 0
+        self.writes_since_scan = 0
+        self._scan()
+
+    def _scan(self) -> None:
+        found = []
+        if self.directory.is_dir():
+            for path in self.directory.glob(f"??/*{SUFFIX}"):
+                if path.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                found.append((stat.st_mtime_ns, path, stat.st_size))
+        found.sort(key=lambda item: item[0])
+        self.entries = OrderedDict((path, size) for _, path, size in found)
+        self.nbytes = sum(self.entries.values())
+        self.writes_since_scan = 0
+
+    def add(self, path: Path, size: int, max_bytes: int) -> None:
+        with self.lock:
+            if self.writes_since_scan > max(1024, len(self.entries)):
+                self._scan()
+            self.nbytes += size - self.entries.pop(path, 0)
+            self.entries[path] = size
+            self.writes_since_scan += 1
+            while self.nbytes > max_bytes and self.entries:
+                oldest, oldest_size = self.entries.popitem(last=False)
+                _remove(oldest)
+                self.nbytes -= oldest_size
+
+    def touch(self, path: Path) -> None:
+        with self.lock:
+            if path in self.entries:
+                self.entries.move_to_end(path)
+
+    def discard(self, path: Path) -> None:
+        with self.lock:
+            self.nbytes -= self.entries.pop(path, 0)
+
+
+# One index per cache directory and process: ImageCache objects are cheap,
+# short-lived copies (one per chunk of a run), so the index cannot live on them.
+_INDEXES: dict[tuple[str, int], _SizeIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def _index_key(directory: Path) -> tuple[str, int]:
+    return (str(Path(directory).resolve()), os.getpid())
+
+
+def _index_of(directory: Path) -> _SizeIndex:
+    key = _index_key(directory)
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(key)
+        if index is None:
+            index = _INDEXES[key] = _SizeIndex(Path(directory))
+        return index
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime_ns
     except FileNotFoundError:
         return 0
 

@@ -214,6 +214,13 @@ def _add_explain(commands: Any) -> None:
                         help="base of the per-row noise seeds (default: 0)")
     method.add_argument("--confidence", type=_fraction, default=0.95,
                         help="coverage of the intervals of the mean (default: 0.95)")
+    method.add_argument("--ci-method", choices=["bootstrap", "t"], default="bootstrap",
+                        help="intervals and p-values by row bootstrap (covers the sampling "
+                             "of the evaluated images; default) or t over repeats")
+    method.add_argument("--n-bootstraps", type=_positive_int, default=1000,
+                        help="row resamples of the bootstrap (default: 1000)")
+    method.add_argument("--pvalue-correction", choices=["holm"], default=None,
+                        help="adjust the p-values across concepts (Holm)")
 
     run = explain.add_argument_group("run and output")
     run.add_argument("--output-dir", metavar="DIR", type=Path, required=True,
@@ -663,6 +670,10 @@ def _explain(args: argparse.Namespace) -> int:
                 X_images=images,
                 detector_concepts=args.detector_concepts,
                 confidence=args.confidence,
+                ci_method=args.ci_method,
+                n_bootstraps=args.n_bootstraps,
+                ci_random_state=args.random_state,
+                pvalue_correction=args.pvalue_correction,
             )
         for warning in caught:
             kind = "check failed" if issubclass(warning.category, DiagnosticWarning) else (

@@ -18,6 +18,7 @@ from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage
 from .concepts import check_concept_table
 from .importance import depict_importance
+from .row_bootstrap import t_pvalues
 from .uncertainty import importance_intervals, rank_with_ties
 
 __all__ = ["cross_validate_importance"]
@@ -99,6 +100,12 @@ def cross_validate_importance(
             Standard deviation across folds.
         importances_ci : ndarray of shape (n_concepts, 2)
             95% t interval of the mean across folds.
+        pvalues : ndarray of shape (n_concepts,)
+            One-sided t-test across folds of "the model does not rely on this
+            concept" (mean importance <= 0).
+        fold_pvalues : ndarray of shape (n_folds, n_concepts)
+            Each fold's own ``pvalues`` (row bootstrap by default; see
+            ``ci_method`` of :func:`depict_importance`).
         ranking : ndarray of shape (n_concepts,)
             1 for the concept with the largest mean across folds.
         tie_groups : list of list
@@ -213,6 +220,7 @@ def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> B
     mean = fold_importances.mean(axis=0)
     intervals = importance_intervals(fold_importances.T)
     ranking, groups = rank_with_ties(mean, intervals)
+    fold_pvalues = np.array([fold.get("pvalues", np.full(len(mean), np.nan)) for fold in folds])
     names = folds[0].concept_names
     return Bunch(
         folds=folds,
@@ -220,6 +228,8 @@ def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> B
         importances_mean=mean,
         importances_std=fold_importances.std(axis=0),
         importances_ci=intervals,
+        pvalues=t_pvalues(fold_importances.T),
+        fold_pvalues=fold_pvalues,
         ranking=ranking,
         tie_groups=[[names[i] for i in group] for group in groups],
         concept_names=names,

@@ -117,6 +117,7 @@ def run_demo(
         scoring="roc_auc",
         n_repeats=n_repeats,
         random_state=seed,
+        ci_random_state=seed,
         n_jobs=n_jobs,
         cache=cache,
         verbose=verbose,

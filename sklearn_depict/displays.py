@@ -134,6 +134,9 @@ class ImportanceDisplay:
         Name of the score, used in the axis label.
     confidence : float, default=None
         Coverage of ``importances_ci``, used in the legend.
+    pvalues : array-like of shape (n_concepts,), default=None
+        One-sided p-values of each concept (``result.pvalues``), written to the
+        right of the plot when given.
 
     Attributes
     ----------
@@ -148,6 +151,8 @@ class ImportanceDisplay:
         The oracle; None without an oracle.
     oracle_scale_ : float or None
         The factor the oracle was multiplied by (see ``scale_oracle``).
+    pvalue_texts_ : list of matplotlib.text.Text
+        The p-values, top down; empty without ``pvalues``.
     concept_order_ : list
         Concept names from the top of the plot down.
     ax_ : matplotlib.axes.Axes
@@ -189,6 +194,7 @@ class ImportanceDisplay:
         oracle: Any = None,
         metric_name: str | None = None,
         confidence: float | None = None,
+        pvalues: Any = None,
     ) -> None:
         self.importances = importances
         self.concept_names = concept_names
@@ -196,6 +202,7 @@ class ImportanceDisplay:
         self.oracle = oracle
         self.metric_name = metric_name
         self.confidence = confidence
+        self.pvalues = pvalues
 
     @classmethod
     def from_result(
@@ -238,6 +245,7 @@ class ImportanceDisplay:
             oracle=oracle,
             metric_name=name,
             confidence=confidence,
+            pvalues=bunch.get("pvalues"),
         )
         return display.plot(ax=ax, **plot_kwargs)
 
@@ -364,6 +372,15 @@ class ImportanceDisplay:
             }))
 
         ax.set_yticks(positions, labels=[plot_label(names[i]) for i in order])
+        self.pvalue_texts_ = []
+        if self.pvalues is not None:
+            pvalues = np.asarray(self.pvalues, dtype=float)
+            # Just right of the axes, level with each box.
+            self.pvalue_texts_ = [
+                ax.text(1.01, y, f"p={_pvalue_text(pvalues[i])}", fontsize="small",
+                        va="center", transform=ax.get_yaxis_transform())
+                for y, i in zip(positions, order)
+            ]
         ax.set_ylim(0.4, k + 0.6)
         metric = self.metric_name or "score"
         ax.set_xlabel(f"Drop in {metric} when the concept is permuted")
@@ -375,6 +392,12 @@ class ImportanceDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+def _pvalue_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
 
 
 def _version(text: str) -> tuple[int, ...]:

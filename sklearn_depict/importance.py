@@ -27,14 +27,17 @@ from ._replay import (
     checked_score,
     make_replay,
     needed_methods,
+    weighted_score,
 )
 from .cache import ImageCache, check_cache
 from .caption_to_image import DEFAULT_CHUNK_SIZE
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table
 from .diagnostics import diagnose
+from .fast_scoring import ScoringRoute, fast_scorers, split_routes
 from .generation import generate_pairs, resolve_fingerprint
 from .generators._base import check_generator
+from .intervals import CI_METHODS, IntervalSettings, add_uncertainty
 from .planning import ImportancePlan, make_plan, resolve_concepts, resolve_max_samples
 from .preflight import (
     check_captions,
@@ -43,7 +46,6 @@ from .preflight import (
     resolve_run,
 )
 from .progress import progress_bar
-from .uncertainty import importance_intervals, rank_with_ties
 
 __all__ = ["depict_importance"]
 
@@ -82,6 +84,10 @@ __all__ = ["depict_importance"]
         "detector_concepts": [list, tuple, None],
         "tolerances": [dict, None],
         "confidence": [Interval(RealNotInt, 0, 1, closed="neither")],
+        "ci_method": [StrOptions(set(CI_METHODS))],
+        "n_bootstraps": [Interval(Integral, 1, None, closed="left")],
+        "ci_random_state": ["random_state"],
+        "pvalue_correction": [StrOptions({"holm"}), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -109,6 +115,10 @@ def depict_importance(
     detector_concepts: Any = None,
     tolerances: dict[str, float] | None = None,
     confidence: float = 0.95,
+    ci_method: str = "bootstrap",
+    n_bootstraps: int = 1000,
+    ci_random_state: Any = None,
+    pvalue_correction: str | None = None,
 ) -> Bunch | dict[str, Bunch]:
     """Diffusion-enabled permutation importance of concepts for an image model.
 
@@ -205,6 +215,25 @@ def depict_importance(
         it) and ``max_leak`` (0.05, how much it may lower any other concept's).
     confidence : float, default=0.95
         Coverage of ``importances_ci``.
+    ci_method : {"bootstrap", "t"}, default="bootstrap"
+        How ``importances_ci`` and ``pvalues`` are computed. ``"bootstrap"``
+        resamples the evaluated rows with replacement from the stored
+        predictions (no new generation or prediction) and takes percentile
+        intervals of the mean importance: it covers the sampling of the
+        evaluation set, as the paper's intervals do. ``"t"`` is a t interval
+        over the repeats: it covers the noise of the permutations only, and so
+        is too narrow to say how the importance would change on other images.
+        See :ref:`intervals` for the calibration study behind the default.
+    n_bootstraps : int, default=1000
+        Bootstrap resamples for ``ci_method="bootstrap"``.
+    ci_random_state : int, RandomState instance or None, default=None
+        Seeds the bootstrap. It is separate from ``random_state`` so that the
+        intervals never change the permutations; pass an int for
+        reproducible intervals and p-values.
+    pvalue_correction : {"holm"} or None, default=None
+        ``"holm"`` adjusts ``pvalues`` across concepts with Holm's step-down
+        method, which bounds the chance of calling any concept relied upon
+        when none is.
 
     Returns
     -------
@@ -228,13 +257,17 @@ def depict_importance(
         dict from metric name to such a Bunch.
 
         Each Bunch also holds ``importances_ci`` (n_concepts, 2), a
-        ``confidence`` interval of the *mean* importance (t interval with the
-        standard error, std with ddof=1 over √n_repeats; unlike
-        ``importances_std``, which is the spread of single permutations),
-        ``ranking`` (1 = most important), ``tie_groups`` (concept names whose
-        intervals overlap, most important first), ``plan`` (the distinct
-        pairs and which one each row shows, for displays) and, with a
-        ``detector`` or ``X_images``, ``diagnostics``.
+        ``confidence`` interval of the *mean* importance (see ``ci_method``;
+        unlike ``importances_std``, which is the spread of single
+        permutations), ``pvalues`` (n_concepts,), one-sided p-values of
+        "the model does not rely on this concept" (mean importance <= 0), from
+        the same bootstrap or t statistics, adjusted when
+        ``pvalue_correction`` is set, ``ci_method``, ``ranking`` (1 = most
+        important), ``tie_groups`` (concept names whose intervals overlap,
+        most important first), ``fast_scoring`` (True when the scores came
+        from the vectorised implementation of a named sklearn scorer),
+        ``plan`` (the distinct pairs and which one each row shows, for
+        displays) and, with a ``detector`` or ``X_images``, ``diagnostics``.
 
     See Also
     --------
@@ -310,6 +343,8 @@ def depict_importance(
     )
     timings["planning"] = time.perf_counter() - start
     check_captions(generator, plan.captions)
+    # Before any image is made: a named scorer that cannot score these targets fails here.
+    fast = fast_scorers(scoring, replay, y_array, weights, plan.row_indices)
 
     def score_baseline_first(responses: list[dict[str, Any]]) -> None:
         # Errors only predictions reveal surface after the baseline images.
@@ -335,7 +370,8 @@ def depict_importance(
     timings.update(generation=stats["generation"], prediction=stats["prediction"])
 
     start = time.perf_counter()
-    results = _score_plan(plan, replay, scorer, y_array, weights)
+    results = _score_plan(plan, replay, scorer, y_array, weights, fast,
+                          derivatives=ci_method == "bootstrap")
     timings["scoring"] = time.perf_counter() - start
     bunches = [results] if isinstance(results, Bunch) else list(results.values())
 
@@ -369,16 +405,17 @@ def depict_importance(
         "timings": timings,
         "plan": plan,
     }
-    for bunch in bunches:
+    start = time.perf_counter()
+    settings = IntervalSettings(confidence, ci_method, n_bootstraps, ci_random_state,
+                                pvalue_correction)
+    keys = [None] if isinstance(results, Bunch) else list(results)
+    for key, bunch in zip(keys, bunches):
         bunch.update(extras)
-        _add_uncertainty(bunch, confidence)
+        bunch.fast_scoring = fast[key].scorer is not None
+        add_uncertainty(bunch, settings, plan=plan, replay=replay, route=fast[key], y=y_array,
+                        sample_weight=weights, verbose=verbose)
+    timings["intervals"] = time.perf_counter() - start
     return results
-
-
-def _add_uncertainty(bunch: Bunch, confidence: float) -> None:
-    bunch.importances_ci = importance_intervals(bunch.importances, confidence=confidence)
-    bunch.ranking, groups = rank_with_ties(bunch.importances_mean, bunch.importances_ci)
-    bunch.tie_groups = [[bunch.concept_names[i] for i in group] for group in groups]
 
 
 def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
@@ -562,17 +599,23 @@ def _baseline_what(scorer: Any) -> str:
     return f"Scoring the images generated from the unpermuted captions with {scorer!r}"
 
 
-def _weighted_score(scorer: Any, replay: Any, ids: np.ndarray, y: Any, weights: Any) -> Any:
-    # Mirrors sklearn: sample_weight is only passed when given.
-    if weights is not None:
-        return scorer(replay, ids, y, sample_weight=weights)
-    return scorer(replay, ids, y)
-
-
 def _score_plan(
-    plan: ImportancePlan, replay: Any, scorer: Any, y: np.ndarray, weights: Any
+    plan: ImportancePlan,
+    replay: Any,
+    scorer: Any,
+    y: np.ndarray,
+    weights: Any,
+    routes: dict[Any, ScoringRoute],
+    derivatives: bool = False,
 ) -> Bunch | dict[str, Bunch]:
-    """Score the baseline and every (concept, repeat) from stored predictions."""
+    """Score the baseline and every (concept, repeat) from stored predictions.
+
+    The baseline goes through sklearn's scorer. The permuted scores of a
+    metric with a vectorised scorer come from one array computation per
+    concept (and, with ``derivatives``, each row's contribution for the
+    bootstrap); every other metric is scored repeat by repeat with its own
+    sklearn scorer.
+    """
     baseline, caught = checked_score(
         scorer, replay, plan.baseline_ids, y, weights, what=_baseline_what(scorer)
     )
@@ -581,20 +624,66 @@ def _score_plan(
     rows = plan.row_indices
     y_scored = y[rows]
     w_scored = None if weights is None else weights[rows]
-    permuted = []
+    permuted: dict[Any, list] = {key: [] for key in routes}
     for concept_ids in plan.permuted_ids:
-        scores = [_weighted_score(scorer, replay, ids, y_scored, w_scored) for ids in concept_ids]
-        if isinstance(scores[0], dict):
-            scores = {key: np.asarray([s[key] for s in scores]) for key in scores[0]}
-        else:
-            scores = np.asarray(scores)
-        permuted.append(scores)
+        for key, route in routes.items():
+            scores = None
+            if route.scorer is not None:
+                scores = _fast_scores(route, replay, concept_ids, y_scored, w_scored,
+                                      derivatives)
+            if scores is None:
+                raw = [weighted_score(route.exact, replay, ids, y_scored, w_scored)
+                       for ids in concept_ids]
+                if isinstance(raw[0], dict):  # a callable returning several metrics
+                    for name in raw[0]:
+                        permuted.setdefault(name, []).append(np.array([r[name] for r in raw]))
+                    continue
+                scores = np.array(raw)
+            permuted[key].append(scores)
     if isinstance(baseline, dict):
+        split_routes(routes, list(baseline))
         return {
-            name: _importances_bunch(baseline[name], np.array([s[name] for s in permuted]))
+            name: _importances_bunch(baseline[name], np.array(permuted[name]))
             for name in baseline
         }
-    return _importances_bunch(baseline, np.array(permuted))
+    return _importances_bunch(baseline, np.array(permuted[None]))
+
+
+def _fast_scores(
+    route: ScoringRoute,
+    replay: Any,
+    concept_ids: np.ndarray,
+    y: np.ndarray,
+    weights: Any,
+    derivatives: bool,
+) -> np.ndarray | None:
+    """All repeats of a concept at once; None (and a warning) if it disagrees with sklearn."""
+    fast = route.scorer
+    stored = replay.responses_[fast.method]
+    if isinstance(stored, list):  # multi-output models keep the exact path
+        return None
+    if derivatives:
+        scores, derivative = fast.score(stored, concept_ids, derivative=True)
+        route.derivatives.append(derivative)
+    else:
+        scores = fast.score(stored, concept_ids)
+    if route.verified:
+        return scores
+    # One repeat through sklearn itself, once per run, guards the vectorised
+    # path against a scikit-learn version that computes a metric differently.
+    reference = weighted_score(route.exact, replay, concept_ids[0], y, weights)
+    if np.allclose(scores[0], reference, rtol=1e-9, atol=1e-12, equal_nan=True):
+        route.verified = True
+        return scores
+    warnings.warn(
+        f"The vectorised {fast.name!r} scorer gave {scores[0]!r} where scikit-learn "
+        f"gives {reference!r}; scoring repeat by repeat instead. Please report this "
+        "with your scikit-learn version.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    route.scorer = route.full = None
+    return None
 
 
 def _importances_bunch(baseline: Any, permuted: np.ndarray) -> Bunch:

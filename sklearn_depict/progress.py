@@ -7,12 +7,12 @@ from tqdm.auto import tqdm
 __all__ = ["progress_bar"]
 
 
-def progress_bar(total: int, desc: str, verbose: int) -> tqdm:
+def progress_bar(total: int, desc: str, verbose: int, unit: str = "img") -> tqdm:
     """A tqdm bar over ``total`` items, shown only when ``verbose > 0``."""
     return tqdm(
         total=total,
         desc=desc,
-        unit="img",
+        unit=unit,
         disable=not verbose,
         leave=verbose > 1,
         dynamic_ncols=True,

@@ -248,9 +248,11 @@ def importance_table(
     -------
     table : DataFrame
         Columns ``metric``, ``rank``, ``concept``, ``importance_mean``,
-        ``importance_std``, ``ci_low``, ``ci_high``, ``tie_group`` (1 for the
-        group of the most important concept; concepts in one group have
-        overlapping intervals) and ``oracle`` when given.
+        ``importance_std``, ``ci_low``, ``ci_high``, ``pvalue`` (one-sided,
+        H0 "the model does not rely on the concept"; NaN when the result has
+        none), ``tie_group`` (1 for the group of the most important concept;
+        concepts in one group have overlapping intervals) and ``oracle`` when
+        given.
 
     Examples
     --------
@@ -295,6 +297,8 @@ def importance_table(
                 ),
                 "ci_low": ci[:, 0],
                 "ci_high": ci[:, 1],
+                "pvalue": np.asarray(bunch.get("pvalues", np.full(len(names), np.nan)),
+                                     dtype=float),
                 "tie_group": [group_of.get(repr(c), 0) for c in names],
             }
         )
@@ -457,8 +461,9 @@ def _ranking_section(
     name: str, bunch: Bunch, oracle: Any, confidence: Any, table: pd.DataFrame
 ) -> str:
     level = "" if confidence is None else f"{float(confidence):.0%} "
-    header = ["rank", "concept", "mean drop", "std of repeats", f"{level}CI of the mean",
-              "tie group"]
+    method = {"bootstrap": "row-bootstrap ", "t": "t "}.get(bunch.get("ci_method"), "")
+    header = ["rank", "concept", "mean drop", "std of repeats",
+              f"{level}{method}CI of the mean", "p-value", "tie group"]
     if oracle is not None:
         header.append("oracle")
     rows, classes = [], []
@@ -469,6 +474,7 @@ def _ranking_section(
             _td(row["importance_mean"], numeric=True),
             _td(row["importance_std"], numeric=True),
             _td(f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]", numeric=True, raw=True),
+            _td(row["pvalue"], numeric=True),
             _td(int(row["tie_group"])),
         ]
         if oracle is not None:

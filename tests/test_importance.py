@@ -34,7 +34,7 @@ def test_result_shapes_and_keys(bottleneck, shapes_test, bottleneck_labels):
     np.testing.assert_allclose(result.importances_std, result.importances.std(axis=1))
     assert list(result.concept_names) == list(shapes_test.concepts.columns)
     assert 0.5 < result.baseline_score <= 1.0
-    assert set(result.timings) == {"planning", "generation", "prediction", "scoring"}
+    assert set(result.timings) == {"planning", "generation", "prediction", "scoring", "intervals"}
 
 
 def test_concept_that_determines_y_ranks_first(red_circle_clf, shapes_test):
