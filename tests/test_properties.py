@@ -269,6 +269,9 @@ class Case:
             "seed": self.seed,
             "max_samples": self.max_samples,
             "sample_weight": self.sample_weight,
+            # These properties are about the importances; the row bootstrap of a
+            # custom scorer rescores 1000 resamples, so intervals use the t method.
+            "ci_method": "t",
             **kwargs,
         }
         return depict_importance(
