@@ -193,7 +193,9 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
         thresholds : DataFrame of shape (10, 2)
             Per-digit medians of the two measures (the split points).
         concept_names : list of str
+            The concept table's columns, in order.
         DESCR : str
+            A short description of the data set.
 
     See Also
     --------
@@ -286,6 +288,7 @@ class DigitsConceptDetector(ClassifierMixin, BaseEstimator):
     classes_ : list of ndarray
         ``DIGIT_WORDS`` for ``digit``, then [0, 1] for each style concept.
     concept_names_ : list of str
+        The concepts of ``predict_proba``'s outputs, in order.
 
     Examples
     --------
