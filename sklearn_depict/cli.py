@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__
 from .formatting import fixed
 from .preflight import is_torch_module
+from .results import is_single_metric
 
 __all__ = ["main"]
 
@@ -680,7 +681,7 @@ def _explain(args: argparse.Namespace) -> int:
                 warning.category.__name__
             )
             print(f"warning ({kind}): {warning.message}", file=sys.stderr)
-        first = result if "importances" in result else next(iter(result.values()))
+        first = result if is_single_metric(result) else next(iter(result.values()))
         oracle = None
         if oracle_map is not None:
             names = [str(name) for name in first.concept_names]

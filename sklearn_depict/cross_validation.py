@@ -18,6 +18,7 @@ from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage
 from .concepts import check_concept_table
 from .importance import depict_importance
+from .results import is_single_metric
 from .row_bootstrap import t_pvalues
 from .uncertainty import importance_intervals, rank_with_ties
 
@@ -184,7 +185,7 @@ def cross_validate_importance(
             folds.append(result)
             estimators.append(model)
 
-    if isinstance(folds[0], Bunch):
+    if is_single_metric(folds[0]):
         return _summarise(folds, estimators, stability_threshold)
     return {
         name: _summarise([fold[name] for fold in folds], estimators, stability_threshold)
@@ -207,7 +208,7 @@ def _training_images(
 
 
 def _bunches(result: Bunch | dict[str, Bunch]) -> list[Bunch]:
-    return [result] if isinstance(result, Bunch) else list(result.values())
+    return [result] if is_single_metric(result) else list(result.values())
 
 
 def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> Bunch:

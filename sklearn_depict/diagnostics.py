@@ -24,6 +24,7 @@ from sklearn.utils import Bunch
 from ._replay import make_replay
 from .formatting import quoted
 from .planning import ImportancePlan
+from .results import is_single_metric
 
 __all__ = ["DiagnosticWarning", "DEFAULT_TOLERANCES", "depict_diagnostics", "auroc"]
 
@@ -136,7 +137,7 @@ def diagnose(
             shared, plan, table, detector, detector_proba, detector_concepts, X_images, tol
         )
 
-    bunches = results if not isinstance(results, Bunch) else {None: results}
+    bunches = results if not is_single_metric(results) else {None: results}
     real_scores: Any = None
     if X_images is not None:
         real = make_replay(estimator, available)
@@ -356,7 +357,7 @@ def depict_diagnostics(
         scoring=scoring,
         **kwargs,
     )
-    bunch = result if isinstance(result, Bunch) else next(iter(result.values()))
+    bunch = result if is_single_metric(result) else next(iter(result.values()))
     diagnostics = Bunch(**bunch.diagnostics)
     diagnostics.result = result
     return diagnostics

@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .formatting import plot_label
+from .results import is_single_metric
 from .uncertainty import importance_intervals
 
 __all__ = ["ImportanceDisplay", "IndependenceDisplay", "PermutationExamplesDisplay"]
@@ -57,7 +58,7 @@ def _check_matplotlib(caller: str) -> None:
 
 
 def _is_single_result(result: Any) -> bool:
-    return isinstance(result, Mapping) and "importances" in result
+    return is_single_metric(result)
 
 
 def select_metric(result: Any, metric: str | None = None) -> tuple[Bunch, str | None]:

@@ -46,6 +46,7 @@ from .preflight import (
     resolve_run,
 )
 from .progress import progress_bar
+from .results import is_single_metric
 
 __all__ = ["depict_importance"]
 
@@ -373,7 +374,7 @@ def depict_importance(
     results = _score_plan(plan, replay, scorer, y_array, weights, fast,
                           derivatives=ci_method == "bootstrap")
     timings["scoring"] = time.perf_counter() - start
-    bunches = [results] if isinstance(results, Bunch) else list(results.values())
+    bunches = [results] if is_single_metric(results) else list(results.values())
 
     if detector is not None or X_images is not None:
         start = time.perf_counter()
@@ -408,7 +409,7 @@ def depict_importance(
     start = time.perf_counter()
     settings = IntervalSettings(confidence, ci_method, n_bootstraps, ci_random_state,
                                 pvalue_correction)
-    keys = [None] if isinstance(results, Bunch) else list(results)
+    keys = [None] if is_single_metric(results) else list(results)
     for key, bunch in zip(keys, bunches):
         bunch.update(extras)
         bunch.fast_scoring = fast[key].scorer is not None

@@ -32,6 +32,7 @@ from sklearn.utils import Bunch
 
 from .displays import changed_rows, select_metric
 from .formatting import fixed
+from .results import is_single_metric
 
 __all__ = ["importance_table", "results_to_dict", "to_jsonable", "write_report"]
 
@@ -332,7 +333,7 @@ def _plot_importances(
     height = max(2.6, 0.42 * n_concepts + 1.5)
     figure = Figure(figsize=(6.4 * len(items), height), layout="constrained")
     axes = figure.subplots(1, len(items), squeeze=False)[0]
-    single = len(items) == 1 and _is_single(result)
+    single = len(items) == 1 and is_single_metric(result)
     for ax, (name, _) in zip(axes, items):
         display = ImportanceDisplay.from_result(
             result, metric=None if single else name, oracle=oracle, confidence=confidence, ax=ax
@@ -341,10 +342,6 @@ def _plot_importances(
             display.ax_.set_xlabel(f"Drop in {name} when the concept is permuted")
         ax.set_title(f"Concept importance ({name})")
     return _save(figure, path, dpi)
-
-
-def _is_single(result: Any) -> bool:
-    return isinstance(result, Mapping) and "importances" in result
 
 
 def _plot_examples(
