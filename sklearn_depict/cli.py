@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -15,8 +13,20 @@ import numpy as np
 
 from . import __version__
 from .formatting import fixed
-from .preflight import is_torch_module
+from .loaders import (
+    InputError,
+    check_identifier_columns,
+    load_labels,
+    load_model,
+    load_npy,
+    load_oracle,
+    make_generator,
+    one_line,
+    read_table,
+    set_index,
+)
 from .results import is_single_metric
+from .verdicts import format_checks
 
 __all__ = ["main"]
 
@@ -242,24 +252,15 @@ def _add_explain(commands: Any) -> None:
                      help="show the full traceback of an unexpected error")
 
 
-def _write_results(report, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_results(report, path: Path, options: dict[str, Any]) -> None:
     if path.suffix.lower() == ".csv":
+        path.parent.mkdir(parents=True, exist_ok=True)
         report.table.to_csv(path)
         return
-    result = report.result
-    payload = {
-        "concepts": report.table.reset_index().to_dict(orient="records"),
-        "importances": result.importances.tolist(),
-        "pearson_r": report.pearson_r,
-        "baseline_score": report.generated_score,
-        "real_score": report.real_score,
-        "n_images_generated": int(result.n_images_generated),
-        "n_images_bound": int(result.n_images_bound),
-        "n_images_naive": int(result.n_images_naive),
-        "seconds": report.seconds,
-    }
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    from .demo import demo_payload
+    from .results_io import write_results
+
+    write_results(demo_payload(report, options=options), path)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -277,8 +278,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
     )
     print(format_report(report))
+    options = {key: value for key, value in vars(args).items() if key != "subparser"}
     if args.output is not None:
-        _write_results(report, args.output)
+        _write_results(report, args.output, options)
         print(f"Results written to {args.output}")
     if args.report is not None:
         from .demo import write_demo_report
@@ -287,7 +289,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             report,
             args.report,
             cache=args.cache,
-            options={key: value for key, value in vars(args).items() if key != "subparser"},
+            options=options,
             verbose=0 if args.quiet else 1,
         )
         print(f"Report written to {paths.report_html}")
@@ -295,266 +297,6 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- explain: inputs
-
-
-class InputError(Exception):
-    """A problem with an input file or option: reported without a traceback."""
-
-
-def _require_file(path: Path, what: str, suffixes: Sequence[str]) -> None:
-    if not path.exists():
-        raise InputError(f"{what} file not found: {path}")
-    if not path.is_file():
-        raise InputError(f"{what} path is not a file: {path}")
-    if path.suffix.lower() not in suffixes:
-        raise InputError(
-            f"{what} file must end in {' or '.join(suffixes)}, got {path.name!r}"
-        )
-
-
-def _read_table(path: Path, what: str, suffixes: Sequence[str] = (".csv", ".parquet")) -> Any:
-    import pandas as pd
-
-    _require_file(path, what, suffixes)
-    try:
-        if path.suffix.lower() == ".csv":
-            table = pd.read_csv(path)
-        else:
-            table = pd.read_parquet(path)
-    except ImportError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file
-        raise InputError(f"{what} file {path} could not be parsed: {_one_line(exc)}") from None
-    if table.shape[0] == 0 or table.shape[1] == 0:
-        raise InputError(f"{what} file {path} holds no data")
-    return table
-
-
-def _set_index(table: Any, column: str | None, path: Path, notes: list[str]) -> Any:
-    if column is not None:
-        if column not in table.columns:
-            raise InputError(
-                f"--index-column {column!r} is not a column of {path}; its columns are "
-                f"{list(map(str, table.columns))}"
-            )
-        table = table.set_index(column)
-    elif str(table.columns[0]).startswith("Unnamed: 0"):
-        notes.append(f"using the unnamed first column of {path.name} as the row index")
-        table = table.set_index(table.columns[0])
-        table.index.name = None
-    if not table.index.is_unique:
-        raise InputError(f"the row index of {path} has duplicated values")
-    return table
-
-
-def _load_npy(path: Path, what: str) -> np.ndarray:
-    _require_file(path, what, (".npy",))
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
-            raise InputError(
-                f"{what} file {path} holds Python objects (a pickled array); only plain "
-                "numeric or string arrays are loaded (allow_pickle=False)"
-            ) from None
-        raise InputError(f"{what} file {path} could not be read: {_one_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{what} file {path} could not be read: {_one_line(exc)}") from None
-
-
-def _load_model(path: Path, what: str, methods: Sequence[str]) -> Any:
-    import joblib
-
-    _require_file(path, what, (".joblib", ".pkl", ".pickle"))
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(
-            f"{what} file {path} could not be loaded: {_one_line(exc)}{_load_hint(exc)}"
-        ) from None
-    if is_torch_module(model):
-        raise InputError(
-            f"{what} file {path} holds a bare torch module ({type(model).__name__}); save "
-            "it wrapped: joblib.dump(TorchImageClassifier(module, classes=[...], ...), "
-            "path) (or TorchImageRegressor)"
-        )
-    if isinstance(model, type) or not any(callable(getattr(model, m, None)) for m in methods):
-        raise InputError(
-            f"{what} file {path} does not hold a fitted estimator: it holds a "
-            f"{type(model).__name__}, with none of the methods {list(methods)}"
-        )
-    return model
-
-
-def _load_hint(exc: BaseException) -> str:
-    """How to fix a pickle that refers to code the loading process cannot import."""
-    missing = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
-    if isinstance(exc, AttributeError) and missing:
-        name, module = missing.groups()
-        where = (
-            "the script that saved it (its __main__)" if module.endswith("__main__")
-            else f"module {module}, which lacks it here"
-        )
-        return (
-            f". The model refers to {name!r}, defined in {where}; a pickle stores a "
-            "reference to such code, not the code, so it only loads where that code can "
-            "be imported. Use importable steps instead: sklearn_depict.FlattenImages() or "
-            "ChannelsFirst() rather than a FunctionTransformer around your own function, "
-            "TorchImageClassifier for a torch module, or move your code to a module that "
-            "both processes can import"
-        )
-    if isinstance(exc, ModuleNotFoundError):
-        return (
-            f". Install the package {exc.name!r} (or put its module on PYTHONPATH) in "
-            "the environment that runs sklearn-depict"
-        )
-    return ""
-
-
-def check_identifier_columns(table: Any, columns: Sequence[Any]) -> None:
-    """Refuse a would-be concept whose values are all distinct: it names rows.
-
-    Parameters
-    ----------
-    table : DataFrame
-        The concept table.
-    columns : sequence
-        The columns that would be permuted.
-
-    Raises
-    ------
-    InputError
-        Naming ``--index-column`` and ``--permute``.
-    """
-    n = len(table)
-    if n < _MIN_ROWS_FOR_ID_CHECK:
-        return
-    ids = [c for c in columns if table[c].nunique(dropna=False) == n]
-    if ids:
-        raise InputError(
-            f"column(s) {list(map(str, ids))} of the concept table hold a different value in "
-            f"each of the {n} rows, so they identify rows rather than describe concepts "
-            f"(permuting one would add {n - 1} images per row). Name the row identifier "
-            f"with --index-column {ids[0]}, or list the concepts to permute with --permute "
-            "(and captioned text that is never permuted with --context)"
-        )
-
-
-# A column of distinct values in a handful of rows may still be a concept (a
-# count); from this many rows on, it is taken for an identifier.
-_MIN_ROWS_FOR_ID_CHECK = 10
-
-
-def _load_labels(args: argparse.Namespace, table: Any, notes: list[str]) -> tuple[Any, Any]:
-    """The labels, and the concept table without a label column."""
-    import pandas as pd
-
-    if args.labels is None:
-        if args.label_column is None:
-            raise InputError("give the labels with --labels FILE or --label-column NAME")
-        if args.label_column not in table.columns:
-            raise InputError(
-                f"--label-column {args.label_column!r} is not a column of the concept table; "
-                f"its columns are {list(map(str, table.columns))}"
-            )
-        return table[args.label_column].to_numpy(), table.drop(columns=[args.label_column])
-
-    suffix = args.labels.suffix.lower()
-    if suffix == ".npy":
-        labels = _load_npy(args.labels, "labels")
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
-        if labels.ndim != 1:
-            raise InputError(f"labels in {args.labels} must be 1-D, got shape {labels.shape}")
-    else:
-        frame = _read_table(args.labels, "labels", (".csv",))
-        index_column = args.index_column
-        if index_column is not None and index_column in frame.columns:
-            frame = frame.set_index(index_column)
-            missing = table.index.difference(frame.index)
-            if len(missing):
-                raise InputError(
-                    f"{args.labels} has no label for {len(missing)} row(s) of the concept "
-                    f"table, e.g. {list(missing[:3])}"
-                )
-            frame = frame.loc[table.index]
-        elif str(frame.columns[0]).startswith("Unnamed: 0") and frame.shape[1] > 1:
-            frame = frame.iloc[:, 1:]
-        if args.label_column is not None:
-            if args.label_column not in frame.columns:
-                raise InputError(
-                    f"--label-column {args.label_column!r} is not a column of {args.labels}; "
-                    f"its columns are {list(map(str, frame.columns))}"
-                )
-            labels = frame[args.label_column].to_numpy()
-        elif frame.shape[1] == 1:
-            labels = frame.iloc[:, 0].to_numpy()
-        else:
-            raise InputError(
-                f"{args.labels} has several columns {list(map(str, frame.columns))}; name the "
-                "label column with --label-column"
-            )
-    if len(labels) != len(table):
-        raise InputError(
-            f"{args.labels} holds {len(labels)} labels for {len(table)} rows of the concept "
-            "table"
-        )
-    if pd.isna(pd.Series(labels)).any():
-        raise InputError(f"{args.labels} has missing labels")
-    return labels, table
-
-
-def _load_oracle(path: Path) -> dict[str, float]:
-    _require_file(path, "oracle", (".csv", ".json"))
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"oracle file {path} is not valid JSON: {_one_line(exc)}") from None
-        if not isinstance(data, dict):
-            raise InputError(f"oracle file {path} must hold an object mapping concept to value")
-        mapping = data
-    else:
-        frame = _read_table(path, "oracle", (".csv",))
-        if frame.shape[1] != 2:
-            raise InputError(
-                f"oracle file {path} must have two columns (concept, value), got "
-                f"{list(map(str, frame.columns))}"
-            )
-        mapping = dict(zip(frame.iloc[:, 0].astype(str), frame.iloc[:, 1]))
-    try:
-        return {str(key): float(value) for key, value in mapping.items()}
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"oracle file {path} holds a non-numeric value: {exc}") from None
-
-
-def _make_generator(args: argparse.Namespace, notes: list[str]) -> Any:
-    if args.generator == "shapes":
-        from .generators.shapes import ShapesGenerator
-
-        if args.steps is not None:
-            notes.append("--steps is ignored by the shapes generator")
-        return ShapesGenerator(strict=not args.allow_unknown_words)
-    if args.allow_unknown_words:
-        notes.append("--allow-unknown-words only applies to the shapes generator")
-    try:
-        import sklearn_depict
-
-        generator_class = sklearn_depict.DiffusersGenerator
-    except ImportError as exc:
-        raise InputError(
-            f"the generator {args.generator!r} needs the diffusion extra: "
-            f'pip install "sklearn-depict[diffusion]" ({_one_line(exc)})'
-        ) from None
-    kwargs: dict[str, Any] = {"local_files_only": args.local_files_only}
-    if args.steps is not None:
-        kwargs["num_inference_steps"] = args.steps
-    try:
-        return generator_class(args.generator, **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(
-            f"could not set up the generator {args.generator!r}: {_one_line(exc)}"
-        ) from None
 
 
 def _scoring(values: list[str] | None) -> Any:
@@ -573,11 +315,6 @@ def _scoring(values: list[str] | None) -> Any:
     if len(set(names)) != len(names):
         raise InputError(f"--scoring names a metric twice: {names}")
     return names[0] if len(names) == 1 else names
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- explain: run
@@ -599,27 +336,34 @@ def _explain(args: argparse.Namespace) -> int:
     parser = args.subparser
     try:
         scoring = _scoring(args.scoring)
-        table = _set_index(_read_table(args.concepts, "concept table"), args.index_column,
-                           args.concepts, notes)
-        y, table = _load_labels(args, table, notes)
-        estimator = _load_model(
+        table = set_index(read_table(args.concepts, "concept table"), args.index_column,
+                          args.concepts, notes)
+        y, table = load_labels(table, args.labels, label_column=args.label_column,
+                               index_column=args.index_column)
+        estimator = load_model(
             args.estimator, "estimator", ("predict", "predict_proba", "decision_function")
         )
         detector = (
             None if args.detector is None
-            else _load_model(args.detector, "detector", ("predict_proba",))
+            else load_model(args.detector, "detector", ("predict_proba",))
         )
-        images = None if args.images is None else _load_npy(args.images, "images")
+        images = None if args.images is None else load_npy(args.images, "images")
         if images is not None and (images.ndim < 3 or len(images) != len(table)):
             raise InputError(
                 f"--images must hold one image per row of the concept table ({len(table)}), "
                 f"got an array of shape {images.shape}"
             )
-        oracle_map = None if args.oracle is None else _load_oracle(args.oracle)
+        oracle_map = None if args.oracle is None else load_oracle(args.oracle)
         if args.permute is None:
             context = set(args.context or ())
             check_identifier_columns(table, [c for c in table.columns if c not in context])
-        generator = _make_generator(args, notes)
+        generator = make_generator(
+            args.generator,
+            allow_unknown_words=args.allow_unknown_words,
+            local_files_only=args.local_files_only,
+            steps=args.steps,
+            notes=notes,
+        )
     except InputError as exc:
         parser.error(str(exc))
 
@@ -721,7 +465,7 @@ def _explain(args: argparse.Namespace) -> int:
             f"{type(exc).__name__}: "
         )
         print(
-            f"sklearn-depict explain: error: {kind}{_one_line(exc)} "
+            f"sklearn-depict explain: error: {kind}{one_line(exc)} "
             "(run with --traceback for details)",
             file=sys.stderr,
         )
@@ -743,14 +487,7 @@ def _format_ranking(table: Any, first: Any) -> str:
                 f"  {int(row['rank']):>3}  {str(row.concept):<{width}}"
                 f"{fixed(row.importance_mean):>9}  [{fixed(row.ci_low)}, {fixed(row.ci_high)}]"
             )
-    checks = (first.get("diagnostics") or {}).get("checks")
-    if checks:
-        verdict = {True: "pass", False: "FAIL", None: "not run"}
-        lines.append(
-            "Checks: effective generation "
-            f"{verdict[checks.get('effective_generation')]}, independent permutation "
-            f"{verdict[checks.get('independent_permutation')]}"
-        )
+    lines += format_checks(first.get("diagnostics"))
     lines.append(
         f"Images: {first.n_images_generated} generated, {first.n_images_cached} from the cache "
         f"({first.n_images_distinct} distinct)"

@@ -15,8 +15,9 @@ from .datasets import make_concept_labels, make_shapes_dataset, oracle_importanc
 from .formatting import fixed
 from .generators.shapes import ShapesGenerator
 from .importance import depict_importance
+from .verdicts import format_checks
 
-__all__ = ["run_demo", "write_demo_report"]
+__all__ = ["demo_payload", "run_demo", "write_demo_report"]
 
 
 def run_demo(
@@ -186,7 +187,7 @@ def format_report(report: Bunch) -> str:
         f"Pearson r with the oracle: {report.pearson_r:.3f}",
         f"AUROC on real images {report.real_score:.3f}, on generated images "
         f"{report.generated_score:.3f} (baseline)",
-        *_check_lines(result.get("diagnostics")),
+        *format_checks(result.get("diagnostics")),
         f"Images generated: {result.n_images_generated} distinct "
         f"(bound {result.n_images_bound}; a literal run would generate "
         f"{result.n_images_naive})",
@@ -195,26 +196,50 @@ def format_report(report: Bunch) -> str:
     return "\n".join(lines)
 
 
-def _check_lines(diagnostics: Bunch | None) -> list[str]:
-    """The paper's two checks, one line each."""
-    if diagnostics is None:
-        return []
-    checks = diagnostics.checks
-    verdict = {True: "PASS", False: "FAIL", None: "not run"}
-    lines = [
-        f"Check 1, effective generation: {verdict[checks['effective_generation']]} "
-        f"(detector AUROC real vs generated, largest gap "
-        f"{np.nanmax(np.abs(diagnostics.get('detector_gaps', [np.nan]))):.3f})",
-        f"Check 2, independent permutation: {verdict[checks['independent_permutation']]} "
-        f"(smallest own drop {np.min(np.diag(diagnostics.independence.to_numpy())):.3f}, "
-        f"largest leak {_largest_leak(diagnostics.independence.to_numpy()):.3f})",
-    ]
-    return lines + [f"  {message}" for message in diagnostics.failures]
+def demo_payload(report: Bunch, *, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo's result in the JSON form of every result (see :mod:`~sklearn_depict.results_io`).
+
+    Parameters
+    ----------
+    report : Bunch
+        What :func:`run_demo` returned.
+    options : dict, default=None
+        The demo's options, stored with the result.
+
+    Returns
+    -------
+    payload : dict
+        :func:`~sklearn_depict.results_io.results_to_dict` of the result, with
+        the oracle and, under ``summary``, the demo's correlation with the
+        oracle, its AUROC on real and generated images, its wall time and
+        its generator.
+
+    Examples
+    --------
+    >>> from sklearn_depict.demo import demo_payload, run_demo
+    >>> payload = demo_payload(run_demo(60, n_repeats=2, n_train=300, verbose=0))
+    >>> payload["metrics"], sorted(payload["summary"])
+    (['roc_auc'], ['generated_score', 'generator', 'pearson_r', 'real_score', 'seconds'])
+    """
+    from .results_io import results_to_dict
+
+    return results_to_dict(report.result, metric_name="roc_auc", oracle=_oracle(report),
+                           options=options, summary=_summary(report))
 
 
-def _largest_leak(matrix: np.ndarray) -> float:
-    off_diagonal = matrix[~np.eye(*matrix.shape, dtype=bool)]
-    return float(np.nanmax(np.abs(off_diagonal))) if off_diagonal.size else 0.0
+def _oracle(report: Bunch) -> np.ndarray:
+    """The oracle in the order of the result's concepts (the table is sorted by rank)."""
+    return report.table["oracle"].reindex(list(report.result.concept_names)).to_numpy()
+
+
+def _summary(report: Bunch) -> dict[str, Any]:
+    return {
+        "pearson_r": report.pearson_r,
+        "real_score": report.real_score,
+        "generated_score": report.generated_score,
+        "seconds": report.seconds,
+        "generator": report.get("generator", "shapes"),
+    }
 
 
 def write_demo_report(
@@ -245,14 +270,13 @@ def write_demo_report(
     """
     from .report import write_report
 
-    result = report.result
-    oracle = report.table["oracle"].reindex(list(result.concept_names)).to_numpy()
     return write_report(
-        result,
+        report.result,
         output_dir,
         generator=make_demo_generator(report.generator),
         cache=cache,
-        oracle=oracle,
+        oracle=_oracle(report),
+        summary=_summary(report),
         metric_name="roc_auc",
         confidence=0.95,
         options=options,

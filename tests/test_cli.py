@@ -35,10 +35,12 @@ def test_demo_writes_results(tmp_path, capsys, suffix):
                                        "oracle", "rank", "oracle_rank"]
         assert len(table) == 6
     else:
+        # The one results schema (sklearn_depict.results_io), as in results.json.
         payload = json.loads(path.read_text())
-        assert len(payload["concepts"]) == 6
-        assert len(payload["importances"][0]) == 3
+        assert len(payload["concept_names"]) == 6
+        assert len(payload["results"]["roc_auc"]["importances"][0]) == 3
         assert payload["n_images_generated"] <= payload["n_images_bound"]
+        assert payload["summary"]["pearson_r"] > 0.8 and len(payload["oracle"]) == 6
 
 
 def test_demo_rejects_bad_options(capsys):
