@@ -99,7 +99,7 @@ def read_table(path: Path, what: str, suffixes: Sequence[str] = (".csv", ".parqu
     >>> from pathlib import Path
     >>> from sklearn_depict.loaders import read_table
     >>> path = Path(tempfile.mkdtemp()) / "concepts.csv"
-    >>> _ = path.write_text("red,round\n1,0\n0,1\n")
+    >>> _ = path.write_text("red,round\\n1,0\\n0,1\\n")
     >>> read_table(path, "concept table").shape
     (2, 2)
     """
@@ -547,7 +547,7 @@ def one_line(exc: BaseException) -> str:
     Examples
     --------
     >>> from sklearn_depict.loaders import one_line
-    >>> one_line(ValueError("bad\n  value")), one_line(KeyError())
+    >>> one_line(ValueError("bad\\n  value")), one_line(KeyError())
     ('bad value', 'KeyError')
     """
     text = " ".join(str(exc).split())

@@ -307,8 +307,8 @@ def _restore(key: str, value: Any) -> Any:
     if key == "independence":
         return pd.DataFrame(
             np.asarray(value["data"], dtype=float),
-            index=pd.Index(value["index"], name=value.get("index_name"), dtype=object),
-            columns=pd.Index(value["columns"], name=value.get("columns_name"), dtype=object),
+            index=pd.Index(value["index"], name=value.get("index_name")),
+            columns=pd.Index(value["columns"], name=value.get("columns_name")),
         )
     return value
 
