@@ -161,7 +161,7 @@ def test_one_verdict_wording_for_text_and_report(single, multi):
     assert [verdict_word(v) for v in (True, False, None)] == ["pass", "fail", "not run"]
 
 
-def test_cli_and_demo_print_the_same_check_lines(single):
+def test_the_cli_prints_the_shared_check_lines(single):
     from sklearn_depict.cli import _format_ranking
     from sklearn_depict.report import importance_table
 
