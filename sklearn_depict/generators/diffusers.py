@@ -40,8 +40,9 @@ from ._fingerprint import (
 # make_tiny_pipeline is served by __getattr__, at the end.
 __all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]  # noqa: F822
 
-# Bumped whenever a change to this module changes pixels (how seeds become
-# noise, how outputs are converted), so that caches keyed on the fingerprint
+# Bumped whenever a change to the generator's code (this module, or how
+# _diffusers_loading loads and configures a pipeline) changes pixels: how seeds
+# become noise, how outputs are converted. Caches keyed on the fingerprint then
 # never serve images made by older code.
 _GENERATION_VERSION = 1
 
