@@ -6,6 +6,7 @@ missing one is reported with the extra that installs it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -67,7 +68,11 @@ def _installed(name: str) -> bool:
         return False
 
 
+@functools.cache
 def package_version(name: str) -> str:
+    # Read once per process: the code this process imported stays what it
+    # was, whatever is installed later, and reading the metadata takes
+    # milliseconds, half of a kept fingerprint's check.
     try:
         return importlib_metadata.version(name)
     except importlib_metadata.PackageNotFoundError as exc:
