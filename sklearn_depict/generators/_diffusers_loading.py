@@ -62,6 +62,9 @@ def package_pipeline_class(name: Any) -> Any:
 class Runtime:
     """What a generator has loaded: not parameters, never deep-copied."""
 
+    # A class default too: a Runtime pickled before it kept fingerprints has none.
+    fingerprint: tuple[tuple, str] | None = None
+
     def __init__(self) -> None:
         self.folder: str | None = None
         self.folder_for: tuple | None = None

@@ -46,6 +46,9 @@ __all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]  
 # never serve images made by older code.
 _GENERATION_VERSION = 1
 
+# Generators pickled when Runtime was defined here still unpickle.
+_Runtime = Runtime
+
 # One pipeline call at a time per process: the generator swaps the scheduler
 # and safety checker of a pipeline around each call.
 _CALL_LOCK = threading.RLock()
