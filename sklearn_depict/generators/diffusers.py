@@ -570,7 +570,6 @@ def _make_scheduler(spec: Any, current: Any, diffusers: Any) -> Any:
     return type(spec).from_config(spec.config)
 
 
-
 def _as_image_array(output: Any, n: int) -> np.ndarray:
     images = output.images if hasattr(output, "images") else output[0]
     if isinstance(images, (list, tuple)):
