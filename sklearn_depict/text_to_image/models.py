@@ -29,7 +29,6 @@ _SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }  # fmt: skip
 
 
-
 def make_pixel_pipeline(
     captions: Sequence[str],
     *,

@@ -44,8 +44,6 @@ def _encode_text(tokenizer: Any, text_encoder: Any, prompts: list[str], device: 
     return text_encoder(ids.to(device))[0]
 
 
-
-
 _METHODS = ("full", "lora")
 
 
