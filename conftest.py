@@ -6,4 +6,8 @@ collect_ignore = []
 if importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("torch") is None:
     # These modules subclass diffusers' classes at import time; without the
     # `diffusion` extra they cannot be imported, so their doctests cannot run.
-    collect_ignore += ["sklearn_depict/text_to_image", "sklearn_depict/generators/diffusers.py"]
+    collect_ignore += [
+        "sklearn_depict/text_to_image",
+        "sklearn_depict/generators/diffusers.py",
+        "sklearn_depict/testing.py",
+    ]

@@ -84,11 +84,11 @@ def build_pipeline(quick: bool, device: str):
     """A Stable Diffusion 1.5-sized pipeline with random weights, on ``device``."""
     import diffusers
     import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    from sklearn_depict.generators.diffusers import _tiny_tokenizer
+    from sklearn_depict.testing import _tiny_tokenizer
 
-    tokenizer = _tiny_tokenizer(CLIPTokenizer)
+    tokenizer = _tiny_tokenizer()
     n_tokens = len(tokenizer.get_vocab())
     unet_kw, vae_kw, text_kw = (QUICK_UNET, QUICK_VAE, QUICK_TEXT) if quick else (
         SD15_UNET, SD15_VAE, SD15_TEXT)  # fmt: skip

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -147,6 +146,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from sklearn_depict.digits import digits_detector
     from sklearn_depict.text_to_image import fit_text_to_image
+    from sklearn_depict.text_to_image.recipe import train_in_chunks
 
     data, train, test = split(args.seed, args.image_size)
     images, captions = shifted(data.images[train], [data.captions[i] for i in train], args.shift)
@@ -154,46 +154,29 @@ def main() -> None:
     held_concepts = data.concepts.iloc[test].reset_index(drop=True)
     detector = digits_detector(args.image_size)
     weights = PACKAGE / "weights"
-    workdir = Path(args.workdir)
-    history_path = workdir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else []
-    best = max((h["eval"]["score"] for h in history), default=-1.0)
     started = time.time()
-    train_seconds = sum(h["seconds"] for h in history)
-    step = history[-1]["step"] if history else 0
-    met = False
-    while step < args.max_steps and not met and train_seconds / 60 < args.max_minutes:
-        step = min(step + args.eval_every, args.max_steps)
-        t0 = time.time()
-        fit_text_to_image(
-            captions, images, output_dir=workdir, max_train_steps=step,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-            random_flip=False, checkpoint_every=500, device=args.device, verbose=1,
-        )  # fmt: skip
-        seconds = time.time() - t0
-        train_seconds += seconds
-        scores = quality(workdir, detector, held_captions, held_concepts)
+
+    def evaluate(folder: Path) -> dict:
+        scores = quality(folder, detector, held_captions, held_concepts)
         per = scores["per_concept"]
         # The weakest margin over its target: >= 0 once every target is met.
         scores["score"] = round(
             min(per["digit"] - args.target_digit,
                 *(per[c] - args.target_style for c in ("thick", "slanted"))), 4,
         )  # fmt: skip
-        history.append({"step": step, "seconds": round(seconds, 1), "eval": scores})
-        workdir.mkdir(parents=True, exist_ok=True)
-        history_path.write_text(json.dumps(history, indent=1))
-        print(f"step {step}: {train_seconds / 60:.1f} min, {json.dumps(scores)}", flush=True)
-        if scores["score"] > best:
-            best = scores["score"]
-            if weights.exists():
-                shutil.rmtree(weights)
-            shutil.copytree(
-                workdir,
-                weights,
-                ignore=shutil.ignore_patterns("checkpoint", "*.jsonl", "history.json"),
-            )
-            print(f"  best so far; copied to {weights}", flush=True)
-        met = scores["score"] >= 0 and step >= args.min_steps
+        return scores
+
+    history = train_in_chunks(
+        lambda step: fit_text_to_image(
+            captions, images, output_dir=args.workdir, max_train_steps=step,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+            random_flip=False, checkpoint_every=500, device=args.device, verbose=1,
+        ),
+        evaluate,
+        workdir=args.workdir, weights=weights, score_key="score", max_steps=args.max_steps,
+        eval_every=args.eval_every, max_minutes=args.max_minutes,
+        target_met=lambda scores, step: scores["score"] >= 0 and step >= args.min_steps,
+    )  # fmt: skip
 
     best_entry = max(history, key=lambda h: h["eval"]["score"])
     size = sum(f.stat().st_size for f in weights.rglob("*") if f.is_file())

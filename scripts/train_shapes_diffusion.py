@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -120,6 +119,7 @@ def main() -> None:
     from sklearn_depict.bottleneck import shapes_detector
     from sklearn_depict.shapes_diffusion import GUIDANCE_SCALE, NUM_INFERENCE_STEPS
     from sklearn_depict.text_to_image import fit_text_to_image
+    from sklearn_depict.text_to_image.recipe import train_in_chunks
 
     weights = PACKAGE / "weights"
     report_path = PACKAGE / "training.json"
@@ -137,24 +137,16 @@ def main() -> None:
         print(json.dumps(report["final_metrics"]), flush=True)
         return
     workdir = Path(args.workdir)
-    history_path = workdir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else []
-    best = max((h["eval"]["mean"] for h in history), default=-1.0)
-
     data = make_shapes_dataset(args.n_pairs, random_state=args.seed)
     detector = shapes_detector()
     started = time.time()
-    train_seconds = sum(h["seconds"] for h in history) + 60 * args.previous_minutes
-    step = history[-1]["step"] if history else 0
+    start_step = 0
     checkpoint = workdir / "checkpoint" / "state.pt"
-    if not history and checkpoint.exists():  # an earlier run stopped before its first evaluation
-        step = int(torch.load(checkpoint, weights_only=True)["step"]) - args.eval_every
-    met = False
-    while step < args.max_steps and not met:
-        if train_seconds / 60 >= args.max_minutes:
-            break
-        step = min(step + args.eval_every, args.max_steps)
-        t0 = time.time()
+    if not (workdir / "history.json").exists() and checkpoint.exists():
+        # an earlier run stopped before its first evaluation
+        start_step = int(torch.load(checkpoint, weights_only=True)["step"]) - args.eval_every
+
+    def train(step: int) -> None:
         try:
             fit_text_to_image(
                 data.captions, data.images, output_dir=workdir, max_train_steps=step,
@@ -163,23 +155,17 @@ def main() -> None:
             )  # fmt: skip
         except ImportError as exc:  # the returned generator could not be built
             print(f"fit_text_to_image saved the model but: {exc!r}", flush=True)
-        seconds = time.time() - t0
-        train_seconds += seconds
-        scores = concept_accuracy(workdir, detector, args.eval_images)
-        history.append({"step": step, "seconds": round(seconds, 1), "eval": scores})
-        history_path.write_text(json.dumps(history, indent=1))
-        print(f"step {step}: {train_seconds / 60:.1f} min, {json.dumps(scores)}", flush=True)
-        if scores["mean"] > best:
-            best = scores["mean"]
-            if weights.exists():
-                shutil.rmtree(weights)
-            shutil.copytree(
-                workdir,
-                weights,
-                ignore=shutil.ignore_patterns("checkpoint", "*.jsonl", "history.json"),
-            )
-            print(f"  best so far; copied to {weights}", flush=True)
-        met = scores["mean"] >= args.target_mean and scores["min"] >= args.target_min
+
+    history = train_in_chunks(
+        train,
+        lambda folder: concept_accuracy(folder, detector, args.eval_images),
+        workdir=workdir, weights=weights, score_key="mean", max_steps=args.max_steps,
+        eval_every=args.eval_every, max_minutes=args.max_minutes,
+        target_met=lambda scores, step: (
+            scores["mean"] >= args.target_mean and scores["min"] >= args.target_min
+        ),
+        previous_minutes=args.previous_minutes, start_step=start_step,
+    )  # fmt: skip
 
     best_entry = max(history, key=lambda h: h["eval"]["mean"])
     final = concept_accuracy(weights, detector, args.final_images, seed=777)

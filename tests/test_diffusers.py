@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import copy  # noqa: E402
+import json  # noqa: E402
 import pickle  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -263,7 +264,7 @@ def test_fingerprint_of_a_hub_cache_snapshot_reads_no_weights(tiny_dir, tmp_path
     # files) or git hash (small ones), with a snapshot folder of symlinks.
     import hashlib
 
-    from sklearn_depict.generators import diffusers as module
+    from sklearn_depict.generators import _fingerprint as module  # where files are read
 
     blobs = tmp_path / "blobs"
     snapshot = tmp_path / "snapshots" / "0123abcd"
@@ -307,6 +308,68 @@ def test_in_memory_fingerprint_follows_the_weights():
     with torch.no_grad():
         pipe.unet.mid_block.resnets[0].conv1.weight.add_(1e-3)
     assert gen.fingerprint != fp
+
+
+def _pinned_folder(root):
+    """A model folder of fixed bytes: its fingerprint depends on nothing else."""
+    (root / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.0",
+        "unet": ["diffusers", "UNet2DConditionModel"], "safety_checker": [None, None],
+    }))  # fmt: skip
+    (root / "unet").mkdir()
+    (root / "unet" / "config.json").write_text(
+        json.dumps({"sample_size": 8, "_name_or_path": "/elsewhere"})
+    )
+    (root / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not really weights" * 100)
+    (root / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"never loaded")
+    return root
+
+
+def test_fingerprint_values_are_those_caches_were_keyed_on(tmp_path, monkeypatch):
+    # Values computed by the code before the fingerprint moved to its own
+    # module: a change here would orphan every user's cache. The installed
+    # diffusers and transformers versions enter the fingerprint; pinned here.
+    from sklearn_depict.generators import diffusers as module
+
+    monkeypatch.setattr(module, "package_version", lambda name: f"{name}-pinned")
+    folder = str(_pinned_folder(tmp_path))
+    assert DiffusersGenerator(folder).fingerprint == (
+        "DiffusersGenerator-v1-fe622eb57f9d15eb87846bec666a1f4e"
+    )
+    gen = DiffusersGenerator(
+        folder, num_inference_steps=4, guidance_scale=2, height=16, width=16,
+        negative_prompt="x", torch_dtype="fp16", scheduler="DDIMScheduler",
+        pipeline_kwargs={"eta": 0.5},
+    )  # fmt: skip
+    assert gen.fingerprint == "DiffusersGenerator-v1-7e15b54d6e666ed97474c138c14ec9a9"
+
+
+def test_fingerprint_is_hashed_once_then_kept_until_something_changes(tiny_dir, monkeypatch):
+    from sklearn_depict.generators import diffusers as module
+
+    hashed = []
+    real_folder, real_pipeline = module.folder_digests, module.pipeline_digest
+    monkeypatch.setattr(module, "folder_digests", lambda f: hashed.append(f) or real_folder(f))
+    monkeypatch.setattr(module, "pipeline_digest", lambda p: hashed.append(p) or real_pipeline(p))
+
+    gen = make_gen(tiny_dir)
+    first = gen.fingerprint
+    assert [gen.fingerprint for _ in range(3)] == [first] * 3
+    assert len(hashed) == 1
+    gen.set_params(num_inference_steps=3)
+    assert gen.fingerprint != first and len(hashed) == 2
+    gen.set_params(num_inference_steps=2)
+    assert gen.fingerprint == first and len(hashed) == 3
+
+    pipe = make_tiny_pipeline(seed=0)
+    gen = make_gen(pipe)
+    first = gen.fingerprint
+    assert gen.fingerprint == first and len(hashed) == 4
+    with torch.no_grad():
+        pipe.unet.conv_in.bias.add_(1e-3)
+    assert gen.fingerprint != first and len(hashed) == 5
+    pipe.tokenizer.add_tokens(["zebra"])  # changes the tokenizer's description
+    assert len(hashed) == 5 and gen.fingerprint and len(hashed) == 6
 
 
 def test_fingerprint_of_a_folder_does_not_import_torch(tiny_dir):

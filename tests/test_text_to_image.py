@@ -11,6 +11,8 @@ import pytest
 pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
 
+from sklearn.base import clone  # noqa: E402
+
 from sklearn_depict import make_shapes_dataset  # noqa: E402
 from sklearn_depict.generators.diffusers import (  # noqa: E402
     DiffusersGenerator,
@@ -202,3 +204,25 @@ def test_shipped_shapes_model_draws_the_captioned_concepts():
     accuracy = (found == data.concepts.to_numpy()).mean(axis=0)
     # about 2 standard errors below the recorded figures on 96 images
     assert accuracy.mean() >= 0.93 and accuracy.min() >= 0.85, accuracy
+
+
+def test_pipeline_class_loads_a_folder_with_that_class(tmp_path):
+    from sklearn_depict.shapes_diffusion import WEIGHTS
+
+    if not (WEIGHTS / "model_index.json").exists():
+        pytest.skip("shapes diffusion weights not trained")
+    captions, seeds = ["red circle", ""], [0, 1]
+    default = DiffusersGenerator(str(WEIGHTS), num_inference_steps=2, local_files_only=True)
+    chosen = clone(default).set_params(pipeline_class=PixelDiffusionPipeline)
+    np.testing.assert_array_equal(
+        chosen.generate(captions, seeds), default.generate(captions, seeds)
+    )
+    assert type(chosen._pipeline()) is PixelDiffusionPipeline
+    assert chosen.fingerprint != default.fingerprint  # the class given enters it
+    assert clone(chosen).set_params(pipeline_class=None).fingerprint == default.fingerprint
+
+    with pytest.raises(TypeError, match="pipeline_class must be None or a pipeline class"):
+        clone(default).set_params(pipeline_class="PixelDiffusionPipeline").generate(["x"], [0])
+    pipe = make_tiny_pipeline(seed=0)
+    with pytest.raises(ValueError, match="already has its class"):
+        DiffusersGenerator(pipe, pipeline_class=PixelDiffusionPipeline).generate(["x"], [0])

@@ -1,91 +1,53 @@
 """Any Hugging Face ``diffusers`` text-to-image pipeline as a DEPICT generator.
 
 Importing this module is cheap: torch, diffusers and transformers are imported
-on first use, so that ``import sklearn_depict`` never imports torch.
+on first use, so that ``import sklearn_depict`` never imports torch. Loading
+lives in :mod:`._diffusers_loading`, the model's identity (the fingerprint's
+hashes) in :mod:`._fingerprint`; :func:`make_tiny_pipeline` is defined in
+:mod:`sklearn_depict.testing` and importable from here as before.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.util
 import json
-import os
-import re
-import sys
 import threading
 import warnings
-import weakref
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import import_module
-from importlib import metadata as importlib_metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .._torch_utils import dtype_name
+from . import _fingerprint as _fp
 from . import lora as _lora
 from ._base import check_captions_and_seeds
+from ._diffusers_backend import import_backend, is_model_reference, package_version
+from ._diffusers_loading import Runtime, adapter_names, clear_loaded_pipelines, pipeline_for
+from ._diffusers_params import check_lora, check_params, check_seed
+from ._fingerprint import (
+    file_digest,
+    folder_digests,
+    pipeline_digest,
+    scheduler_description,
+    sha256,
+    strict_json,
+)
 
-__all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]
+# make_tiny_pipeline is served by __getattr__, at the end.
+__all__ = ["DiffusersGenerator", "clear_pipeline_cache", "make_tiny_pipeline"]  # noqa: F822
 
-# Bumped whenever a change to this module changes pixels (how seeds become
-# noise, how outputs are converted), so that caches keyed on the fingerprint
+# Bumped whenever a change to the generator's code (this module, or how
+# _diffusers_loading loads and configures a pipeline) changes pixels: how seeds
+# become noise, how outputs are converted. Caches keyed on the fingerprint then
 # never serve images made by older code.
 _GENERATION_VERSION = 1
 
-_EXTRA_HINT = (
-    'Install them with: pip install "sklearn-depict[diffusion]". The extra asks '
-    "for torch>=2.1 and keeps a torch already installed; on a machine without "
-    'one, install yours first (pip install "torch==2.13.0" on this platform, the '
-    "CPU build: an unpinned torch pulls several GB of CUDA packages)."
-)
-
-# Weight formats that are never loaded (the generator loads safetensors only)
-# and files that cannot change pixels: left out of the model's identity.
-_UNUSED_SUFFIXES = (
-    ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".pb", ".md",
-    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".lock",
-)  # fmt: skip
-
-# Components switched off while generating: they cannot change the pixels.
-_UNUSED_COMPONENTS = frozenset({"safety_checker", "feature_extractor"})
-
-# Arguments of the pipeline call that the generator sets itself.
-_RESERVED_CALL_ARGS = frozenset(
-    {
-        "prompt", "negative_prompt", "generator", "num_inference_steps",
-        "guidance_scale", "height", "width", "output_type", "return_dict",
-        "num_images_per_prompt", "latents", "prompt_embeds",
-        "negative_prompt_embeds", "callback", "callback_steps",
-        "callback_on_step_end",
-    }
-)  # fmt: skip
-
-_DTYPE_ALIASES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float64": "float64", "fp64": "float64", "double": "float64",
-}  # fmt: skip
-
-# Pipelines loaded from a path or id in this process, keyed by everything that
-# went into loading them. A joblib worker unpickles a fresh generator for every
-# task; this is what makes it load the model once and keep it. Only the most
-# recent entry is kept, so an unused multi-GB model does not linger.
-_LOADED: OrderedDict[tuple, Any] = OrderedDict()
-_MAX_LOADED = 1
-
-# sha256 of model files, keyed by (real path, size, mtime, inode, ctime).
-_FILE_DIGESTS: dict[tuple, str] = {}
-
-# sha256 of the tensors of in-memory nn.Modules: id(module) -> (weak reference,
-# signature of its tensors, digest). The signature changes when a tensor is
-# replaced or modified in place through autograd-visible operations.
-_MODULE_DIGESTS: dict[int, tuple[Any, tuple, str]] = {}
+# Generators pickled when Runtime was defined here still unpickle.
+_Runtime = Runtime
 
 # One pipeline call at a time per process: the generator swaps the scheduler
 # and safety checker of a pipeline around each call.
@@ -109,51 +71,8 @@ def clear_pipeline_cache() -> None:
     >>> from sklearn_depict.generators.diffusers import clear_pipeline_cache
     >>> clear_pipeline_cache()
     """
-    _LOADED.clear()
-    _FILE_DIGESTS.clear()
-    _MODULE_DIGESTS.clear()
-
-
-def _import_backend(*, accelerate: bool = False) -> tuple[Any, Any]:
-    """Import torch and diffusers, or say which extra installs them."""
-    names = ["torch", "diffusers", "transformers", "safetensors"]
-    if accelerate:
-        names.append("accelerate")
-    # Look before importing: a missing package is reported at once, without
-    # first spending seconds importing the others.
-    missing = [name for name in names if not _installed(name)]
-    if missing:
-        raise ImportError(
-            "DiffusersGenerator needs torch, diffusers, transformers, safetensors "
-            f"and accelerate, and {', '.join(missing)} could not be found. " + _EXTRA_HINT
-        )
-    try:
-        for name in names:
-            import_module(name)
-    except ImportError as exc:
-        raise ImportError(
-            f"DiffusersGenerator could not import {name}: {exc}. " + _EXTRA_HINT
-        ) from exc
-    return import_module("torch"), import_module("diffusers")
-
-
-def _installed(name: str) -> bool:
-    if name in sys.modules:
-        return sys.modules[name] is not None
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib_metadata.version(name)
-    except importlib_metadata.PackageNotFoundError as exc:
-        raise ImportError(
-            f"DiffusersGenerator needs {name}, which is not installed. " + _EXTRA_HINT
-        ) from exc
-
+    clear_loaded_pipelines()
+    _fp.clear_digests()
 
 class DiffusersGenerator(BaseEstimator):
     """Generate images with a Hugging Face ``diffusers`` text-to-image pipeline.
@@ -239,6 +158,14 @@ class DiffusersGenerator(BaseEstimator):
         The images equal the unfused ones up to floating-point noise, but have
         their own fingerprint. Needs ``model`` as a folder or Hub id: fusing
         would change the weights of a pipeline object you passed.
+    pipeline_class : type or None, default=None
+        The class whose ``from_pretrained`` loads a folder or Hub id, for a
+        model saved by a pipeline class that diffusers cannot find by the name
+        in its ``model_index.json``. None uses this package's own pipeline
+        classes for the folders they saved (such as
+        :class:`~sklearn_depict.text_to_image.PixelDiffusionPipeline`), and
+        diffusers' ``AutoPipelineForText2Image`` or ``DiffusionPipeline``
+        otherwise. A class given here enters the fingerprint.
 
     Attributes
     ----------
@@ -247,7 +174,8 @@ class DiffusersGenerator(BaseEstimator):
         with the model's weights and configuration, the scheduler, the steps,
         the guidance, the size, the negative prompt, the dtype, the
         ``pipeline_kwargs``, and the LoRA adapters' contents, scales and
-        fusing. Caches key on it.
+        fusing. Caches key on it. The first access hashes the model (see the
+        notes); later ones return the kept value.
 
     See Also
     --------
@@ -266,6 +194,13 @@ class DiffusersGenerator(BaseEstimator):
     buffer, once; the digest is reused until a tensor is replaced or modified
     in place. A modification through ``tensor.data`` bypasses that check, so
     build a new pipeline object after one.
+
+    The generator keeps its fingerprint once computed, and checks cheaply on
+    each access that nothing it depends on changed: the parameters (so
+    ``set_params`` invalidates it), the size and times of the model's and the
+    adapters' files, or, for a pipeline object, its components, their
+    configurations, each tokenizer's length and settings, and the identity and
+    in-place version of every tensor.
 
     The fingerprint does not include the device: images made on a GPU and on
     the CPU from the same model differ only by floating-point noise, and share
@@ -336,6 +271,7 @@ class DiffusersGenerator(BaseEstimator):
         lora: Any = None,
         lora_scale: float | Sequence[float] = 1.0,
         fuse_lora: bool = False,
+        pipeline_class: type | None = None,
     ) -> None:
         self.model = model
         self.num_inference_steps = num_inference_steps
@@ -356,6 +292,7 @@ class DiffusersGenerator(BaseEstimator):
         self.lora = lora
         self.lora_scale = lora_scale
         self.fuse_lora = fuse_lora
+        self.pipeline_class = pipeline_class
 
     # ------------------------------------------------------------------
     # Estimator hygiene
@@ -377,7 +314,7 @@ class DiffusersGenerator(BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         # A pipeline loaded from a path or id stays behind: the receiving
-        # process loads it again on first use (once, see _LOADED). The digests
+        # process loads it again on first use (once, see LOADED_PIPELINES). The digests
         # of the model's files travel, so that it need not read them again. A
         # pipeline object given as ``model`` is a parameter and is pickled with
         # the generator (diffusers pipelines pickle); pass a path instead to
@@ -391,12 +328,12 @@ class DiffusersGenerator(BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         runtime = state.get("_runtime")
         if runtime is not None:
-            _FILE_DIGESTS.update(runtime.file_digests)
+            _fp.FILE_DIGESTS.update(runtime.file_digests)
             runtime.file_digests = {}
         super().__setstate__(state)
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
-        if _is_model_reference(self.model):
+        if is_model_reference(self.model):
             return super().__repr__(N_CHAR_MAX)
         # A pipeline's own repr spans dozens of lines of configuration.
         shown = object.__new__(type(self))
@@ -411,43 +348,63 @@ class DiffusersGenerator(BaseEstimator):
     def fingerprint(self) -> str:
         """A sha256 of everything that decides the pixels.
 
-        For a folder or Hub id it is computed from the files, without loading
-        the model or importing torch; for a pipeline object, from its
-        components. See the class notes.
+        The first access hashes the model: for a folder or Hub id its files,
+        without loading the model or importing torch; for a pipeline object
+        its components and tensors. For a model of several GB that takes a
+        while, once. The value is then kept and returned while the parameters,
+        the files and the tensors stay as they were. See the class notes.
         """
         adapters = self._check_params()
-        if _is_model_reference(self.model):
-            folder = self._runtime_state().resolve_folder(self)
-            model_identity: Any = {"files": _folder_digests(folder)}
+        runtime = self._runtime_state()
+        if is_model_reference(self.model):
+            folder = runtime.resolve_folder(self)
+            state: tuple = ("files", folder, _fp.folder_signature(folder))
         else:
             pipe = self._pipeline()
-            model_identity = {"pipeline": _pipeline_digest(pipe)}
-        description = {
+            state = ("pipeline", _fp.pipeline_state(pipe))
+        description = self._description(adapters)
+        key = (
+            json.dumps(description, sort_keys=True, default=strict_json),
+            state,
+            None if adapters is None else tuple(map(_fp.stat_key, adapters[0])),
+        )
+        if runtime.fingerprint is not None and runtime.fingerprint[0] == key:
+            return runtime.fingerprint[1]
+        if is_model_reference(self.model):
+            description["model"] = {"files": folder_digests(folder)}
+        else:
+            description["model"] = {"pipeline": pipeline_digest(pipe)}
+        if adapters is not None:
+            description["lora"]["adapters"] = [file_digest(path) for path in adapters[0]]
+        payload = json.dumps(description, sort_keys=True, default=strict_json)
+        value = f"DiffusersGenerator-v{_GENERATION_VERSION}-" + sha256(payload)[:32]
+        runtime.fingerprint = (key, value)
+        return value
+
+    def _description(self, adapters: tuple[list[str], list[float]] | None) -> dict[str, Any]:
+        """The fingerprint's content but the model's and the adapters' digests."""
+        description: dict[str, Any] = {
             "generator": type(self).__name__,
             "version": _GENERATION_VERSION,
-            "model": model_identity,
-            "scheduler": _scheduler_description(self.scheduler),
+            "scheduler": scheduler_description(self.scheduler),
             "num_inference_steps": int(self.num_inference_steps),
             "guidance_scale": float(self.guidance_scale),
             "height": None if self.height is None else int(self.height),
             "width": None if self.width is None else int(self.width),
             "negative_prompt": self.negative_prompt,
-            "torch_dtype": _dtype_name(self.torch_dtype),
+            "torch_dtype": dtype_name(self.torch_dtype),
             "pipeline_kwargs": dict(self.pipeline_kwargs or {}),
-            "diffusers": _package_version("diffusers"),
-            "transformers": _package_version("transformers"),
+            "diffusers": package_version("diffusers"),
+            "transformers": package_version("transformers"),
         }
+        # The optional entries only when set, so that the fingerprints (and
+        # caches) of generators without them stay what they were.
         if adapters is not None:
-            # Only with adapters, so that the fingerprints (and caches) of models
-            # without them stay what they were.
-            files, scales = adapters
-            description["lora"] = {
-                "adapters": [_file_digest(path) for path in files],
-                "scales": scales,
-                "fused": bool(self.fuse_lora),
-            }
-        payload = json.dumps(description, sort_keys=True, default=_strict_json)
-        return f"DiffusersGenerator-v{_GENERATION_VERSION}-" + _sha256(payload)[:32]
+            description["lora"] = {"scales": adapters[1], "fused": bool(self.fuse_lora)}
+        if self.pipeline_class is not None:
+            cls = self.pipeline_class
+            description["pipeline_class"] = f"{cls.__module__}.{cls.__qualname__}"
+        return description
 
     def generate(self, captions: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         """Generate one image per (caption, seed) pair.
@@ -466,11 +423,11 @@ class DiffusersGenerator(BaseEstimator):
             Values in [0, 1].
         """
         captions, seeds = check_captions_and_seeds(captions, seeds)
-        seeds = [_check_seed(seed, i) for i, seed in enumerate(seeds)]
+        seeds = [check_seed(seed, i) for i, seed in enumerate(seeds)]
         self._check_params()
         if not captions:
             return np.empty((0, 0, 0, 3), dtype=np.float32)
-        torch, _ = _import_backend(accelerate=bool(self.enable_model_cpu_offload))
+        torch, _ = import_backend(accelerate=bool(self.enable_model_cpu_offload))
         pipe = self._pipeline()
         _warn_if_truncated(pipe, captions)
 
@@ -509,181 +466,28 @@ class DiffusersGenerator(BaseEstimator):
     # ------------------------------------------------------------------
     # Loading and preparing the pipeline
     # ------------------------------------------------------------------
-    def _runtime_state(self) -> _Runtime:
+    def _runtime_state(self) -> Runtime:
         runtime = self.__dict__.get("_runtime")
         if runtime is None:
-            runtime = self._runtime = _Runtime()
+            runtime = self._runtime = Runtime()
         return runtime
 
     def _check_params(self) -> tuple[list[str], list[float]] | None:
         """Validate the parameters; the adapters' files and scales, if any."""
-        model = self.model
-        if not _is_model_reference(model) and not (
-            callable(model) and hasattr(model, "components")
-        ):
-            raise TypeError(
-                "The 'model' parameter of DiffusersGenerator must be a folder, a "
-                f"Hub id or a diffusers pipeline object; got {type(model).__name__}."
-            )
-        for name in ("num_inference_steps", "batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
-        for name in ("height", "width"):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise ValueError(f"{name} must be None or an int >= 1, got {value!r}.")
-        if isinstance(self.guidance_scale, bool) or not isinstance(
-            self.guidance_scale, (int, float, np.integer, np.floating)
-        ):
-            raise ValueError(f"guidance_scale must be a number, got {self.guidance_scale!r}.")
-        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
-            raise TypeError(f"negative_prompt must be None or a str, got {self.negative_prompt!r}.")
-        _dtype_name(self.torch_dtype)
-        _scheduler_description(self.scheduler)
-        kwargs = self.pipeline_kwargs
-        if kwargs is not None:
-            if not isinstance(kwargs, Mapping):
-                raise TypeError(f"pipeline_kwargs must be None or a dict, got {kwargs!r}.")
-            reserved = sorted(_RESERVED_CALL_ARGS.intersection(kwargs))
-            if reserved:
-                raise ValueError(
-                    f"pipeline_kwargs may not set {reserved}: DiffusersGenerator sets "
-                    "them from its own parameters, and per-image seeds need it to own "
-                    "the generators and latents."
-                )
-            try:
-                json.dumps(dict(kwargs), default=_strict_json)
-            except TypeError as exc:
-                raise TypeError(
-                    "pipeline_kwargs values must be plain JSON values (numbers, "
-                    "strings, booleans, None, lists or dicts) so that the "
-                    f"fingerprint can describe them: {exc}"
-                ) from None
-        return self._check_lora()
+        return check_params(self)
 
     def _check_lora(self) -> tuple[list[str], list[float]] | None:
-        if not isinstance(self.fuse_lora, (bool, np.bool_)):
-            raise TypeError(f"fuse_lora must be a bool, got {self.fuse_lora!r}.")
-        if self.lora is None:
-            if self.fuse_lora:
-                raise ValueError("fuse_lora=True needs adapters to fuse; set lora=... too.")
-            _lora.check_lora_scales(self.lora_scale, 1)
-            return None
-        files = _lora.resolve_lora_files(self.lora)
-        scales = _lora.check_lora_scales(self.lora_scale, len(files))
-        if self.fuse_lora and not _is_model_reference(self.model):
-            raise ValueError(
-                "fuse_lora=True would change the weights of the pipeline object you "
-                "passed as model. Pass its folder or Hub id instead (the generator "
-                "then fuses its own copy), or keep fuse_lora=False."
-            )
-        return files, scales
-
-    def _device(self, torch: Any) -> str | None:
-        if self.device is None:
-            if not _is_model_reference(self.model) and not self.enable_model_cpu_offload:
-                return None  # a pipeline object stays where its owner put it
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return str(torch.device(self.device))
+        return check_lora(self)
 
     def _pipeline(self) -> Any:
-        """The pipeline, loaded and moved where it runs."""
-        torch, diffusers = _import_backend(accelerate=bool(self.enable_model_cpu_offload))
-        device = self._device(torch)
-        if self.enable_model_cpu_offload and (device is None or device == "cpu"):
-            raise ValueError(
-                "enable_model_cpu_offload=True keeps components on the CPU until a "
-                f"GPU needs them; it needs a GPU device, got device={device!r}."
-            )
-        dtype_name = _dtype_name(self.torch_dtype)
-        dtype = None if dtype_name is None else getattr(torch, dtype_name)
-        switches = (bool(self.enable_attention_slicing), bool(self.enable_model_cpu_offload))
-        runtime = self._runtime_state()
-        adapters = self._check_lora()
-        if not _is_model_reference(self.model):
-            pipe = self.model
-            key = ("object", id(pipe), device, dtype_name, switches, adapters)
-            if runtime.key != key or runtime.pipe is not pipe:
-                if adapters is not None:
-                    _lora.check_foreign_adapters(pipe)
-                    _lora.load_adapters(pipe, adapters[0], self._adapter_names(adapters[0]))
-                    pipe.disable_lora()  # switched on only inside this generator's calls
-                _configure(pipe, device=device, dtype=dtype, switches=switches)
-                runtime.key, runtime.pipe = key, pipe
-            return pipe
-
-        folder = runtime.resolve_folder(self)
-        key = (
-            "folder",
-            folder,
-            _folder_signature(folder),
-            device,
-            dtype_name,
-            switches,
-            bool(self.trust_remote_code),
-            None
-            if adapters is None
-            else (tuple(map(_stat_key, adapters[0])), tuple(adapters[1]), bool(self.fuse_lora)),
-        )
-        if runtime.key == key and runtime.pipe is not None:
-            return runtime.pipe
-        pipe = _LOADED.get(key)
-        if pipe is None:
-            # Let go of older pipelines first, so two never sit in memory at once.
-            while _LOADED and len(_LOADED) >= _MAX_LOADED:
-                _LOADED.popitem(last=False)
-            pipe = self._load(folder, diffusers, dtype)
-            if adapters is not None:
-                self._apply_adapters(pipe, *adapters)
-            _configure(pipe, device=device, dtype=None, switches=switches)
-            _LOADED[key] = pipe
-        runtime.key, runtime.pipe = key, pipe
-        return pipe
-
-    def _load(self, folder: str, diffusers: Any, dtype: Any) -> Any:
-        kwargs: dict[str, Any] = {
-            "use_safetensors": True,
-            "local_files_only": bool(self.local_files_only),
-        }
-        if dtype is not None:
-            kwargs[_dtype_keyword()] = dtype
-        if self.trust_remote_code:
-            kwargs["trust_remote_code"] = True
-        if "safety_checker" in _model_index(folder):
-            kwargs.update(safety_checker=None, requires_safety_checker=False)
-        own_class = _package_pipeline_class(_model_index(folder).get("_class_name"))
-        with _progress_bars(bool(self.verbose)):
-            if own_class is not None:
-                # diffusers only resolves its own classes by name; pipelines this
-                # package saves (such as the shipped shapes model) name ours.
-                return own_class.from_pretrained(folder, **kwargs)
-            try:
-                return diffusers.AutoPipelineForText2Image.from_pretrained(folder, **kwargs)
-            except ValueError as auto_error:
-                # AutoPipeline only knows the text-to-image pipelines of diffusers.
-                try:
-                    return diffusers.DiffusionPipeline.from_pretrained(folder, **kwargs)
-                except Exception as exc:
-                    raise exc from auto_error
-
-    def _adapter_names(self, files: list[str]) -> list[str]:
-        return [_lora.adapter_name(_file_digest(path)) for path in files]
-
-    def _apply_adapters(self, pipe: Any, files: list[str], scales: list[float]) -> None:
-        """Load the adapters into a pipeline this generator loaded, and set or fuse them."""
-        names = self._adapter_names(files)
-        _lora.load_adapters(pipe, files, names)
-        if self.fuse_lora:
-            _lora.fuse(pipe, names, scales)
-        else:
-            pipe.set_adapters(names, adapter_weights=scales)
+        """The pipeline, loaded (once per process) and moved where it runs."""
+        return pipeline_for(self)
 
     @contextmanager
     def _call_setup(self, pipe: Any) -> Iterator[None]:
         """Give the pipeline a fresh scheduler, no safety checker and the
         generator's progress bar for one call, and put back what was there."""
-        _, diffusers = _import_backend()
+        _, diffusers = import_backend()
         saved: dict[str, Any] = {}
         if hasattr(pipe, "scheduler"):
             saved["scheduler"] = pipe.scheduler
@@ -695,13 +499,13 @@ class DiffusersGenerator(BaseEstimator):
         config = dict(progress or {})
         config["disable"] = not self.verbose
         pipe.set_progress_bar_config(**config)
-        adapters = None if _is_model_reference(self.model) else self._check_lora()
+        adapters = None if is_model_reference(self.model) else self._check_lora()
         try:
             if adapters is None:
                 yield
             else:
                 files, scales = adapters
-                with _lora.activated(pipe, self._adapter_names(files), scales):
+                with _lora.activated(pipe, adapter_names(files), scales):
                     yield
         finally:
             for name, value in saved.items():
@@ -710,47 +514,6 @@ class DiffusersGenerator(BaseEstimator):
                 pipe.__dict__.pop("_progress_bar_config", None)
             else:
                 pipe._progress_bar_config = progress
-
-
-class _Runtime:
-    """What a generator has loaded: not parameters, never deep-copied."""
-
-    def __init__(self) -> None:
-        self.folder: str | None = None
-        self.folder_for: tuple | None = None
-        self.key: tuple | None = None
-        self.pipe: Any = None
-        self.file_digests: dict[tuple, str] = {}
-
-    def copy(self) -> _Runtime:
-        new = _Runtime()
-        new.__dict__.update(self.__dict__)
-        new.file_digests = {}
-        return new
-
-    def portable(self) -> _Runtime:
-        new = _Runtime()
-        new.folder, new.folder_for = self.folder, self.folder_for
-        if self.folder is not None and os.path.isdir(self.folder):
-            signature = _folder_signature(self.folder)
-            new.file_digests = {
-                key: _FILE_DIGESTS[key] for key in signature if key in _FILE_DIGESTS
-            }
-        return new
-
-    def resolve_folder(self, generator: DiffusersGenerator) -> str:
-        """The local folder of a path or Hub id, resolved once per generator.
-
-        A Hub id is resolved to one snapshot folder, which both the fingerprint
-        and the loading use, so that they always describe the same files.
-        """
-        model = os.fspath(generator.model)
-        ask = (model, bool(generator.local_files_only), bool(generator.trust_remote_code))
-        if self.folder is not None and self.folder_for == ask and os.path.isdir(self.folder):
-            return self.folder
-        folder = _resolve_model_folder(model, generator)
-        self.folder, self.folder_for = folder, ask
-        return folder
 
 
 class _Label:
@@ -793,113 +556,6 @@ def _warn_if_truncated(pipe: Any, captions: list[str]) -> None:
         )
 
 
-def _package_pipeline_class(name: Any) -> Any:
-    """The pipeline class of this package that a saved model_index.json names."""
-    if not isinstance(name, str):
-        return None
-    try:
-        module = import_module("sklearn_depict.text_to_image")
-    except ImportError:
-        return None
-    return getattr(module, name, None) if name in getattr(module, "__all__", ()) else None
-
-
-def _dtype_keyword() -> str:
-    """``dtype`` where diffusers deprecates ``torch_dtype`` for it, else ``torch_dtype``."""
-    try:
-        deprecation = import_module("diffusers.utils.deprecation_utils")
-    except ImportError:
-        return "torch_dtype"
-    return "dtype" if hasattr(deprecation, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
-
-
-def _is_model_reference(model: Any) -> bool:
-    return isinstance(model, (str, os.PathLike))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_seed(seed: Any, position: int) -> int:
-    if not _is_int(seed):
-        raise TypeError(f"Seeds must be int, got {seed!r} at position {position}.")
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"Seeds must lie in [0, 2**64), got {seed} at position {position}.")
-    return seed
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _strict_json(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"{value!r} of type {type(value).__name__} is not a plain JSON value")
-
-
-def _loose_json(value: Any) -> Any:
-    # For configurations: anything else is described by its type and repr.
-    try:
-        return _strict_json(value)
-    except TypeError:
-        return f"<{type(value).__module__}.{type(value).__qualname__}> {value!r}"
-
-
-def _dtype_name(dtype: Any) -> str | None:
-    if dtype is None:
-        return None
-    if isinstance(dtype, str):
-        name = _DTYPE_ALIASES.get(dtype.lower().removeprefix("torch."))
-        if name is None:
-            raise ValueError(
-                f"torch_dtype {dtype!r} is not understood; use one of "
-                f"{sorted(set(_DTYPE_ALIASES.values()))} or a torch.dtype."
-            )
-        return name
-    if type(dtype).__name__ == "dtype" and type(dtype).__module__ == "torch":
-        return str(dtype).removeprefix("torch.")
-    raise TypeError(f"torch_dtype must be None, a str or a torch.dtype, got {dtype!r}.")
-
-
-def _scheduler_description(scheduler: Any) -> Any:
-    if scheduler is None:
-        return None
-    if isinstance(scheduler, str):
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", scheduler):
-            raise ValueError(
-                "scheduler must be a class name of diffusers such as "
-                f"'DPMSolverMultistepScheduler', got {scheduler!r}."
-            )
-        return {"class": scheduler}
-    if isinstance(scheduler, type):
-        if not hasattr(scheduler, "from_config"):
-            raise TypeError(f"scheduler class {scheduler!r} has no from_config.")
-        return {"class": f"{scheduler.__module__}.{scheduler.__qualname__}"}
-    if hasattr(scheduler, "config") and hasattr(scheduler, "from_config"):
-        cls = type(scheduler)
-        return {
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "config": _public_config(scheduler.config),
-        }
-    raise TypeError(
-        "scheduler must be None, a diffusers scheduler class name, a scheduler "
-        f"class or a scheduler object; got {scheduler!r}."
-    )
-
-
-def _public_config(config: Any) -> dict[str, Any]:
-    items = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    payload = {k: v for k, v in items.items() if not str(k).startswith("_")}
-    for private in ("name_or_path", "transformers_version"):
-        payload.pop(private, None)
-    return json.loads(json.dumps(payload, sort_keys=True, default=_loose_json))
-
-
 def _make_scheduler(spec: Any, current: Any, diffusers: Any) -> Any:
     """A fresh scheduler for one call: schedulers keep state between steps."""
     if spec is None:
@@ -912,39 +568,6 @@ def _make_scheduler(spec: Any, current: Any, diffusers: Any) -> Any:
     if isinstance(spec, type):
         return spec.from_config(current.config)
     return type(spec).from_config(spec.config)
-
-
-def _configure(pipe: Any, *, device: str | None, dtype: Any, switches: tuple[bool, bool]) -> None:
-    slicing, offload = switches
-    if offload:
-        if dtype is not None:
-            pipe.to(dtype=dtype)
-        pipe.enable_model_cpu_offload(device=device)
-    elif device is not None or dtype is not None:
-        pipe.to(device=device, dtype=dtype)
-    if slicing:
-        pipe.enable_attention_slicing()
-
-
-@contextmanager
-def _progress_bars(enabled: bool) -> Iterator[None]:
-    """Silence the loading bars of diffusers and transformers unless verbose."""
-    if enabled:
-        yield
-        return
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    modules = (diffusers_logging, transformers_logging)
-    was = [m.is_progress_bar_enabled() for m in modules]
-    for m in modules:
-        m.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for m, enabled_before in zip(modules, was):
-            if enabled_before:
-                m.enable_progress_bar()
 
 
 def _as_image_array(output: Any, n: int) -> np.ndarray:
@@ -965,352 +588,10 @@ def _as_image_array(output: Any, n: int) -> np.ndarray:
     return images
 
 
-# ----------------------------------------------------------------------
-# Model identity: folders
-# ----------------------------------------------------------------------
-def _resolve_model_folder(model: str, generator: DiffusersGenerator) -> str:
-    path = Path(model).expanduser()
-    if path.is_dir():
-        folder = str(path.resolve())
-        _model_index(folder)
-        return folder
-    looks_like_path = (
-        path.is_absolute()
-        or model.startswith(("./", "../", "~", ".\\", "..\\"))
-        or model.count("/") > 1
-        or path.exists()
-    )
-    if looks_like_path:
-        raise FileNotFoundError(
-            f"DiffusersGenerator: {model!r} is not a folder. Give a folder written "
-            "by save_pretrained, a Hub id such as 'org/name', or a pipeline object."
-        )
-    _, diffusers = _import_backend()
-    kwargs: dict[str, Any] = {
-        "use_safetensors": True,
-        "local_files_only": bool(generator.local_files_only),
-    }
-    if generator.trust_remote_code:
-        kwargs["trust_remote_code"] = True
-    try:
-        with _progress_bars(bool(generator.verbose)):
-            folder = diffusers.DiffusionPipeline.download(model, **kwargs)
-    except Exception as exc:
-        raise OSError(
-            f"DiffusersGenerator could not find the model {model!r} on the Hub or in "
-            "the local Hugging Face cache. Without network (local_files_only=True or "
-            "HF_HUB_OFFLINE=1) only models already in the cache can be used; a "
-            "folder written by save_pretrained always can."
-        ) from exc
-    folder = str(Path(folder).resolve())
-    _model_index(folder)
-    return folder
-
-
-def _model_index(folder: str) -> dict[str, Any]:
-    index = Path(folder) / "model_index.json"
-    if not index.is_file():
-        raise ValueError(
-            f"{folder} holds no model_index.json, so it is not a diffusers pipeline "
-            "folder. DiffusersGenerator loads folders written by save_pretrained; "
-            "for a single-file checkpoint, load it with the pipeline's "
-            "from_single_file and pass the pipeline object."
-        )
-    return json.loads(index.read_text(encoding="utf-8"))
-
-
-def _model_files(folder: str) -> list[str]:
-    """The files that decide the pipeline: index, configs, tokenizers, weights."""
-    root = Path(folder)
-    index = _model_index(folder)
-    components = [
-        name
-        for name, value in index.items()
-        if not name.startswith("_")
-        and isinstance(value, (list, tuple))
-        and len(value) == 2
-        and value[0] is not None
-    ]
-    files = ["model_index.json"]
-    files += sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_file() and p.suffix in (".py", ".json") and p.name != "model_index.json"
-    )
-    for name in sorted(components):
-        sub = root / name
-        if not sub.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(sub):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for filename in sorted(filenames):
-                if filename.startswith(".") or filename.lower().endswith(_UNUSED_SUFFIXES):
-                    continue
-                files.append(os.path.relpath(os.path.join(dirpath, filename), root))
-    return [f.replace(os.sep, "/") for f in files]
-
-
-def _stat_key(path: str) -> tuple:
-    st = os.stat(path)
-    return (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
-def _folder_signature(folder: str) -> tuple:
-    """Cheap to compute; changes whenever a model file is rewritten."""
-    return tuple(_stat_key(os.path.join(folder, f)) for f in _model_files(folder))
-
-
-def _file_digest(path: str) -> str:
-    key = _stat_key(path)
-    digest = _FILE_DIGESTS.get(key)
-    if digest is None:
-        real = key[0]
-        name = os.path.basename(real)
-        parent = os.path.basename(os.path.dirname(real))
-        if parent == "blobs" and re.fullmatch(r"[0-9a-f]{64}", name):
-            # The Hugging Face cache names large files by their sha256.
-            digest = name
-        elif path.endswith(".json") and key[1] < (1 << 24):
-            digest = _json_digest(real)
-        else:
-            h = hashlib.sha256()
-            with open(real, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 24), b""):
-                    h.update(block)
-            digest = h.hexdigest()
-        _FILE_DIGESTS[key] = digest
-    return digest
-
-
-def _json_digest(path: str) -> str:
-    # save_pretrained records where a model was loaded from ("_name_or_path");
-    # that cannot change pixels, so a re-saved copy keeps its fingerprint.
-    raw = Path(path).read_bytes()
-    try:
-        content = json.loads(raw)
-    except ValueError:
-        return hashlib.sha256(raw).hexdigest()
-    if isinstance(content, dict):
-        content.pop("_name_or_path", None)
-    return _sha256(json.dumps(content, sort_keys=True))
-
-
-def _folder_digests(folder: str) -> list[list[str]]:
-    # Relative names and contents, not the folder's location: a copy of the
-    # same checkpoint elsewhere shares cache entries.
-    return [[f, _file_digest(os.path.join(folder, f))] for f in _model_files(folder)]
-
-
-# ----------------------------------------------------------------------
-# Model identity: pipeline objects
-# ----------------------------------------------------------------------
-def _pipeline_digest(pipe: Any) -> str:
-    h = hashlib.sha256()
-    h.update(f"{type(pipe).__module__}.{type(pipe).__qualname__}".encode())
-    h.update(json.dumps(_public_config(pipe.config), sort_keys=True).encode())
-    for name, component in sorted(pipe.components.items()):
-        cls = type(component)
-        h.update(f"\x1e{name}:{cls.__module__}.{cls.__qualname__}".encode())
-        if component is None or name in _UNUSED_COMPONENTS:
-            continue
-        config = getattr(component, "config", None)
-        if config is not None and (hasattr(config, "to_dict") or isinstance(config, Mapping)):
-            h.update(json.dumps(_public_config(config), sort_keys=True).encode())
-        if hasattr(component, "get_vocab"):
-            h.update(_tokenizer_description(component).encode())
-        if hasattr(component, "state_dict") and hasattr(component, "named_parameters"):
-            h.update(_module_digest(component).encode())
-    return h.hexdigest()
-
-
-def _tokenizer_description(tokenizer: Any) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None and hasattr(backend, "to_str"):
-        # A fast tokenizer serialises the truncation and padding of its last
-        # call too: run-time state that the pipeline sets on every call, not
-        # part of the model. Left in, a pipeline's fingerprint would change
-        # after its first generate().
-        content = json.loads(backend.to_str())
-        if isinstance(content, dict):
-            content.pop("truncation", None)
-            content.pop("padding", None)
-        text = json.dumps(content, sort_keys=True)
-    else:
-        merges = getattr(tokenizer, "bpe_ranks", None)
-        text = json.dumps(
-            [sorted(tokenizer.get_vocab().items()), sorted(map(list, merges or {}))],
-            default=_loose_json,
-        )
-    extra = [
-        getattr(tokenizer, "model_max_length", None),
-        getattr(tokenizer, "padding_side", None),
-        getattr(tokenizer, "truncation_side", None),
-    ]
-    return text + json.dumps(extra, default=_loose_json)
-
-
-def _module_digest(module: Any) -> str:
-    import torch
-
-    # The adapters a generator loads into a pipeline object are described by
-    # their files, not here; peft's wrapping (".base_layer") renames but does
-    # not change the base weights. So loading them leaves the digest as it was.
-    tensors = [
-        (name.replace(".base_layer.", "."), t)
-        for name, t in module.state_dict(keep_vars=True).items()
-        if not _lora.is_generator_adapter_key(name)
-    ]
-    signature = tuple(
-        (name, id(t), t.data_ptr(), t._version, tuple(t.shape), str(t.dtype), str(t.device))
-        for name, t in tensors
-    )
-    memo = _MODULE_DIGESTS.get(id(module))
-    if memo is not None and memo[0]() is module and memo[1] == signature:
-        return memo[2]
-    h = hashlib.sha256()
-    for name, tensor in tensors:
-        if tensor.device.type == "meta":
-            raise ValueError(
-                f"Parameter {name!r} of {type(module).__name__} is on the 'meta' "
-                "device, so its values cannot be fingerprinted. Pass a folder or "
-                "Hub id instead, or a pipeline whose weights are materialised."
-            )
-        raw = tensor.detach().contiguous().reshape(-1).view(torch.uint8).cpu().numpy()
-        h.update(f"\x1e{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        h.update(memoryview(raw))
-    digest = h.hexdigest()
-    for key in [k for k, v in _MODULE_DIGESTS.items() if v[0]() is None]:
-        del _MODULE_DIGESTS[key]
-    _MODULE_DIGESTS[id(module)] = (weakref.ref(module), signature, digest)
-    return digest
-
-
-# ----------------------------------------------------------------------
-# A tiny random-weight pipeline, for tests, examples and docs
-# ----------------------------------------------------------------------
-_TINY_WORDS = (
-    "a", "an", "the", "of", "and", "with", "no", "photo", "image", "picture",
-    "red", "green", "blue", "circle", "square", "triangle", "person", "chair",
-    "dog", "cat", "table", "age", "sex", "findings", "present", "absent",
-)  # fmt: skip
-
-
-def _tiny_tokenizer(tokenizer_cls: Any) -> Any:
-    # A byte-level BPE vocabulary in the style of CLIP's: every printable ASCII
-    # character, alone and as a word ending ("</w>"), and merges that spell a
-    # few caption words. Anything else is split into characters.
-    chars = [chr(c) for c in range(33, 127)]
-    vocab: dict[str, int] = {}
-    for symbol in chars + [c + "</w>" for c in chars]:
-        vocab.setdefault(symbol, len(vocab))
-    merges: list[tuple[str, str]] = []
-    for word in _TINY_WORDS:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:
-            pair = (pieces[0], pieces[1])
-            if pair not in merges:
-                merges.append(pair)
-            vocab.setdefault(pair[0] + pair[1], len(vocab))
-            pieces = [pair[0] + pair[1], *pieces[2:]]
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    return tokenizer_cls(vocab=vocab, merges=merges, model_max_length=77)
-
-
-def make_tiny_pipeline(*, seed: int = 0, image_size: int = 32) -> Any:
-    """Build a tiny Stable Diffusion pipeline with random weights, offline.
-
-    It has the structure of Stable Diffusion (a CLIP text encoder and
-    tokenizer, a conditional UNet, a VAE and a DDIM scheduler) at a few
-    hundred kilobytes, so it runs on a CPU in milliseconds per image. Its
-    images look like coloured noise: it exists to test and demonstrate the
-    machinery without network or a GPU, not to draw anything.
-
-    Parameters
-    ----------
-    seed : int, default=0
-        Seeds the random weights. The global torch random state is left as
-        it was.
-    image_size : int, default=32
-        Height and width of the images, a multiple of 16.
-
-    Returns
-    -------
-    pipeline : diffusers.StableDiffusionPipeline
-        On the CPU, in float32, without safety checker. Save it with
-        ``save_pretrained`` to get a folder like a fine-tuned checkpoint.
-
-    See Also
-    --------
-    DiffusersGenerator : Generates images with such a pipeline.
-
-    Examples
-    --------
-    >>> from sklearn_depict.generators.diffusers import make_tiny_pipeline
-    >>> pipe = make_tiny_pipeline(seed=0)
-    >>> type(pipe).__name__
-    'StableDiffusionPipeline'
-    """
-    if not _is_int(image_size) or image_size < 16 or image_size % 16:
-        raise ValueError(f"image_size must be a multiple of 16, got {image_size!r}.")
-    torch, diffusers = _import_backend()
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    tokenizer = _tiny_tokenizer(CLIPTokenizer)
-    n_tokens = len(tokenizer.get_vocab())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        unet = diffusers.UNet2DConditionModel(
-            sample_size=image_size // 2,
-            in_channels=4,
-            out_channels=4,
-            block_out_channels=(8, 16),
-            layers_per_block=1,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            attention_head_dim=2,
-            norm_num_groups=8,
-        )
-        vae = diffusers.AutoencoderKL(
-            sample_size=image_size,
-            in_channels=3,
-            out_channels=3,
-            block_out_channels=(8, 16),
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            latent_channels=4,
-            norm_num_groups=8,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=n_tokens,
-                hidden_size=32,
-                intermediate_size=37,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                max_position_embeddings=77,
-                projection_dim=32,
-                bos_token_id=n_tokens - 2,
-                eos_token_id=n_tokens - 1,
-                pad_token_id=n_tokens - 1,
-            )
-        )
-    scheduler = diffusers.DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    return diffusers.StableDiffusionPipeline(
-        vae=vae.eval(),
-        text_encoder=text_encoder.eval(),
-        tokenizer=tokenizer,
-        unet=unet.eval(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+def __getattr__(name: str) -> Any:
+    # make_tiny_pipeline is defined in sklearn_depict.testing and stays
+    # importable from here. It is looked up by name, on first use, because the
+    # testing module builds on text_to_image, which builds on this one.
+    if name == "make_tiny_pipeline":
+        return import_module("sklearn_depict.testing").make_tiny_pipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

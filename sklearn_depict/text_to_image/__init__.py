@@ -4,12 +4,15 @@
 fine-tunes a diffusers pipeline such as Stable Diffusion (LoRA adapters, or the
 whole UNet), on (caption, image) pairs, and returns a
 :class:`~sklearn_depict.generators.diffusers.DiffusersGenerator` for the saved
-result. Importing this package imports torch and diffusers.
+result. Its names are imported on first use: importing one module of this
+package (the pixel pipeline, say, to load a saved model) does not import the
+training code. They import torch and diffusers.
 """
 
-from .pipeline import PixelDiffusionPipeline
-from .tokenizer import build_word_tokenizer
-from .training import fit_text_to_image, load_generator, make_pixel_pipeline
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "PixelDiffusionPipeline",
@@ -18,3 +21,21 @@ __all__ = [
     "load_generator",
     "make_pixel_pipeline",
 ]
+
+_MODULES = {
+    "PixelDiffusionPipeline": ".pipeline",
+    "build_word_tokenizer": ".tokenizer",
+    "fit_text_to_image": ".training",
+    "load_generator": ".models",
+    "make_pixel_pipeline": ".models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return getattr(import_module(_MODULES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

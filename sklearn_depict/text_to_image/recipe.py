@@ -2,12 +2,18 @@
 
 Mixed precision, the optimiser (8-bit Adam where asked), the Min-SNR weighted
 loss and resizing images to the base model's resolution, following diffusers'
-``train_text_to_image*.py`` examples.
+``train_text_to_image*.py`` examples; and the loop of the scripts that train
+the shipped models (:func:`train_in_chunks`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -17,6 +23,7 @@ __all__ = [
     "make_optimizer",
     "native_resolution",
     "resize_center_crop",
+    "train_in_chunks",
 ]
 
 _PRECISIONS = {None: None, "no": None, "fp16": "float16", "bf16": "bfloat16"}
@@ -143,3 +150,117 @@ def resize_center_crop(images: Any, size: int) -> Any:
     )
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return resized[..., top : top + size, left : left + size].clamp(0.0, 1.0)
+
+
+def train_in_chunks(
+    train: Callable[[int], Any],
+    evaluate: Callable[[Path], dict[str, Any]],
+    *,
+    workdir: str | Path,
+    weights: str | Path,
+    score_key: str,
+    max_steps: int,
+    eval_every: int,
+    max_minutes: float,
+    target_met: Callable[[dict[str, Any], int], bool],
+    previous_minutes: float = 0.0,
+    start_step: int = 0,
+    verbose: bool = True,
+) -> list[dict[str, Any]]:
+    """Train in chunks of steps, evaluate after each, and keep the best weights.
+
+    ``train(step)`` trains the model in ``workdir`` up to ``step`` optimiser
+    steps (``fit_text_to_image`` with ``max_train_steps=step`` resumes from its
+    checkpoint); ``evaluate(workdir)`` scores the result. Whenever
+    ``scores[score_key]`` beats every earlier score, ``workdir`` (without its
+    checkpoint and logs) is copied to ``weights``. The loop stops at
+    ``max_steps``, after ``max_minutes`` of training, or once
+    ``target_met(scores, step)``. The history (step, seconds, scores of each
+    chunk) is kept in ``workdir/history.json``, so that a later call resumes
+    where this one stopped.
+
+    Parameters
+    ----------
+    train : callable
+        ``train(step)``: train up to ``step`` steps.
+    evaluate : callable
+        ``evaluate(workdir)``: a dict of JSON-serialisable scores.
+    workdir : str or Path
+        The training folder.
+    weights : str or Path
+        Where the best weights so far are copied; replaced each time.
+    score_key : str
+        The score that ranks chunks (larger is better).
+    max_steps : int
+        The last step.
+    eval_every : int
+        Steps per chunk.
+    max_minutes : float
+        Training minutes (all calls on this ``workdir`` together) after which no
+        chunk is started.
+    target_met : callable
+        ``target_met(scores, step)``: True stops the loop.
+    previous_minutes : float, default=0.0
+        Training minutes of an earlier run of this ``workdir`` that left no
+        history.
+    start_step : int, default=0
+        The step to count from when ``workdir`` has no history yet.
+    verbose : bool, default=True
+        Print each chunk's scores.
+
+    Returns
+    -------
+    history : list of dict
+        One entry per chunk ever trained in ``workdir``: ``step``,
+        ``seconds`` and ``eval`` (the scores).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_depict.text_to_image.recipe import train_in_chunks
+    >>> work = Path(tempfile.mkdtemp())
+    >>> history = train_in_chunks(
+    ...     lambda step: (work / "model.txt").write_text(str(step)),
+    ...     lambda folder: {"quality": 1 - 1 / int((folder / "model.txt").read_text())},
+    ...     workdir=work, weights=work.parent / (work.name + "-best"), score_key="quality",
+    ...     max_steps=10, eval_every=2, max_minutes=5,
+    ...     target_met=lambda scores, step: scores["quality"] >= 0.75, verbose=False)
+    >>> [entry["step"] for entry in history]
+    [2, 4]
+    >>> (work.parent / (work.name + "-best") / "model.txt").read_text()
+    '4'
+    """
+    workdir, weights = Path(workdir), Path(weights)
+    history_path = workdir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    best = max((h["eval"][score_key] for h in history), default=float("-inf"))
+    train_seconds = sum(h["seconds"] for h in history) + 60 * previous_minutes
+    step = history[-1]["step"] if history else int(start_step)
+    met = False
+    while step < max_steps and not met and train_seconds / 60 < max_minutes:
+        step = min(step + eval_every, max_steps)
+        started = time.time()
+        train(step)
+        seconds = time.time() - started
+        train_seconds += seconds
+        scores = evaluate(workdir)
+        history.append({"step": step, "seconds": round(seconds, 1), "eval": scores})
+        workdir.mkdir(parents=True, exist_ok=True)
+        history_path.write_text(json.dumps(history, indent=1))
+        if verbose:
+            print(f"step {step}: {train_seconds / 60:.1f} min, {json.dumps(scores)}", flush=True)
+        if scores[score_key] > best:
+            best = scores[score_key]
+            if weights.exists():
+                shutil.rmtree(weights)
+            shutil.copytree(
+                workdir,
+                weights,
+                ignore=shutil.ignore_patterns("checkpoint", "*.jsonl", "history.json"),
+            )
+            if verbose:
+                print(f"  best so far; copied to {weights}", flush=True)
+        met = target_met(scores, step)
+    return history
+

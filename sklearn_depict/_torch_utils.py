@@ -1,0 +1,122 @@
+"""Torch helpers shared by the torch estimators and the diffusion generator.
+
+Torch itself is imported inside functions only: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = [
+    "SavedModule",
+    "dtype_name",
+    "evaluating",
+    "floating_dtype",
+    "import_torch",
+    "module_device",
+    "module_device_type",
+]
+
+_DTYPE_ALIASES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float64": "float64", "fp64": "float64", "double": "float64",
+}  # fmt: skip
+
+
+def dtype_name(dtype: Any) -> str | None:
+    """The canonical name of a dtype given as None, a str alias or a torch.dtype.
+
+    Examples
+    --------
+    >>> from sklearn_depict._torch_utils import dtype_name
+    >>> dtype_name("fp16"), dtype_name("torch.bfloat16"), dtype_name(None)
+    ('float16', 'bfloat16', None)
+    """
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        name = _DTYPE_ALIASES.get(dtype.lower().removeprefix("torch."))
+        if name is None:
+            raise ValueError(
+                f"torch_dtype {dtype!r} is not understood; use one of "
+                f"{sorted(set(_DTYPE_ALIASES.values()))} or a torch.dtype."
+            )
+        return name
+    if type(dtype).__name__ == "dtype" and type(dtype).__module__ == "torch":
+        return str(dtype).removeprefix("torch.")
+    raise TypeError(f"torch_dtype must be None, a str or a torch.dtype, got {dtype!r}.")
+
+
+def import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is installed in CI
+        raise ImportError(
+            "TorchImageClassifier and TorchImageRegressor need torch. Install it with "
+            "pip install torch (pin torch==2.13.0 on CPU-only machines)."
+        ) from exc
+    return torch
+
+
+class SavedModule:
+    """A module serialised with ``torch.save``, loaded back on an available device."""
+
+    def __init__(self, data: bytes, device_type: str) -> None:
+        self.data = data
+        self.device_type = device_type
+
+    def load(self) -> Any:
+        torch = import_torch()
+        available = self.device_type == "cpu" or (
+            self.device_type == "cuda" and torch.cuda.is_available()
+        ) or (self.device_type == "mps" and torch.backends.mps.is_available())
+        # The whole module object is pickled (its class by reference), so this
+        # loads code as joblib.load does: only for files the user trusts.
+        return torch.load(
+            io.BytesIO(self.data),
+            map_location=None if available else "cpu",
+            weights_only=False,
+        )
+
+
+def module_device_type(module: Any) -> str:
+    for tensor in _tensors(module):
+        return tensor.device.type
+    return "cpu"
+
+
+def _tensors(module: Any) -> Iterator[Any]:
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+def module_device(module: Any, torch: Any) -> Any:
+    for tensor in _tensors(module):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def floating_dtype(module: Any, torch: Any) -> Any:
+    """The dtype of the module's floating parameters (a half model wants half input)."""
+    for tensor in _tensors(module):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+@contextmanager
+def evaluating(module: Any, device: Any, torch: Any) -> Iterator[None]:
+    """Eval mode on ``device`` for the duration; the training flag is restored."""
+    if module_device(module, torch) != device:
+        module.to(device)
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
