@@ -106,11 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-samples", type=_positive_int, default=None,
                       help="rows of the concept table to explain (default: 500 with the "
                            "shapes renderer, 250 with the diffusion model)")
-    demo.add_argument("--generator", choices=["shapes", "diffusion"], default="shapes",
+    demo.add_argument("--domain", choices=["shapes", "digits"], default="shapes",
+                      help="shapes: concept-bottleneck models on synthetic shapes; digits: "
+                           "does a CNN take a shortcut? Clean and forced models on real "
+                           "handwritten digits (default: shapes)")
+    demo.add_argument("--generator", choices=["shapes", "diffusion"], default=None,
                       help="shapes: the exact procedural renderer; diffusion: the shipped "
-                           "text-to-image model (needs the 'diffusion' extra)")
-    demo.add_argument("--n-repeats", type=_positive_int, default=25,
-                      help="permutations per concept (default: 25)")
+                           "text-to-image model (needs the 'diffusion' extra). Default: "
+                           "shapes for --domain shapes, diffusion for --domain digits")
+    demo.add_argument("--n-repeats", type=_positive_int, default=None,
+                      help="permutations per concept (default: 25; 10 for --domain digits)")
     demo.add_argument("--n-train", type=_positive_int, default=2000,
                       help="real renders to train the classifier on (default: 2000)")
     demo.add_argument("--seed", type=int, default=0,
@@ -262,13 +267,16 @@ def _write_results(report, path: Path) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    if args.domain == "digits":
+        return _run_digits_demo(args)
     from .demo import format_report, run_demo
 
+    args.generator = args.generator or "shapes"
     n_samples = args.n_samples or (250 if args.generator == "diffusion" else 500)
     report = run_demo(
         n_samples,
         generator=args.generator,
-        n_repeats=args.n_repeats,
+        n_repeats=args.n_repeats or 25,
         n_train=args.n_train,
         seed=args.seed,
         n_jobs=args.n_jobs,
@@ -290,6 +298,35 @@ def _run_demo(args: argparse.Namespace) -> int:
             verbose=0 if args.quiet else 1,
         )
         print(f"Report written to {paths.report_html}")
+    return 0
+
+
+def _run_digits_demo(args: argparse.Namespace) -> int:
+    from .demo_digits import (
+        DEMO_N_EXPLAIN,
+        DEMO_N_REPEATS,
+        format_shortcut_report,
+        run_digits_demo,
+    )
+
+    unsupported = [f"--{name.replace('_', '-')}" for name in ("output", "report")
+                   if getattr(args, name) is not None]
+    if args.generator == "shapes":
+        unsupported.append("--generator shapes")
+    if unsupported:
+        args.subparser.error(
+            f"{', '.join(unsupported)} cannot be used with --domain digits (its generator "
+            "is the shipped diffusion model; it prints its tables only)."
+        )
+    study = run_digits_demo(
+        args.n_samples or DEMO_N_EXPLAIN,
+        n_repeats=args.n_repeats or DEMO_N_REPEATS,
+        seed=args.seed,
+        cache=args.cache,
+        n_jobs=args.n_jobs,
+        verbose=0 if args.quiet else 1,
+    )
+    print(format_shortcut_report(study))
     return 0
 
 
