@@ -17,7 +17,7 @@ from .formatting import fixed
 
 __all__ = ["format_shortcut_report", "run_digits_demo"]
 
-#: Settings of the demo: about a minute and a half on 2 CPU cores.
+#: Settings of the demo: about a minute of CPU time (2 to 2.5 minutes on a shared 2-core CPU).
 DEMO_N_EXPLAIN = 160
 DEMO_N_REPEATS = 10
 

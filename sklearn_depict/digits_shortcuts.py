@@ -32,6 +32,7 @@ torch is imported inside functions only.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import tempfile
 import time
 from typing import Any
@@ -356,6 +357,8 @@ def run_shortcut_study(
             ``diagnostics``), ``oracle``, ``rows`` (evaluated index labels).
         seconds : dict
             Wall time of ``training``, ``explaining`` and ``total``.
+        n_images_generated : int
+            Images the generator drew for the study (its cache's count).
 
     Examples
     --------
@@ -367,6 +370,13 @@ def run_shortcut_study(
     from .cache import ImageCache
     from .digits import digits_detector
 
+    if n_explain is not None and (
+        not isinstance(n_explain, numbers.Integral) or isinstance(n_explain, bool)
+        or n_explain < 10
+    ):
+        raise ValueError(
+            f"n_explain must be None (all 450 test rows) or an int >= 10, got {n_explain!r}."
+        )
     start = time.perf_counter()
     split = digits_split(IMAGE_SIZE)
     test = split.test if n_explain is None else split.test[: int(n_explain)]

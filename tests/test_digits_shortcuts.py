@@ -152,6 +152,8 @@ def test_demo_digits_rejects_options_it_cannot_honour(capsys):
 
     with pytest.raises(ValueError, match="one generator"):
         run_digits_demo(generator="shapes")
+    with pytest.raises(ValueError, match="n_explain must be None"):
+        run_shortcut_study(n_explain=3)
 
 
 def test_case_study_modules_do_not_import_torch():
