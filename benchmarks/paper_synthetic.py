@@ -411,12 +411,24 @@ def lime_scores(
 
 
 def run_depict(
-    targets: Sequence[Any], labels: Sequence[np.ndarray], concepts: Any, generator: Any, args: Any
+    targets: Sequence[Any],
+    labels: Sequence[np.ndarray],
+    concepts: Any,
+    generator: Any,
+    args: Any,
+    cache: ImageCache | None = None,
 ) -> tuple[list[np.ndarray], list[float], int]:
-    """DEPICT importances of every target model, one image cache shared by all."""
+    """DEPICT importances of every target model, one image cache shared by all.
+
+    ``cache`` None uses a temporary folder; the count returned is the images
+    generated during this call.
+    """
     importances, baselines = [], []
-    with tempfile.TemporaryDirectory(prefix="paper_synthetic_") as folder:
-        cache = ImageCache(folder)
+    with contextlib.ExitStack() as stack:
+        if cache is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="paper_synthetic_"))
+            cache = ImageCache(folder)
+        already = cache.generated
         for target, y in zip(targets, labels):
             result = depict_importance(
                 target,
@@ -430,7 +442,7 @@ def run_depict(
             )
             importances.append(result.importances_mean)
             baselines.append(float(result.baseline_score))
-        return importances, baselines, cache.generated
+        return importances, baselines, cache.generated - already
 
 
 def exact_permutation_importance(

@@ -107,23 +107,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run the method end to end on synthetic shapes",
+        help="run the method end to end on synthetic shapes or real digits",
         description=(
             "Train a concept-bottleneck classifier with known concept weights on "
             "rendered shapes, explain it with depict_importance and the embedded "
-            "ShapesGenerator, and print the concept ranking next to the oracle."
+            "ShapesGenerator, and print the concept ranking next to the oracle. "
+            "With --domain digits: train a clean CNN and two CNNs forced onto a style "
+            "shortcut on real handwritten digits, explain them with the shipped digits "
+            "diffusion model, and print the shortcut table and both checks."
         ),
     )
     demo.add_argument("--n-samples", type=_positive_int, default=None,
                       help="rows of the concept table to explain (default: 500 with the "
-                           "shapes renderer, 250 with the diffusion model)")
-    demo.add_argument("--generator", choices=["shapes", "diffusion"], default="shapes",
+                           "shapes renderer, 250 with the diffusion model; 160 test rows for "
+                           "--domain digits)")
+    demo.add_argument("--domain", choices=["shapes", "digits"], default="shapes",
+                      help="shapes: concept-bottleneck models on synthetic shapes; digits: "
+                           "does a CNN take a shortcut? Clean and forced models on real "
+                           "handwritten digits (default: shapes)")
+    demo.add_argument("--generator", choices=["shapes", "diffusion"], default=None,
                       help="shapes: the exact procedural renderer; diffusion: the shipped "
-                           "text-to-image model (needs the 'diffusion' extra)")
-    demo.add_argument("--n-repeats", type=_positive_int, default=25,
-                      help="permutations per concept (default: 25)")
+                           "text-to-image model (needs the 'diffusion' extra). Default: "
+                           "shapes for --domain shapes, diffusion for --domain digits")
+    demo.add_argument("--n-repeats", type=_positive_int, default=None,
+                      help="permutations per concept (default: 25; 10 for --domain digits)")
     demo.add_argument("--n-train", type=_positive_int, default=2000,
-                      help="real renders to train the classifier on (default: 2000)")
+                      help="real renders to train the classifier on (default: 2000; "
+                           "shapes only)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed for data, weights and permutations (default: 0)")
     demo.add_argument("--n-jobs", type=int, default=None,
@@ -264,8 +274,12 @@ def _write_results(report, path: Path, options: dict[str, Any]) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    if args.domain == "digits":
+        return _run_digits_demo(args)
     from .demo import format_report, run_demo
 
+    args.generator = args.generator or "shapes"
+    args.n_repeats = args.n_repeats or 25
     n_samples = args.n_samples or (250 if args.generator == "diffusion" else 500)
     report = run_demo(
         n_samples,
@@ -293,6 +307,35 @@ def _run_demo(args: argparse.Namespace) -> int:
             verbose=0 if args.quiet else 1,
         )
         print(f"Report written to {paths.report_html}")
+    return 0
+
+
+def _run_digits_demo(args: argparse.Namespace) -> int:
+    from .demo_digits import (
+        DEMO_N_EXPLAIN,
+        DEMO_N_REPEATS,
+        format_shortcut_report,
+        run_digits_demo,
+    )
+
+    unsupported = [f"--{name.replace('_', '-')}" for name in ("output", "report")
+                   if getattr(args, name) is not None]
+    if args.generator == "shapes":
+        unsupported.append("--generator shapes")
+    if unsupported:
+        args.subparser.error(
+            f"{', '.join(unsupported)} cannot be used with --domain digits (its generator "
+            "is the shipped diffusion model; it prints its tables only)."
+        )
+    study = run_digits_demo(
+        args.n_samples or DEMO_N_EXPLAIN,
+        n_repeats=args.n_repeats or DEMO_N_REPEATS,
+        seed=args.seed,
+        cache=args.cache,
+        n_jobs=args.n_jobs,
+        verbose=0 if args.quiet else 1,
+    )
+    print(format_shortcut_report(study))
     return 0
 
 

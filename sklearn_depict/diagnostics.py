@@ -69,34 +69,131 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.where((n_pos == 0) | (n_neg == 0), np.nan, auc)
 
 
-def _presence(table: pd.DataFrame, columns: list[Any]) -> np.ndarray:
-    """0/1 presence of each concept: non-zero numbers, non-empty phrases."""
-    out = np.empty((len(table), len(columns)), dtype=bool)
-    for k, column in enumerate(columns):
+def _presence(
+    table: pd.DataFrame, columns: list[Any], classes: list[Any] | None = None
+) -> np.ndarray:
+    """0/1 label columns: one per binary concept, one per class of a categorical one.
+
+    A binary concept is present when its value is a non-zero number or a
+    non-empty phrase. A categorical concept (``classes[k]`` not None) gets one
+    one-vs-rest column per class: the row's value equals that class.
+    """
+    classes = [None] * len(columns) if classes is None else classes
+    parts = []
+    for column, values_classes in zip(columns, classes):
         values = table[column]
-        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+        if values_classes is not None:
+            wanted = np.asarray(values_classes, dtype=object)
+            parts.append(values.to_numpy(dtype=object)[:, None] == wanted[None, :])
+        elif pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
             values.dtype
         ):
-            out[:, k] = values.to_numpy() != 0
+            parts.append((values.to_numpy() != 0)[:, None])
         else:
-            out[:, k] = [isinstance(v, str) and v.strip() != "" for v in values]
+            parts.append(
+                np.array([isinstance(v, str) and v.strip() != "" for v in values])[:, None]
+            )
+    if not parts:
+        return np.empty((len(table), 0), dtype=bool)
+    return np.hstack(parts).astype(bool)
+
+
+def _outputs(proba: Any, n_concepts: int, name: str) -> list[np.ndarray]:
+    """A detector's output as one (n, n_columns) array per concept."""
+    if isinstance(proba, list) and len(proba) == n_concepts:
+        arrays = [np.asarray(p, dtype=float) for p in proba]
+        if all(p.ndim in (1, 2) for p in arrays):
+            return [p[:, None] if p.ndim == 1 else p for p in arrays]
+    if not isinstance(proba, list):
+        proba = np.asarray(proba, dtype=float)
+        # One output with a column per class: a single binary or categorical concept.
+        if proba.ndim == 2 and n_concepts == 1 and proba.shape[1] >= 2:
+            return [proba]
+        if proba.ndim == 2 and proba.shape[1] == n_concepts:
+            return [proba[:, [k]] for k in range(n_concepts)]
+    shape = [np.shape(p) for p in proba] if isinstance(proba, list) else np.shape(proba)
+    raise ValueError(
+        f"The {name} must give one output per detector concept: expected "
+        f"{n_concepts} columns (or a list of {n_concepts} (n, n_classes) arrays), got "
+        f"shape {shape}. Set detector_concepts= to name its outputs."
+    )
+
+
+def _categories(
+    table: pd.DataFrame, columns: list[Any], outputs: list[np.ndarray], detector: Any
+) -> list[np.ndarray | None]:
+    """The classes of each categorical concept, in its output's column order; None if binary.
+
+    A concept is categorical when the detector gives a probability per class and
+    either there are more than two classes, or the column holds text with no
+    absent (empty) value, so that presence would be the same for every row
+    (a word such as the digit "seven", or "male"/"female"). The class labels are
+    the detector's ``classes_`` entry, else the column's sorted distinct values
+    (what a scikit-learn classifier fitted on the column would hold).
+    """
+    fitted = getattr(detector, "classes_", None)
+    out: list[np.ndarray | None] = []
+    for k, (column, output) in enumerate(zip(columns, outputs)):
+        values = table[column]
+        text = not (
+            pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+        )
+        no_blank = text and all(isinstance(v, str) and v.strip() != "" for v in values)
+        if output.shape[1] < 2 or (output.shape[1] == 2 and not no_blank):
+            out.append(None)
+            continue
+        if isinstance(fitted, list) and len(fitted) == len(outputs):
+            classes = np.asarray(fitted[k], dtype=object)
+        elif fitted is not None and not isinstance(fitted, list) and len(outputs) == 1:
+            classes = np.asarray(fitted, dtype=object)
+        else:
+            classes = np.asarray(sorted(pd.unique(values)), dtype=object)
+        if len(classes) != output.shape[1]:
+            raise ValueError(
+                f"The detector gives {output.shape[1]} class probabilities for the "
+                f"categorical concept {quoted(column)}, but its classes are "
+                f"{classes.tolist()} ({len(classes)}). Give the detector a classes_ "
+                "attribute listing each output's classes in column order."
+            )
+        out.append(classes)
     return out
 
 
-def concept_probabilities(proba: Any, n_concepts: int, name: str = "detector") -> np.ndarray:
-    """A detector's output as an (n, n_concepts) array of positive-class scores."""
-    if isinstance(proba, list):
-        proba = np.column_stack([np.asarray(p)[:, -1] for p in proba])
-    proba = np.asarray(proba, dtype=float)
-    if proba.ndim == 2 and n_concepts == 1 and proba.shape[1] == 2:
-        proba = proba[:, 1:]
-    if proba.ndim != 2 or proba.shape[1] != n_concepts:
-        raise ValueError(
-            f"The {name} must give one output per detector concept: expected "
-            f"{n_concepts} columns (or a list of {n_concepts} (n, 2) arrays), got "
-            f"shape {proba.shape}. Set detector_concepts= to name its outputs."
-        )
-    return proba
+def concept_probabilities(
+    proba: Any,
+    n_concepts: int,
+    name: str = "detector",
+    *,
+    categories: list[Any] | None = None,
+) -> np.ndarray:
+    """A detector's output as an (n, n_columns) array of scores.
+
+    One column per binary concept (its positive-class probability), and one
+    per class of a categorical concept (``categories[k]`` not None), in the
+    order of :func:`_presence`'s label columns.
+    """
+    outputs = _outputs(proba, n_concepts, name)
+    categories = [None] * n_concepts if categories is None else categories
+    return np.column_stack(
+        [p if classes is not None else p[:, -1:] for p, classes in zip(outputs, categories)]
+    )
+
+
+def _concept_auroc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """AUROC per concept from per-column AUROCs.
+
+    A categorical concept's is the macro mean of its classes' one-vs-rest
+    AUROCs, skipping classes that are absent from (or make up all of) the
+    labels; NaN when no class is scorable.
+    """
+    per_column = auroc(labels, scores)
+    out = np.full(int(groups.max()) + 1 if groups.size else 0, np.nan)
+    for k in range(len(out)):
+        values = per_column[groups == k]
+        values = values[np.isfinite(values)]
+        if values.size:
+            out[k] = values.mean()
+    return out
 
 
 def diagnose(
@@ -206,17 +303,25 @@ def _detector_checks(
             f"detector_concepts names column(s) {missing} that are not in the concept "
             f"table; its columns are {list(table.columns)}."
         )
-    proba = concept_probabilities(detector_proba, len(detector_concepts))
-    labels = _presence(table, detector_concepts)
+    n_concepts = len(detector_concepts)
+    categories = _categories(
+        table, detector_concepts, _outputs(detector_proba, n_concepts, "detector"), detector
+    )
+    proba = concept_probabilities(detector_proba, n_concepts, categories=categories)
+    labels = _presence(table, detector_concepts, categories)
+    groups = np.repeat(
+        np.arange(n_concepts), [1 if c is None else len(c) for c in categories]
+    )
     failures = []
 
-    generated = auroc(labels, proba[plan.baseline_ids])
+    generated = _concept_auroc(labels, proba[plan.baseline_ids], groups)
     out.detector_concepts = detector_concepts
     out.detector_generated_auc = generated
     if X_images is not None:
-        real = auroc(
-            labels, concept_probabilities(detector.predict_proba(X_images), len(detector_concepts))
+        real_proba = concept_probabilities(
+            detector.predict_proba(X_images), n_concepts, categories=categories
         )
+        real = _concept_auroc(labels, real_proba, groups)
         out.detector_real_auc = real
         out.detector_gaps = real - generated
         for k, gap in enumerate(out.detector_gaps):
@@ -229,12 +334,14 @@ def _detector_checks(
 
     rows = plan.row_indices
     scored_labels = labels[rows]
-    base = auroc(scored_labels, proba[plan.baseline_ids[rows]])
+    base = _concept_auroc(scored_labels, proba[plan.baseline_ids[rows]], groups)
     n_entries, n_repeats, _ = plan.permuted_ids.shape
     drops = np.empty((n_entries, n_repeats, len(detector_concepts)))
     for j in range(n_entries):
         for r in range(n_repeats):
-            drops[j, r] = base - auroc(scored_labels, proba[plan.permuted_ids[j, r]])
+            drops[j, r] = base - _concept_auroc(
+                scored_labels, proba[plan.permuted_ids[j, r]], groups
+            )
     matrix = drops.mean(axis=1)
     out.independence = pd.DataFrame(
         matrix,
@@ -317,10 +424,14 @@ def depict_diagnostics(
         detector_concepts : list
             The table columns the detector's outputs stand for.
         detector_real_auc, detector_generated_auc, detector_gaps : ndarray
-            Per detector concept.
+            Per detector concept. For a categorical concept (the detector gives
+            a probability per class, such as the digit of
+            :class:`~sklearn_depict.digits.DigitsConceptDetector`) the AUROC is
+            the macro mean of the one-vs-rest AUROCs of its classes.
         independence : DataFrame of shape (n_permuted, n_detector_concepts)
             M[j, k]: mean drop of the detector's AUROC for concept k after
-            permuting concept j. Large on the diagonal, near 0 elsewhere.
+            permuting concept j (macro one-vs-rest for a categorical k). Large
+            on the diagonal, near 0 elsewhere.
         failures : list of str
             One message per failed check, also issued as warnings.
         tolerances : dict
