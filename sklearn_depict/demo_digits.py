@@ -14,6 +14,7 @@ from typing import Any
 from sklearn.utils import Bunch
 
 from .formatting import fixed
+from .verdicts import verdict_text
 
 __all__ = ["format_shortcut_report", "run_digits_demo"]
 
@@ -72,10 +73,6 @@ def run_digits_demo(
         n_explain=n_explain, n_repeats=n_repeats, seed=seed, cache=cache, n_jobs=n_jobs,
         verbose=verbose,
     )
-
-
-def _verdict(value: Any) -> str:
-    return {True: "PASS", False: "FAIL"}.get(value, "not run")
 
 
 def format_shortcut_report(study: Bunch) -> str:
@@ -140,7 +137,7 @@ def format_shortcut_report(study: Bunch) -> str:
         lines.append(
             f"{model:<9}{f'{row.real_auc:.3f} / {row.generated_auc:.3f}':>18}"
             + "".join(f"{cell:>24}" for cell in cells)
-            + f"{_verdict(row.check_1):>9}"
+            + f"{verdict_text(row.check_1):>9}"
         )
     lines += [
         "",
@@ -150,7 +147,7 @@ def format_shortcut_report(study: Bunch) -> str:
     ]
     for model, row in summary.iterrows():
         matrix = study.models[model].result.diagnostics.independence
-        lines.append(f"  {model} model: {_verdict(row.check_2)}")
+        lines.append(f"  {model} model: {verdict_text(row.check_2)}")
         lines.append("    " + f"{'permuted':<10}" + "".join(f"{c:>10}" for c in matrix.columns))
         for name, values in matrix.iterrows():
             lines.append(

@@ -15,7 +15,7 @@ import numpy as np
 
 from .formatting import fixed
 
-__all__ = ["CheckVerdict", "check_verdicts", "format_checks", "verdict_word"]
+__all__ = ["CheckVerdict", "check_verdicts", "format_checks", "verdict_text", "verdict_word"]
 
 # (key in diagnostics.checks, how people call the check)
 _CHECKS = (
@@ -46,6 +46,19 @@ def verdict_word(passed: bool | None) -> str:
     if passed is None:
         return "not run"
     return "pass" if passed else "fail"
+
+
+def verdict_text(passed: bool | None) -> str:
+    """The verdict as the terminal prints it: ``"PASS"``, ``"FAIL"`` or ``"not run"``.
+
+    Examples
+    --------
+    >>> from sklearn_depict.verdicts import verdict_text
+    >>> verdict_text(True), verdict_text(False), verdict_text(None)
+    ('PASS', 'FAIL', 'not run')
+    """
+    word = verdict_word(passed)
+    return word if passed is None else word.upper()
 
 
 def check_verdicts(diagnostics: Mapping[str, Any] | None) -> list[CheckVerdict]:
@@ -129,8 +142,7 @@ def format_checks(diagnostics: Mapping[str, Any] | None) -> list[str]:
     """
     lines = []
     for verdict in check_verdicts(diagnostics):
-        word = verdict.word if verdict.passed is None else verdict.word.upper()
         detail = f" ({verdict.detail})" if verdict.detail else ""
-        lines.append(f"{verdict.label}: {word}{detail}")
+        lines.append(f"{verdict.label}: {verdict_text(verdict.passed)}{detail}")
     failures = [] if diagnostics is None else diagnostics.get("failures") or []
     return lines + [f"  {message}" for message in failures]
