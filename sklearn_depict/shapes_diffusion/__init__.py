@@ -74,10 +74,14 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
     """
     from ..shipped_models import load_shipped_generator
 
+    # Merged here rather than passed side by side: a caller's
+    # num_inference_steps or guidance_scale must override the default, not
+    # collide with it.
+    settings: dict[str, Any] = {
+        "num_inference_steps": NUM_INFERENCE_STEPS,
+        "guidance_scale": GUIDANCE_SCALE,
+    }
+    settings.update(generator_kwargs)
     return load_shipped_generator(
-        WEIGHTS.parent,
-        script="scripts/train_shapes_diffusion.py",
-        num_inference_steps=NUM_INFERENCE_STEPS,
-        guidance_scale=GUIDANCE_SCALE,
-        **generator_kwargs,
+        WEIGHTS.parent, script="scripts/train_shapes_diffusion.py", **settings
     )
