@@ -202,3 +202,21 @@ def test_shipped_shapes_model_draws_the_captioned_concepts():
     accuracy = (found == data.concepts.to_numpy()).mean(axis=0)
     # about 2 standard errors below the recorded figures on 96 images
     assert accuracy.mean() >= 0.93 and accuracy.min() >= 0.85, accuracy
+
+
+def test_shipped_shapes_model_samples_at_the_documented_settings():
+    from pathlib import Path
+
+    from sklearn_depict.shapes_diffusion import load_shapes_diffusion, training_report
+
+    sampling = training_report()["sampling"]
+    gen = load_shapes_diffusion()
+    assert gen.num_inference_steps == sampling["num_inference_steps"] == 10
+    assert gen.guidance_scale == sampling["guidance_scale"] == 5.0
+    assert gen.scheduler == "DPMSolverMultistepScheduler"
+    assert sampling["scheduler"].startswith("DPMSolverMultistepScheduler")
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "fine_tune.rst").read_text()
+    assert "DPM-Solver++ with 10 steps and guidance scale 5" in guide
+    # a caller's settings replace the defaults rather than colliding with them
+    other = load_shapes_diffusion(num_inference_steps=4, guidance_scale=2.0)
+    assert (other.num_inference_steps, other.guidance_scale) == (4, 2.0)
