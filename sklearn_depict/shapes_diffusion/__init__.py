@@ -29,7 +29,11 @@ def training_report() -> dict[str, Any]:
     report : dict
         Settings, seed, wall time, model size and ``final_metrics``: the
         per-concept accuracy of generated images judged by
-        :func:`~sklearn_depict.bottleneck.shapes_detector`.
+        :func:`~sklearn_depict.bottleneck.shapes_detector`;
+        ``final_metrics_rates``: its false-alarm and miss rates on the same
+        images; ``final_metrics_other_judges``: the same images judged by
+        other detectors, among them the CNN judge of
+        :mod:`sklearn_depict.shapes_judge`.
 
     Examples
     --------
