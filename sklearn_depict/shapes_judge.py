@@ -74,11 +74,11 @@ def _perturb(x: Any, generator: Any) -> Any:
 class ShapesCNNJudge(ClassifierMixin, BaseEstimator):
     """A small multi-label CNN that reads which concepts an image shows.
 
-    Three 3×3 convolutions with batch normalisation, global max pooling and one logit per concept,
-    trained with binary cross-entropy on (image, concept table) pairs. Meant
-    to be fitted on real renders and then used to judge generated images,
-    beside the morphology detector, as a second opinion that shares none of
-    its features.
+    Three 3×3 convolutions with batch normalisation, global max pooling and
+    one logit per concept, trained with binary cross-entropy on (image,
+    concept table) pairs. Meant to be fitted on real renders and then used to
+    judge generated images, beside the morphology detector, as a second
+    opinion that shares none of its features.
 
     Parameters
     ----------
@@ -168,10 +168,12 @@ class ShapesCNNJudge(ClassifierMixin, BaseEstimator):
             )
         self.n_concepts_ = labels.shape[1]
         self.concept_names_ = [str(c) for c in getattr(y, "columns", [])]
-        torch.manual_seed(int(self.random_state))
+        # Seed the initial weights without touching the caller's global torch RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.random_state))
+            module = _network(self.n_concepts_, int(self.width))
         noise_rng = torch.Generator().manual_seed(int(self.random_state))
         rng = np.random.default_rng(self.random_state)
-        module = _network(self.n_concepts_, int(self.width))
         optimiser = torch.optim.Adam(module.parameters(), lr=float(self.learning_rate))
         n_batches = -(-len(images) // int(self.batch_size))
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(

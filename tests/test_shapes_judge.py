@@ -43,7 +43,12 @@ def test_cnn_judge_reads_held_out_renders():
 
 def test_cnn_judge_training_is_seeded():
     data = make_shapes_dataset(200, random_state=0)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
     first = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concepts)
+    # the caller's global torch RNG is left where it was
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())
     second = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concepts)
     np.testing.assert_array_equal(
         first.decision_function(data.images[:20]), second.decision_function(data.images[:20])
