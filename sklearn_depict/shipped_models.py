@@ -20,7 +20,9 @@ def read_training_report(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "training.json").read_text())
 
 
-def load_shipped_generator(folder: Path, *, script: str, **generator_kwargs: Any) -> Any:
+def load_shipped_generator(
+    folder: Path, *, script: str, defaults: dict[str, Any] | None = None, **generator_kwargs: Any
+) -> Any:
     """A :class:`DiffusersGenerator` for the weights in ``folder / "weights"``.
 
     Parameters
@@ -29,6 +31,9 @@ def load_shipped_generator(folder: Path, *, script: str, **generator_kwargs: Any
         The shipped model's package folder.
     script : str
         The script that trains it, named in the error when the weights are missing.
+    defaults : dict, default=None
+        The model's own sampler settings (steps, guidance); the caller's
+        ``generator_kwargs`` override them rather than colliding with them.
     **generator_kwargs
         Any :class:`DiffusersGenerator` parameter, over the defaults of
         shipped models: offline, DPM-Solver++, batches of 64.
@@ -47,5 +52,6 @@ def load_shipped_generator(folder: Path, *, script: str, **generator_kwargs: Any
     kwargs: dict[str, Any] = dict(
         local_files_only=True, scheduler="DPMSolverMultistepScheduler", batch_size=64
     )
+    kwargs.update(defaults or {})
     kwargs.update(generator_kwargs)
     return DiffusersGenerator(str(weights), **kwargs)

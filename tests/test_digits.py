@@ -183,3 +183,20 @@ def test_shipped_diffusion_model_draws_held_out_captions():
     # Looser than the 450-image targets: 120 images move a share by about 0.04.
     assert agreement[0] >= 0.85, agreement
     assert agreement[1] >= 0.75 and agreement[2] >= 0.75, agreement
+
+
+def test_shipped_diffusion_loader_defaults_and_overrides():
+    pytest.importorskip("diffusers")
+    from sklearn_depict.digits_diffusion import (
+        GUIDANCE_SCALE,
+        NUM_INFERENCE_STEPS,
+        load_digits_diffusion,
+    )
+
+    default = load_digits_diffusion()
+    assert (default.num_inference_steps, default.guidance_scale) == (
+        NUM_INFERENCE_STEPS, GUIDANCE_SCALE
+    )
+    # a caller's settings replace the model's own rather than colliding with them
+    other = load_digits_diffusion(num_inference_steps=3, guidance_scale=1.5, batch_size=8)
+    assert (other.num_inference_steps, other.guidance_scale, other.batch_size) == (3, 1.5, 8)

@@ -226,3 +226,21 @@ def test_pipeline_class_loads_a_folder_with_that_class(tmp_path):
     pipe = make_tiny_pipeline(seed=0)
     with pytest.raises(ValueError, match="already has its class"):
         DiffusersGenerator(pipe, pipeline_class=PixelDiffusionPipeline).generate(["x"], [0])
+
+
+def test_shipped_shapes_model_samples_at_the_documented_settings():
+    from pathlib import Path
+
+    from sklearn_depict.shapes_diffusion import load_shapes_diffusion, training_report
+
+    sampling = training_report()["sampling"]
+    gen = load_shapes_diffusion()
+    assert gen.num_inference_steps == sampling["num_inference_steps"] == 10
+    assert gen.guidance_scale == sampling["guidance_scale"] == 5.0
+    assert gen.scheduler == "DPMSolverMultistepScheduler"
+    assert sampling["scheduler"].startswith("DPMSolverMultistepScheduler")
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "fine_tune.rst").read_text()
+    assert "DPM-Solver++ with 10 steps and guidance scale 5" in guide
+    # a caller's settings replace the defaults rather than colliding with them
+    other = load_shapes_diffusion(num_inference_steps=4, guidance_scale=2.0)
+    assert (other.num_inference_steps, other.guidance_scale) == (4, 2.0)

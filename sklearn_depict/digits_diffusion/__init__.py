@@ -86,7 +86,6 @@ def load_digits_diffusion(**generator_kwargs: Any) -> Any:
     return load_shipped_generator(
         WEIGHTS.parent,
         script="scripts/train_digits_diffusion.py",
-        num_inference_steps=NUM_INFERENCE_STEPS,
-        guidance_scale=GUIDANCE_SCALE,
+        defaults={"num_inference_steps": NUM_INFERENCE_STEPS, "guidance_scale": GUIDANCE_SCALE},
         **generator_kwargs,
     )

@@ -29,7 +29,11 @@ def training_report() -> dict[str, Any]:
     report : dict
         Settings, seed, wall time, model size and ``final_metrics``: the
         per-concept accuracy of generated images judged by
-        :func:`~sklearn_depict.bottleneck.shapes_detector`.
+        :func:`~sklearn_depict.bottleneck.shapes_detector`;
+        ``final_metrics_rates``: its false-alarm and miss rates on the same
+        images; ``final_metrics_other_judges``: the same images judged by
+        other detectors, among them the CNN judge of
+        :mod:`sklearn_depict.shapes_judge`.
 
     Examples
     --------
@@ -77,7 +81,6 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
     return load_shipped_generator(
         WEIGHTS.parent,
         script="scripts/train_shapes_diffusion.py",
-        num_inference_steps=NUM_INFERENCE_STEPS,
-        guidance_scale=GUIDANCE_SCALE,
+        defaults={"num_inference_steps": NUM_INFERENCE_STEPS, "guidance_scale": GUIDANCE_SCALE},
         **generator_kwargs,
     )
