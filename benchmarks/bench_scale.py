@@ -76,8 +76,8 @@ def _worker(mode: str, n_rows: int) -> dict:
     rss_setup = _peak_rss_mb()
     out: dict = {"mode": mode, "n_rows": n_rows, "rss_after_setup_mb": rss_setup}
     if mode == "limit":
+        from sklearn_depict._engine.plan import make_plan, resolve_concepts
         from sklearn_depict.captioning import ConceptCaptioner
-        from sklearn_depict.planning import make_plan, resolve_concepts
 
         captioner = ConceptCaptioner()
         names, columns = resolve_concepts(concepts, None, captioner)

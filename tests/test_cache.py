@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
+from sklearn_depict._engine.generate import generate_pairs
 from sklearn_depict.cache import MAGIC, CacheWarning, decode_entry
-from sklearn_depict.generation import generate_pairs
 
 
 def _image(value=0.25, shape=(4, 4, 3)):

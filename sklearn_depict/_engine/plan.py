@@ -19,8 +19,8 @@ import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 
-from .captioning import ConceptCaptioner
-from .concepts import row_identities, row_seeds
+from ..captioning import ConceptCaptioner
+from ..concepts import row_identities, row_seeds
 
 __all__ = ["ImportancePlan", "make_plan", "resolve_concepts", "resolve_max_samples"]
 
