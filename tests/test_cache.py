@@ -113,7 +113,8 @@ def test_disk_full_degrades_to_no_caching(tmp_path, monkeypatch, bottleneck, sha
         patch.setattr(os, "replace", full_disk)
         with pytest.warns(CacheWarning, match="going on without caching"):
             result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                       generator=ShapesGenerator(), cache=tmp_path,
+                                       generator=CaptionToImage(ShapesGenerator(),
+                                                                cache=tmp_path),
                                        n_repeats=2, random_state=0)
     reference = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                   generator=ShapesGenerator(), n_repeats=2, random_state=0)

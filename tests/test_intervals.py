@@ -125,22 +125,22 @@ def _brute_force_replicates(plan, replay, y, counts, scorer_name):
 @pytest.mark.parametrize("name", ["accuracy", "roc_auc"])
 def test_linear_replicates_against_rescoring_every_repeat(bottleneck, small, name):
     """Exact for accuracy; first order, and close, for ROC AUC."""
-    from sklearn_depict import importance
+    from sklearn_depict._engine import run as engine_run
 
     table, y = small
     captured = {}
-    original = importance._score_plan
+    original = engine_run.score_plan
 
     def capture(plan, replay, *args, **kwargs):
         captured["replay"] = replay
         return original(plan, replay, *args, **kwargs)
 
-    importance._score_plan = capture
+    engine_run.score_plan = capture
     try:
         result = _run(bottleneck, table, y, scoring=name, n_repeats=3, ci_random_state=0,
                       n_bootstraps=40)
     finally:
-        importance._score_plan = original
+        engine_run.score_plan = original
     replay = captured["replay"]
     y = np.asarray(y)
     counts = next(bootstrap_counts(len(y), 40, random_state=1))
