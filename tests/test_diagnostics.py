@@ -188,10 +188,16 @@ def test_deprecated_check_options_of_depict_importance(bottleneck, shapes_test,
                                                        bottleneck_labels, detector):
     kwargs = dict(generator=ShapesGenerator(), n_repeats=2, random_state=0,
                   ci_random_state=0, scoring="roc_auc")
-    with pytest.warns(FutureWarning, match="'detector' parameter of depict_importance was "
-                      "deprecated in 0.2 and will be removed in 0.4; use depict_diagnostics"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         old = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                 detector=detector, X_images=shapes_test.images, **kwargs)
+    messages = [str(w.message) for w in caught if w.category is FutureWarning]
+    assert len(messages) == 2
+    for name in ("detector", "X_images"):
+        assert any(m.startswith(f"The '{name}' parameter of depict_importance was deprecated "
+                                "in 0.2 and will be removed in 0.4; use depict_diagnostics")
+                   for m in messages)
     new = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
                              detector=detector, X_images=shapes_test.images, **kwargs)
     np.testing.assert_array_equal(old.importances, new.result.importances)
