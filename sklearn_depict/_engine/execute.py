@@ -136,6 +136,9 @@ def execute(
                 _collect(execution, image_shape, outputs, stats, s, n, generator)
                 for key in _CACHE_COUNTERS:
                     counters[key] += stats["cache"][key]
+                if cache is not None and stats["cache"]["write_failed"]:
+                    # Warned once already: later chunks skip writing too.
+                    cache.write_failed = True
                 if keep_images:
                     kept.append(images)
                 bar.update(stats["n_images"])
@@ -186,7 +189,10 @@ def _chunk_task(
         prediction=time.perf_counter() - middle,
         image_shape=tuple(images.shape[1:]),
         n_images=len(images),
-        cache={key: getattr(local_cache, key, 0) for key in _CACHE_COUNTERS},
+        cache={
+            **{key: getattr(local_cache, key, 0) for key in _CACHE_COUNTERS},
+            "write_failed": getattr(local_cache, "write_failed", False),
+        },
     )
     return outputs, images if keep_images else None, stats
 
