@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
 from ._engine.plan import ImportancePlan
-from ._engine.run import Run, explain, predict_and_score
+from ._engine.run import Run, explain, predict_real
 from .formatting import quoted
 
 __all__ = [
@@ -271,9 +271,11 @@ class Checks:
 
     The engine calls :meth:`validate` once the run is planned (before any
     image is generated), predicts every image with ``detector`` too, and calls
-    :meth:`apply` once the importances are scored. Everything computed here
-    comes from what the engine gathered, plus the predictions on the real
-    images.
+    :meth:`apply` once the importances are scored. The checks themselves
+    (:func:`detector_checks`, :func:`generation_checks`) are pure functions
+    of what the engine gathered: image ids, the detector's probabilities,
+    concept labels and scores (on the real images too, see
+    ``sklearn_depict._engine.run.predict_real``).
 
     Parameters
     ----------
@@ -326,22 +328,19 @@ class Checks:
 
     def apply(self, run: Run, results: Bunch | dict[str, Bunch]) -> None:
         """Compute both checks and store them as ``diagnostics`` in each result."""
+        real_scores = real_proba = None
+        if self.X_images is not None:
+            real_scores, real_proba = predict_real(run, self.X_images, self.detector)
         shared = Bunch(tolerances=self.tol_)
         failures: list[str] = []
         if self.detector is not None:
             n_concepts = len(self.concepts_)
             proba = concept_probabilities(run.responses[1]["predict_proba"], n_concepts)
-            real_proba = None
-            if self.X_images is not None:
-                real_proba = concept_probabilities(
-                    self.detector.predict_proba(self.X_images), n_concepts
-                )
+            if real_proba is not None:
+                real_proba = concept_probabilities(real_proba, n_concepts)
             labels = _presence(run.table, self.concepts_)
             failures = detector_checks(shared, run.plan, labels, proba, real_proba,
                                        self.concepts_, self.tol_)
-        real_scores = None
-        if self.X_images is not None:
-            real_scores = predict_and_score(run, self.X_images)
         generation_checks(results, shared, failures, real_scores,
                           ran_independence=self.detector is not None,
                           stacklevel=self.stacklevel - 1)

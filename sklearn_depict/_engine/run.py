@@ -51,7 +51,7 @@ __all__ = [
     "explain",
     "finish",
     "gather",
-    "predict_and_score",
+    "predict_real",
     "prepare",
     "score",
 ]
@@ -236,18 +236,26 @@ def score(run: Run, *, derivatives: bool) -> Bunch | dict[str, Bunch]:
     return results
 
 
-def predict_and_score(run: Run, images: np.ndarray) -> Any:
+def predict_real(run: Run, images: np.ndarray, detector: Any = None) -> tuple[Any, Any]:
     """The estimator's score (or scores) on other images of the same rows.
 
     For the diagnostics' real images: predicted with the methods the scorer
-    needs, scored against the run's targets and weights.
+    needs and scored against the run's targets and weights; with a
+    ``detector``, its ``predict_proba`` on them too.
+
+    Returns
+    -------
+    scores : float or dict
+    detector_proba : object or None
     """
     real = make_replay(run.estimator, run.available)
     real.responses_ = {m: getattr(run.estimator, m)(images) for m in run.methods}
     ids = np.arange(len(images))
     if run.weights is None:
-        return run.scorer(real, ids, run.y)
-    return run.scorer(real, ids, run.y, sample_weight=run.weights)
+        scores = run.scorer(real, ids, run.y)
+    else:
+        scores = run.scorer(real, ids, run.y, sample_weight=run.weights)
+    return scores, None if detector is None else detector.predict_proba(images)
 
 
 def finish(
