@@ -52,7 +52,13 @@ from sklearn.metrics import get_scorer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_depict import ImageCache, ShapesGenerator, depict_importance, make_shapes_dataset
+from sklearn_depict import (
+    CaptionToImage,
+    ImageCache,
+    ShapesGenerator,
+    depict_importance,
+    make_shapes_dataset,
+)
 
 ARMS = ("fast, bootstrap", "fast, t", "exact")
 
@@ -76,7 +82,7 @@ def run(arm: str, clf: Any, data: Any, cache: ImageCache, n_repeats: int, seed: 
     exact = arm == "exact"
     start = time.perf_counter()
     result = depict_importance(
-        clf, data.concepts, data.target, generator=ShapesGenerator(), cache=cache,
+        clf, data.concepts, data.target, generator=CaptionToImage(ShapesGenerator(), cache=cache),
         scoring=get_scorer("roc_auc") if exact else "roc_auc", n_repeats=n_repeats,
         random_state=seed, ci_method="bootstrap" if arm == "fast, bootstrap" else "t",
         ci_random_state=seed,

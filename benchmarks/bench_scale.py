@@ -70,14 +70,14 @@ def _peak_rss_mb() -> float:
 
 
 def _worker(mode: str, n_rows: int) -> dict:
-    from sklearn_depict import ImageCache, depict_importance
+    from sklearn_depict import CaptionToImage, ImageCache, depict_importance
 
     model, concepts, y, generator = _setup(n_rows)
     rss_setup = _peak_rss_mb()
     out: dict = {"mode": mode, "n_rows": n_rows, "rss_after_setup_mb": rss_setup}
     if mode == "limit":
+        from sklearn_depict._engine.plan import make_plan, resolve_concepts
         from sklearn_depict.captioning import ConceptCaptioner
-        from sklearn_depict.planning import make_plan, resolve_concepts
 
         captioner = ConceptCaptioner()
         names, columns = resolve_concepts(concepts, None, captioner)
@@ -100,9 +100,11 @@ def _worker(mode: str, n_rows: int) -> dict:
         try:
             start = time.perf_counter()
             result = depict_importance(
-                model, concepts, y, generator=generator, scoring="roc_auc",
-                n_repeats=N_REPEATS, random_state=0, batch_size=CHUNK,
-                cache=None if cache_dir is None else ImageCache(cache_dir),
+                model, concepts, y, scoring="roc_auc", n_repeats=N_REPEATS, random_state=0,
+                generator=CaptionToImage(
+                    generator, batch_size=CHUNK,
+                    cache=None if cache_dir is None else ImageCache(cache_dir),
+                ),
             )
             out["wall_s"] = time.perf_counter() - start
             out.update(

@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_depict import ShapesGenerator, depict_importance, make_shapes_dataset
+from sklearn_depict import CaptionToImage, ShapesGenerator, depict_importance, make_shapes_dataset
 from sklearn_depict.datasets import make_concept_labels
 from sklearn_depict.uncertainty import importance_intervals
 
@@ -87,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return make_concept_labels(concepts, train.weights, threshold=threshold)
 
     truth_result = depict_importance(
-        clf, truth_set.concepts, labels(truth_set.concepts), generator=generator,
-        scoring="roc_auc", n_repeats=3, random_state=args.seed, ci_method="t", batch_size=1024,
+        clf, truth_set.concepts, labels(truth_set.concepts), scoring="roc_auc",
+        generator=CaptionToImage(generator, batch_size=1024), n_repeats=3,
+        random_state=args.seed, ci_method="t",
     )
     truth = truth_result.importances_mean
     names = list(truth_result.concept_names)
@@ -102,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(args.n_sets):
         data = make_shapes_dataset(args.n_rows, random_state=args.seed + 100 + k)
         result = depict_importance(
-            clf, data.concepts, labels(data.concepts), generator=generator,
-            scoring="roc_auc", n_repeats=args.n_repeats, random_state=k, seed=1 + k,
+            clf, data.concepts, labels(data.concepts), scoring="roc_auc",
+            generator=CaptionToImage(generator, seed=1 + k), n_repeats=args.n_repeats,
+            random_state=k,
             ci_method="bootstrap", n_bootstraps=args.n_bootstraps, ci_random_state=k,
         )
         intervals = {

@@ -125,7 +125,13 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 import sklearn_depict
-from sklearn_depict import ImageCache, ShapesGenerator, depict_importance, make_shapes_dataset
+from sklearn_depict import (
+    CaptionToImage,
+    ImageCache,
+    ShapesGenerator,
+    depict_importance,
+    make_shapes_dataset,
+)
 from sklearn_depict.datasets import make_concept_labels, oracle_importance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -434,11 +440,10 @@ def run_depict(
                 target,
                 concepts,
                 y,
-                generator=generator,
+                generator=CaptionToImage(generator, cache=cache),
                 scoring="roc_auc",
                 n_repeats=args.n_repeats,
                 random_state=args.seed,
-                cache=cache,
             )
             importances.append(result.importances_mean)
             baselines.append(float(result.baseline_score))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ._engine.plan import ImportancePlan
 from .bottleneck import ConceptBottleneckClassifier
 from .cache import ImageCache
 from .caption_to_image import CaptionToImage
@@ -36,6 +37,7 @@ __all__ = [
     "FlattenImages",
     "ImageCache",
     "ImportanceDisplay",
+    "ImportancePlan",
     "IndependenceDisplay",
     "PermutationExamplesDisplay",
     "ShapesGenerator",

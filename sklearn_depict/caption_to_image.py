@@ -8,18 +8,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
+from ._engine.execute import DEFAULT_CHUNK_SIZE, execute
+from ._engine.generate import distinct_pairs, resolve_fingerprint
 from .cache import check_cache
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table, row_identities, row_seeds
-from .generation import distinct_pairs, generate_pairs, resolve_fingerprint
 from .generators._base import check_generator
-from .progress import progress_bar
 
 __all__ = ["CaptionToImage", "DEFAULT_CHUNK_SIZE"]
-
-# Images held in memory at once when no batch_size is given: small enough for
-# 64 px images to stay in the tens of MB, large enough to amortise calls.
-DEFAULT_CHUNK_SIZE = 256
 
 
 class CaptionToImage(TransformerMixin, BaseEstimator):
@@ -195,21 +191,19 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
         cache = check_cache(self.cache, caller="CaptionToImage")
         fingerprint = resolve_fingerprint(generator, cache)
         unique_captions, unique_seeds, inverse = distinct_pairs(captions, seeds)
-        step = self.batch_size or DEFAULT_CHUNK_SIZE
-        chunks = []
-        image_shape = None
-        with progress_bar(len(unique_captions), "generating", self.verbose) as bar:
-            for start in range(0, len(unique_captions), step):
-                images, _ = generate_pairs(
-                    generator,
-                    unique_captions[start : start + step],
-                    unique_seeds[start : start + step],
-                    cache=cache,
-                    fingerprint=fingerprint,
-                    batch_size=self.batch_size,
-                    image_shape=image_shape,
-                )
-                image_shape = images.shape[1:]
-                chunks.append(images)
-                bar.update(len(images))
-        return np.concatenate(chunks)[inverse]
+        # The engine's loop, with no predictor: the images themselves are kept.
+        # In this process (n_jobs=1), whatever joblib context the caller set,
+        # since the images all come back here anyway.
+        execution = execute(
+            unique_captions,
+            unique_seeds,
+            generator=generator,
+            fingerprint=fingerprint,
+            cache=cache,
+            batch_size=self.batch_size,
+            n_jobs=1,
+            verbose=self.verbose,
+            keep_images=True,
+            label="generating",
+        )
+        return execution.images[inverse]

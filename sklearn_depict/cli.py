@@ -366,8 +366,9 @@ def _scoring(values: list[str] | None) -> Any:
 def _explain(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from .caption_to_image import CaptionToImage
     from .captioning import ConceptCaptioner
-    from .diagnostics import DiagnosticWarning
+    from .diagnostics import DiagnosticWarning, depict_diagnostics
     from .importance import depict_importance
     from .report import write_report
 
@@ -438,31 +439,32 @@ def _explain(args: argparse.Namespace) -> int:
         say(f"Explaining {len(table)} rows; images are cached in {cache_dir}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DiagnosticWarning)
-            result = depict_importance(
+            checks = {}
+            if detector is not None or images is not None:
+                checks = dict(detector=detector, X_images=images,
+                              detector_concepts=args.detector_concepts)
+            result = (depict_diagnostics if checks else depict_importance)(
                 estimator,
                 table,
                 y,
-                generator=generator,
+                generator=CaptionToImage(generator, captioner=captioner, cache=str(cache_dir),
+                                         batch_size=args.batch_size, seed=args.seed),
                 scoring=scoring,
                 n_repeats=args.n_repeats,
                 n_jobs=args.n_jobs,
                 random_state=args.random_state,
                 max_samples=args.max_samples,
                 concepts=args.permute,
-                captioner=captioner,
-                cache=str(cache_dir),
-                batch_size=args.batch_size,
                 verbose=verbose,
-                seed=args.seed,
-                detector=detector,
-                X_images=images,
-                detector_concepts=args.detector_concepts,
                 confidence=args.confidence,
                 ci_method=args.ci_method,
                 n_bootstraps=args.n_bootstraps,
                 ci_random_state=args.random_state,
                 pvalue_correction=args.pvalue_correction,
+                **checks,
             )
+            if checks:
+                result = result.result
         for warning in caught:
             kind = "check failed" if issubclass(warning.category, DiagnosticWarning) else (
                 warning.category.__name__

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import tempfile
 from contextlib import nullcontext
 from itertools import combinations
@@ -12,12 +14,15 @@ from scipy.stats import kendalltau, spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
+from sklearn.utils._param_validation import Integral, Interval, RealNotInt, validate_params
 
+from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
+from ._engine.run import explain
 from ._replay import looks_like_classifier
 from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage
 from .concepts import check_concept_table
-from .importance import depict_importance
+from .diagnostics import Checks
 from .results import is_single_metric
 from .row_bootstrap import t_pvalues
 from .uncertainty import importance_intervals, rank_with_ties
@@ -25,6 +30,21 @@ from .uncertainty import importance_intervals, rank_with_ties
 __all__ = ["cross_validate_importance"]
 
 
+@validate_params(
+    {
+        **RUN_CONSTRAINTS,
+        **CHECK_OPTIONS,
+        **CAPTION_OPTIONS,
+        "cv": "no_validation",
+        "refit": ["boolean"],
+        "groups": ["array-like", None],
+        "stability_threshold": [
+            Interval(RealNotInt, -1, 1, closed="both"),
+            Interval(Integral, -1, 1, closed="both"),
+        ],
+    },
+    prefer_skip_nested_validation=True,
+)
 def cross_validate_importance(
     estimator: Any,
     X_captions: Any,
@@ -39,7 +59,24 @@ def cross_validate_importance(
     cache: Any = None,
     stability_threshold: float = 0.7,
     verbose: int = 0,
-    **kwargs: Any,
+    scoring: Any = None,
+    n_repeats: int = 5,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+    max_samples: float | int = 1.0,
+    concepts: Any = None,
+    confidence: float = 0.95,
+    ci_method: str = "bootstrap",
+    n_bootstraps: int = 1000,
+    ci_random_state: Any = None,
+    pvalue_correction: str | None = None,
+    detector: Any = None,
+    detector_concepts: Any = None,
+    tolerances: dict[str, float] | None = None,
+    captioner: Any = None,
+    batch_size: int | None = None,
+    concept_names: Any = None,
+    seed: int | None = None,
 ) -> Bunch | dict[str, Bunch]:
     """Explain on every fold of a cross-validation and compare the rankings.
 
@@ -47,7 +84,10 @@ def cross_validate_importance(
     which shows how much a ranking depends on the rows it is computed on. With
     ``refit=True`` a clone is fitted on each training fold (on ``X_images`` when
     given, else on images generated from the training captions) and explained
-    on its held-out fold, which also shows how much it depends on the fit.
+    on its held-out fold, which also shows how much it depends on the fit. An
+    estimator whose ``fit`` takes ``concepts=`` (such as
+    :class:`ConceptBottleneckClassifier`) gets the fold's rows of the concept
+    table there.
 
     All folds share one image cache (a temporary one when ``cache`` is None):
     seeds follow row identities, so a row's baseline image is generated once,
@@ -63,7 +103,9 @@ def cross_validate_importance(
     y : array-like of shape (n_samples,)
         Targets.
     generator : object
-        Text-to-image generator.
+        Text-to-image generator, or a :class:`CaptionToImage` (whose
+        captioner, seed and batch size are then used), as in
+        :func:`depict_importance`.
     cv : int, cross-validation generator or iterable, default=5
         As in :func:`sklearn.model_selection.cross_validate`; stratified for
         classifiers when an int.
@@ -83,9 +125,15 @@ def cross_validate_importance(
         folds' rankings reaches this value.
     verbose : int, default=0
         Progress bars when above 0.
-    **kwargs
-        Passed to :func:`depict_importance` (scoring, n_repeats, random_state,
-        concepts, captioner, batch_size, n_jobs, detector, ...).
+    scoring, n_repeats, n_jobs, random_state, max_samples, concepts, \
+confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
+        As in :func:`depict_importance`, for each fold.
+    detector, detector_concepts, tolerances : object, default=None
+        As in :func:`depict_diagnostics`: with a ``detector`` (or
+        ``X_images``) each fold's result holds ``diagnostics``.
+    captioner, batch_size, concept_names, seed : object, default=None
+        Deprecated in 0.2, to be removed in 0.4: pass
+        ``generator=CaptionToImage(generator, ...)`` instead.
 
     Returns
     -------
@@ -140,7 +188,11 @@ def cross_validate_importance(
     >>> cv_result.fold_importances.shape, bool(cv_result.stable)
     ((3, 6), True)
     """
-    table = check_concept_table(X_captions, concept_names=kwargs.pop("concept_names", None),
+    caption_options = dict(captioner=captioner, batch_size=batch_size,
+                           concept_names=concept_names, seed=seed)
+    deprecated_options("cross_validate_importance", caption_options, stacklevel=4)
+    transformer = _caption_step(generator, caption_options)
+    table = check_concept_table(X_captions, concept_names=transformer.concept_names,
                                 caller="cross_validate_importance")
     y_array = check_array(y, ensure_2d=False, dtype=None, input_name="y")
     check_consistent_length(table, y_array)
@@ -151,34 +203,40 @@ def cross_validate_importance(
     if weights is not None:
         check_consistent_length(table, weights)
     splitter = check_cv(cv, y_array, classifier=looks_like_classifier(estimator))
-    user_cache = check_cache(cache, caller="cross_validate_importance")
+    user_cache = check_cache(cache if cache is not None else transformer.cache,
+                             caller="cross_validate_importance")
+    intervals = dict(confidence=confidence, method=ci_method, n_bootstraps=n_bootstraps,
+                     random_state=ci_random_state, correction=pvalue_correction)
 
     with tempfile.TemporaryDirectory(prefix="depict-cv-") if user_cache is None else (
         nullcontext(None)
     ) as tmp:
         shared_cache = user_cache if user_cache is not None else ImageCache(tmp)
+        # A shallow copy: the same generator object, fitted kinds and all. The
+        # table is a DataFrame by now, so its columns name the concepts.
+        step = copy.copy(transformer).set_params(cache=shared_cache, concept_names=None)
         folds, estimators = [], []
         for train, test in splitter.split(table, y_array, groups):
             model = estimator
             if refit:
-                model = clone(estimator)
-                images = (
-                    X_images[train]
-                    if X_images is not None
-                    else _training_images(table.iloc[train], generator, shared_cache, kwargs,
-                                          verbose)
-                )
-                model.fit(images, y_array[train])
-            result = depict_importance(
+                model = _fit_fold(estimator, step, table.iloc[train], y_array[train],
+                                  None if X_images is None else X_images[train], verbose)
+            checks = None
+            if detector is not None or X_images is not None:
+                checks = Checks(detector, None if X_images is None else X_images[test],
+                                detector_concepts, tolerances)
+            result = explain(
                 model,
                 table.iloc[test],
                 y_array[test],
-                generator=generator,
-                cache=shared_cache,
-                sample_weight=None if weights is None else weights[test],
-                X_images=None if X_images is None else X_images[test],
+                options=dict(generator=step, scoring=scoring, n_repeats=n_repeats,
+                             random_state=random_state,
+                             sample_weight=None if weights is None else weights[test],
+                             max_samples=max_samples, concepts=concepts),
+                intervals=intervals,
+                n_jobs=n_jobs,
                 verbose=verbose,
-                **kwargs,
+                checks=checks,
             )
             for bunch in _bunches(result):
                 bunch.train, bunch.test = train, test
@@ -193,18 +251,40 @@ def cross_validate_importance(
     }
 
 
-def _training_images(
-    table: Any, generator: Any, cache: ImageCache, kwargs: dict[str, Any], verbose: int
-) -> np.ndarray:
-    transformer = CaptionToImage(
-        generator,
-        captioner=kwargs.get("captioner"),
-        cache=cache,
-        seed=kwargs.get("seed", 0),
-        batch_size=kwargs.get("batch_size"),
-        verbose=verbose,
-    )
-    return transformer.transform(table)
+def _caption_step(generator: Any, options: dict[str, Any]) -> CaptionToImage:
+    """The CaptionToImage that makes every fold's images (training ones too)."""
+    if not isinstance(generator, CaptionToImage):
+        seed = options["seed"]
+        return CaptionToImage(generator, captioner=options["captioner"],
+                              seed=0 if seed is None else seed,
+                              batch_size=options["batch_size"],
+                              concept_names=options["concept_names"])
+    given = sorted(name for name, value in options.items() if value is not None)
+    if given:
+        raise ValueError(
+            f"cross_validate_importance got {', '.join(given)} and "
+            "generator=CaptionToImage(...); set them on the CaptionToImage."
+        )
+    return generator
+
+
+def _fit_fold(
+    estimator: Any,
+    step: CaptionToImage,
+    table: Any,
+    y: np.ndarray,
+    images: np.ndarray | None,
+    verbose: int,
+) -> Any:
+    """A clone fitted on a training fold, on real or generated images."""
+    model = clone(estimator)
+    if images is None:
+        images = copy.copy(step).set_params(verbose=verbose).transform(table)
+    fit_params = {}
+    # A concept bottleneck learns the concepts too: give it the fold's rows.
+    if "concepts" in inspect.signature(model.fit).parameters:
+        fit_params["concepts"] = table
+    return model.fit(images, y, **fit_params)
 
 
 def _bunches(result: Bunch | dict[str, Bunch]) -> list[Bunch]:

@@ -11,7 +11,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import Bunch
 
 from .bottleneck import ConceptBottleneckClassifier, make_shapes_detector
+from .caption_to_image import CaptionToImage
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
+from .diagnostics import depict_diagnostics
 from .formatting import fixed
 from .generators.shapes import ShapesGenerator
 from .importance import depict_importance
@@ -110,20 +112,22 @@ def run_demo(
             "X_images": test.images,
         }
 
-    result = depict_importance(
+    explain = depict_diagnostics if checks else depict_importance
+    result = explain(
         model,
         test.concepts,
         y_test,
-        generator=make_demo_generator(generator),
+        generator=CaptionToImage(make_demo_generator(generator), cache=cache),
         scoring="roc_auc",
         n_repeats=n_repeats,
         random_state=seed,
         ci_random_state=seed,
         n_jobs=n_jobs,
-        cache=cache,
         verbose=verbose,
         **checks,
     )
+    if checks:
+        result = result.result
     oracle = oracle_importance(weights, model.concept_probabilities(test.images))
     mean = result.importances_mean
     table = pd.DataFrame(

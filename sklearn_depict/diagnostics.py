@@ -8,7 +8,9 @@
    original labels).
 
 Both reuse the images the importance run generated: the detector predicts each
-distinct image in the same streamed chunks as the estimator.
+distinct image in the same streamed chunks as the estimator. The checks are
+pure functions of what the engine gathered (image ids, the detector's
+probabilities, concept labels, scores); :class:`Checks` hands them over.
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
 
-from ._replay import make_replay
+from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
+from ._engine.plan import ImportancePlan
+from ._engine.run import Run, explain, predict_real
 from .formatting import quoted
-from .planning import ImportancePlan
 from .results import is_single_metric
 
-__all__ = ["DiagnosticWarning", "DEFAULT_TOLERANCES", "depict_diagnostics", "auroc"]
+__all__ = [
+    "Checks",
+    "DEFAULT_TOLERANCES",
+    "DiagnosticWarning",
+    "auroc",
+    "depict_diagnostics",
+    "detector_checks",
+    "generation_checks",
+]
 
 DEFAULT_TOLERANCES = {"generation_gap": 0.1, "min_drop": 0.1, "max_leak": 0.05}
 
@@ -196,55 +208,34 @@ def _concept_auroc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -
     return out
 
 
-def diagnose(
+def generation_checks(
     results: Bunch | dict[str, Bunch],
+    shared: Bunch,
+    failures: list[str],
+    real_scores: Any,
     *,
-    plan: ImportancePlan,
-    table: pd.DataFrame,
-    estimator: Any,
-    available: tuple[str, ...],
-    methods: list[str],
-    scorer: Any,
-    y: np.ndarray,
-    sample_weight: np.ndarray | None,
-    X_images: Any,
-    detector: Any,
-    detector_proba: Any,
-    detector_concepts: Any,
-    tolerances: dict[str, float] | None,
+    ran_independence: bool,
+    stacklevel: int = 2,
 ) -> None:
-    """Compute both checks and store them as ``diagnostics`` in each result."""
-    tol = dict(DEFAULT_TOLERANCES)
-    unknown = set(tolerances or {}) - set(tol)
-    if unknown:
-        raise ValueError(f"Unknown tolerance(s) {sorted(unknown)}; use {sorted(tol)}.")
-    tol.update(tolerances or {})
-    if X_images is not None:
-        X_images = np.asarray(X_images)
-        if X_images.ndim < 2 or len(X_images) != len(table):
-            raise ValueError(
-                f"X_images must hold one real image per row of the concept table "
-                f"({len(table)}), got an array of shape {X_images.shape}."
-            )
+    """Check 1 for the estimator; store both checks as ``diagnostics`` in each result.
 
-    shared = Bunch(tolerances=tol)
-    failures: list[str] = []
-    if detector is not None:
-        failures += _detector_checks(
-            shared, plan, table, detector, detector_proba, detector_concepts, X_images, tol
-        )
-
+    Parameters
+    ----------
+    results : Bunch or dict of Bunch
+        Scored results, with ``baseline_score``.
+    shared : Bunch
+        What the detector's checks found (with ``tolerances``).
+    failures : list of str
+        The detector's failed checks.
+    real_scores : float, dict or None
+        The estimator's score on the real images (None without them).
+    ran_independence : bool
+        Whether a detector was checked.
+    stacklevel : int, default=2
+        Where the :class:`DiagnosticWarning` of a failed check points.
+    """
+    tol = shared.tolerances
     bunches = results if not is_single_metric(results) else {None: results}
-    real_scores: Any = None
-    if X_images is not None:
-        real = make_replay(estimator, available)
-        real.responses_ = {m: getattr(estimator, m)(X_images) for m in methods}
-        ids = np.arange(len(X_images))
-        if sample_weight is None:
-            real_scores = scorer(real, ids, y)
-        else:
-            real_scores = scorer(real, ids, y, sample_weight=sample_weight)
-
     for name, bunch in bunches.items():
         diagnostics = Bunch(**shared)
         own_failures = list(failures)
@@ -262,10 +253,10 @@ def diagnose(
                 )
         diagnostics.checks = {
             "effective_generation": _verdict(
-                own_failures, "effective generation", X_images is not None
+                own_failures, "effective generation", real_scores is not None
             ),
             "independent_permutation": _verdict(
-                own_failures, "independent permutation", detector is not None
+                own_failures, "independent permutation", ran_independence
             ),
         }
         diagnostics.failures = own_failures
@@ -275,7 +266,7 @@ def diagnose(
         for message in bunch.diagnostics.failures:
             if message not in seen:
                 seen.add(message)
-                warnings.warn(message, DiagnosticWarning, stacklevel=4)
+                warnings.warn(message, DiagnosticWarning, stacklevel=stacklevel + 1)
 
 
 def _verdict(failures: list[str], check: str, ran: bool) -> bool | None:
@@ -284,43 +275,53 @@ def _verdict(failures: list[str], check: str, ran: bool) -> bool | None:
     return not any(message.startswith(check) for message in failures)
 
 
-def _detector_checks(
+def detector_checks(
     out: Bunch,
     plan: ImportancePlan,
-    table: pd.DataFrame,
-    detector: Any,
-    detector_proba: Any,
-    detector_concepts: Any,
-    X_images: Any,
+    labels: np.ndarray,
+    proba: np.ndarray,
+    real_proba: np.ndarray | None,
+    detector_concepts: list[Any],
     tol: dict[str, float],
+    groups: np.ndarray | None = None,
 ) -> list[str]:
-    if detector_concepts is None:
-        detector_concepts = [c for columns in plan.concept_columns for c in columns]
-    detector_concepts = list(detector_concepts)
-    missing = [c for c in detector_concepts if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"detector_concepts names column(s) {missing} that are not in the concept "
-            f"table; its columns are {list(table.columns)}."
-        )
-    n_concepts = len(detector_concepts)
-    categories = _categories(
-        table, detector_concepts, _outputs(detector_proba, n_concepts, "detector"), detector
-    )
-    proba = concept_probabilities(detector_proba, n_concepts, categories=categories)
-    labels = _presence(table, detector_concepts, categories)
-    groups = np.repeat(
-        np.arange(n_concepts), [1 if c is None else len(c) for c in categories]
-    )
+    """Check 1 for the detector, and check 2: AUROC drops after each permutation.
+
+    Parameters
+    ----------
+    out : Bunch
+        Receives ``detector_concepts``, ``detector_generated_auc``,
+        ``detector_real_auc``, ``detector_gaps`` and ``independence``.
+    plan : ImportancePlan
+        Which image id each row shows, in the baseline and after permutation.
+    labels : ndarray of shape (n_samples, n_label_columns)
+        One 0/1 column per binary detector concept (its presence) and one per
+        class of a categorical concept (one-vs-rest), as :func:`_presence` gives.
+    proba : ndarray of shape (n_distinct, n_label_columns)
+        The detector's scores for every distinct generated image, in the
+        same columns.
+    real_proba : ndarray of shape (n_samples, n_label_columns) or None
+        Its scores for the real images.
+    detector_concepts : list
+    tol : dict
+        The tolerances.
+    groups : ndarray of shape (n_label_columns,), default=None
+        The detector concept each column belongs to; a categorical concept's
+        AUROC is the macro mean of its classes' one-vs-rest AUROCs. None: one
+        column per concept.
+
+    Returns
+    -------
+    failures : list of str
+    """
     failures = []
+    if groups is None:
+        groups = np.arange(len(detector_concepts))
 
     generated = _concept_auroc(labels, proba[plan.baseline_ids], groups)
     out.detector_concepts = detector_concepts
     out.detector_generated_auc = generated
-    if X_images is not None:
-        real_proba = concept_probabilities(
-            detector.predict_proba(X_images), n_concepts, categories=categories
-        )
+    if real_proba is not None:
         real = _concept_auroc(labels, real_proba, groups)
         out.detector_real_auc = real
         out.detector_gaps = real - generated
@@ -374,23 +375,135 @@ def _detector_checks(
     return failures
 
 
+class Checks:
+    """The two checks of one run: inputs checked before generation, results after.
+
+    The engine calls :meth:`validate` once the run is planned (before any
+    image is generated), predicts every image with ``detector`` too, and calls
+    :meth:`apply` once the importances are scored. The checks themselves
+    (:func:`detector_checks`, :func:`generation_checks`) are pure functions
+    of what the engine gathered: image ids, the detector's probabilities,
+    concept labels and scores (on the real images too, see
+    ``sklearn_depict._engine.run.predict_real``).
+
+    Parameters
+    ----------
+    detector : object or None
+    X_images : array-like or None
+    detector_concepts : list or None
+    tolerances : dict or None
+    stacklevel : int, default=6
+        Where the warnings of failed checks point: the caller of the public
+        function (through the engine's frames).
+    """
+
+    def __init__(self, detector: Any, X_images: Any, detector_concepts: Any,
+                 tolerances: dict[str, float] | None, *, stacklevel: int = 6) -> None:
+        self.detector = detector
+        self.X_images = X_images
+        self.detector_concepts = detector_concepts
+        self.tolerances = tolerances
+        self.stacklevel = stacklevel
+
+    def validate(self, run: Run) -> None:
+        """Check the tolerances, real images and detector concepts; no image needed."""
+        tol = dict(DEFAULT_TOLERANCES)
+        unknown = set(self.tolerances or {}) - set(tol)
+        if unknown:
+            raise ValueError(f"Unknown tolerance(s) {sorted(unknown)}; use {sorted(tol)}.")
+        tol.update(self.tolerances or {})
+        self.tol_ = tol
+        table = run.table
+        if self.X_images is not None:
+            self.X_images = np.asarray(self.X_images)
+            if self.X_images.ndim < 2 or len(self.X_images) != len(table):
+                raise ValueError(
+                    f"X_images must hold one real image per row of the concept table "
+                    f"({len(table)}), got an array of shape {self.X_images.shape}."
+                )
+        if self.detector is None:
+            return
+        concepts = self.detector_concepts
+        if concepts is None:
+            concepts = [c for columns in run.plan.concept_columns for c in columns]
+        concepts = list(concepts)
+        missing = [c for c in concepts if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"detector_concepts names column(s) {missing} that are not in the concept "
+                f"table; its columns are {list(table.columns)}."
+            )
+        self.concepts_ = concepts
+
+    def apply(self, run: Run, results: Bunch | dict[str, Bunch]) -> None:
+        """Compute both checks and store them as ``diagnostics`` in each result."""
+        real_scores = real_proba = None
+        if self.X_images is not None:
+            real_scores, real_proba = predict_real(run, self.X_images, self.detector)
+        shared = Bunch(tolerances=self.tol_)
+        failures: list[str] = []
+        if self.detector is not None:
+            n_concepts = len(self.concepts_)
+            generated = run.responses[1]["predict_proba"]
+            categories = _categories(
+                run.table, self.concepts_, _outputs(generated, n_concepts, "detector"),
+                self.detector,
+            )
+            proba = concept_probabilities(generated, n_concepts, categories=categories)
+            if real_proba is not None:
+                real_proba = concept_probabilities(real_proba, n_concepts, categories=categories)
+            labels = _presence(run.table, self.concepts_, categories)
+            groups = np.repeat(
+                np.arange(n_concepts), [1 if c is None else len(c) for c in categories]
+            )
+            failures = detector_checks(shared, run.plan, labels, proba, real_proba,
+                                       self.concepts_, self.tol_, groups)
+        generation_checks(results, shared, failures, real_scores,
+                          ran_independence=self.detector is not None,
+                          stacklevel=self.stacklevel - 1)
+
+
+@validate_params(
+    {**RUN_CONSTRAINTS, **CHECK_OPTIONS, **CAPTION_OPTIONS},
+    prefer_skip_nested_validation=True,
+)
 def depict_diagnostics(
     estimator: Any,
     X_captions: Any,
     y: Any,
     *,
     generator: Any = None,
-    detector: Any,
+    detector: Any = None,
     X_images: Any = None,
+    detector_concepts: Any = None,
+    tolerances: dict[str, float] | None = None,
     scoring: Any = "roc_auc",
-    **kwargs: Any,
+    n_repeats: int = 5,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+    sample_weight: Any = None,
+    max_samples: float | int = 1.0,
+    concepts: Any = None,
+    verbose: int = 0,
+    confidence: float = 0.95,
+    ci_method: str = "bootstrap",
+    n_bootstraps: int = 1000,
+    ci_random_state: Any = None,
+    pvalue_correction: str | None = None,
+    captioner: Any = None,
+    cache: Any = None,
+    batch_size: int | None = None,
+    concept_names: Any = None,
+    seed: int | None = None,
 ) -> Bunch:
     """Run the paper's two checks for a generator, estimator and detector.
 
-    A shortcut for ``depict_importance(..., detector=detector,
-    X_images=X_images).diagnostics``; the importances come for free, since
-    the checks reuse the generated images. Failing checks raise a
-    :class:`DiagnosticWarning`.
+    One :func:`depict_importance` run in which the detector predicts every
+    generated image alongside the estimator: the importances come for free,
+    since the checks reuse the generated images (``result``). Failing checks
+    raise a :class:`DiagnosticWarning`. Everything that needs no image (the
+    tolerances, the real images' shape, the detector's concepts) is checked
+    before the first image is generated.
 
     Parameters
     ----------
@@ -403,15 +516,32 @@ def depict_diagnostics(
     generator : object, default=None
         The text-to-image generator; optional when ``estimator`` is a pipeline
         that begins with :class:`~sklearn_depict.CaptionToImage`.
-    detector : object
-        A fitted multi-label concept detector with ``predict_proba``.
+    detector : object, default=None
+        A fitted multi-label concept detector on images with ``predict_proba``
+        (one output per detector concept), for both checks. At least one of
+        ``detector`` and ``X_images`` is required.
     X_images : array-like of shape (n_samples, H, W, C), default=None
-        The real images, for check 1.
+        The real images the concept table describes. When given, check 1
+        compares the estimator's (and the detector's) score on them with the
+        score on the generated images.
+    detector_concepts : list, default=None
+        The table columns that the detector's outputs predict, in order. None
+        means every permuted column.
+    tolerances : dict, default=None
+        Overrides of the check tolerances: ``generation_gap`` (0.1, the largest
+        accepted AUROC gap between real and generated images), ``min_drop``
+        (0.1, how much permuting a concept must lower the detector's AUROC for
+        it) and ``max_leak`` (0.05, how much it may lower any other concept's).
     scoring : str, callable, list or dict, default="roc_auc"
         The target model's metric.
-    **kwargs
-        Passed on to :func:`depict_importance` (n_repeats, random_state,
-        cache, tolerances, detector_concepts, ...).
+    n_repeats, n_jobs, random_state, sample_weight, max_samples, concepts, \
+verbose, confidence, ci_method, n_bootstraps, ci_random_state, \
+pvalue_correction : object
+        As in :func:`depict_importance`.
+    captioner, cache, batch_size, concept_names, seed : object, default=None
+        Deprecated in 0.2, to be removed in 0.4, as in
+        :func:`depict_importance`: pass ``generator=CaptionToImage(generator,
+        ...)`` instead.
 
     Returns
     -------
@@ -424,20 +554,17 @@ def depict_diagnostics(
         detector_concepts : list
             The table columns the detector's outputs stand for.
         detector_real_auc, detector_generated_auc, detector_gaps : ndarray
-            Per detector concept. For a categorical concept (the detector gives
-            a probability per class, such as the digit of
-            :class:`~sklearn_depict.digits.DigitsConceptDetector`) the AUROC is
-            the macro mean of the one-vs-rest AUROCs of its classes.
+            Per detector concept.
         independence : DataFrame of shape (n_permuted, n_detector_concepts)
             M[j, k]: mean drop of the detector's AUROC for concept k after
-            permuting concept j (macro one-vs-rest for a categorical k). Large
-            on the diagonal, near 0 elsewhere.
+            permuting concept j. Large on the diagonal, near 0 elsewhere.
         failures : list of str
             One message per failed check, also issued as warnings.
         tolerances : dict
             The tolerances used.
-        result : Bunch
-            The full :func:`depict_importance` result.
+        result : Bunch or dict of Bunch
+            The full :func:`depict_importance` result, each Bunch with these
+            diagnostics as ``diagnostics``.
 
     Examples
     --------
@@ -456,17 +583,26 @@ def depict_diagnostics(
     >>> checks.checks
     {'effective_generation': True, 'independent_permutation': True}
     """
-    from .importance import depict_importance
-
-    result = depict_importance(
+    if detector is None and X_images is None:
+        raise ValueError(
+            "depict_diagnostics needs detector= (a fitted concept detector, for both "
+            "checks) or X_images= (the real images, for check 1), or both."
+        )
+    caption_options = dict(captioner=captioner, cache=cache, batch_size=batch_size,
+                           concept_names=concept_names, seed=seed)
+    deprecated_options("depict_diagnostics", caption_options, stacklevel=4)
+    result = explain(
         estimator,
         X_captions,
         y,
-        generator=generator,
-        detector=detector,
-        X_images=X_images,
-        scoring=scoring,
-        **kwargs,
+        options=dict(generator=generator, scoring=scoring, n_repeats=n_repeats,
+                     random_state=random_state, sample_weight=sample_weight,
+                     max_samples=max_samples, concepts=concepts, **caption_options),
+        intervals=dict(confidence=confidence, method=ci_method, n_bootstraps=n_bootstraps,
+                       random_state=ci_random_state, correction=pvalue_correction),
+        n_jobs=n_jobs,
+        verbose=verbose,
+        checks=Checks(detector, X_images, detector_concepts, tolerances),
     )
     bunch = result if is_single_metric(result) else next(iter(result.values()))
     diagnostics = Bunch(**bunch.diagnostics)

@@ -405,7 +405,8 @@ def _train_and_explain(
     split: Bunch, test: np.ndarray, generator: Any, detector: Any, cache: Any, *,
     n_repeats: int, epochs: int, seed: int, n_jobs: int | None, verbose: int,
 ) -> tuple[dict[str, Bunch], dict[str, float]]:
-    from .importance import depict_importance
+    from .caption_to_image import CaptionToImage
+    from .diagnostics import depict_diagnostics
 
     data, y = split.data, split.y
     models: dict[str, Bunch] = {}
@@ -418,21 +419,20 @@ def _train_and_explain(
         classifier = train_digits_cnn(data.images[train], y[train], epochs=epochs, seed=seed)
         seconds["training"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        result = depict_importance(
+        result = depict_diagnostics(
             classifier,
             data.concepts.iloc[rows],
             y[rows],
-            generator=generator,
+            generator=CaptionToImage(generator, cache=cache),
             scoring="roc_auc",
             n_repeats=n_repeats,
             random_state=seed,
             ci_random_state=seed,
-            cache=cache,
             n_jobs=n_jobs,
             verbose=verbose,
             detector=detector,
             X_images=data.images[rows],
-        )
+        ).result
         seconds["explaining"] += time.perf_counter() - clock
         oracle = concept_oracle(
             data.concepts.iloc[train], y[train], data.concepts.iloc[rows], y[rows],

@@ -552,8 +552,8 @@ class PermutationExamplesDisplay:
         display : PermutationExamplesDisplay
         """
         _check_matplotlib(f"{cls.__name__}.from_result")
+        from ._engine.generate import generate_pairs, resolve_fingerprint
         from .cache import check_cache
-        from .generation import generate_pairs, resolve_fingerprint
         from .generators._base import check_generator
 
         bunch, _ = select_metric(result, metric)

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ._engine.plan import ImportancePlan
 from ._replay import weighted_score
 from .fast_scoring import ScoringRoute
-from .planning import ImportancePlan
 from .progress import progress_bar
 from .row_bootstrap import (
     bootstrap_counts,

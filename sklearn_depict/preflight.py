@@ -96,7 +96,8 @@ def resolve_run(
     ``depict_importance(make_pipeline(CaptionToImage(g), clf), X, y)`` explains
     ``clf`` with the transformer's generator, captioner (with the column kinds
     learned in its ``fit``), cache and seed, which is exactly what sklearn's
-    ``permutation_importance`` on the pipeline computes. A fitted search over
+    ``permutation_importance`` on the pipeline computes. So does
+    ``generator=CaptionToImage(g, ...)`` with an estimator on images. A fitted search over
     such a pipeline is explained through its ``best_estimator_``, scored as
     the search scores (its ``scorer_``) when ``scoring`` is None.
 
@@ -117,6 +118,11 @@ def resolve_run(
     if _is_fitted_search(estimator):
         search, pipeline = estimator, estimator.best_estimator_
     step = _caption_step(pipeline)
+    from_generator = step is None and isinstance(generator, CaptionToImage)
+    if from_generator:
+        # generator=CaptionToImage(g, ...) is the pipeline
+        # make_pipeline(CaptionToImage(g, ...), estimator), explained alike.
+        step, rest, generator = generator, pipeline, None
     if step is None:
         if generator is None:
             raise TypeError(
@@ -127,11 +133,12 @@ def resolve_run(
         return RunSetup(estimator, generator, captioner, cache, seed, batch_size,
                         concept_names, scoring)
 
-    rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
+    if not from_generator:
+        rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
     check_not_torch_module(rest)
-    _check_same("generator", generator, step.generator)
-    _check_same("captioner", captioner, step.captioner)
-    _check_same("cache", cache, step.cache)
+    _check_same("generator", generator, step.generator, from_generator=from_generator)
+    _check_same("captioner", captioner, step.captioner, from_generator=from_generator)
+    _check_same("cache", cache, step.cache, from_generator=from_generator)
     if seed not in (0, step.seed):
         raise ValueError(
             f"seed={seed} differs from the pipeline's CaptionToImage(seed={step.seed}); "
@@ -168,13 +175,16 @@ def _caption_step(estimator: Any) -> CaptionToImage | None:
     return None
 
 
-def _check_same(name: str, given: Any, in_pipeline: Any) -> None:
+def _check_same(name: str, given: Any, in_pipeline: Any, *, from_generator: bool) -> None:
     if given is None or given is in_pipeline:
         return
+    where, owner = (
+        ("generator=CaptionToImage(...), which", "transformer") if from_generator
+        else ("a pipeline whose CaptionToImage", "pipeline")
+    )
     raise ValueError(
-        f"depict_importance got {name}= and a pipeline whose CaptionToImage has its own "
-        f"{name}; the pipeline's is used. Leave {name}= out (or set it on the "
-        "CaptionToImage step)."
+        f"depict_importance got {name}= and {where} has its own {name}; the "
+        f"{owner}'s is used. Leave {name}= out (or set it on the CaptionToImage)."
     )
 
 

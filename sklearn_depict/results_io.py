@@ -240,7 +240,7 @@ def results_from_dict(payload: Mapping[str, Any]) -> Any:
         As :func:`~sklearn_depict.depict_importance` returned it: numbers in
         numpy arrays (``None`` back to NaN), the diagnostics' independence
         matrix a DataFrame and the plan an
-        :class:`~sklearn_depict.planning.ImportancePlan`. A dict keyed by
+        :class:`~sklearn_depict.ImportancePlan`. A dict keyed by
         metric when the run had several metrics.
 
     Raises
@@ -314,7 +314,7 @@ def _restore(key: str, value: Any) -> Any:
 
 
 def _plan_from_dict(value: Mapping[str, Any]) -> Any:
-    from .planning import ImportancePlan
+    from ._engine.plan import ImportancePlan
 
     fields = {f.name for f in dataclasses.fields(ImportancePlan)}
     kwargs = {key: item for key, item in value.items() if key in fields}

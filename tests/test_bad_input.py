@@ -96,8 +96,8 @@ def test_template_naming_a_missing_column(red_circle_clf, small):
 
     table, y = small
     with pytest.raises(ValueError, match="names column"):
-        depict_importance(red_circle_clf, table, y, generator=ShapesGenerator(),
-                          captioner=ConceptCaptioner("{red circle} {purple}"))
+        depict_importance(red_circle_clf, table, y, generator=CaptionToImage(
+            ShapesGenerator(), captioner=ConceptCaptioner("{red circle} {purple}")))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -141,8 +141,8 @@ def test_misbehaving_generator_is_caught_before_caching(red_circle_clf, small, t
                                                         mode, error, match):
     table, y = small
     with pytest.raises(error, match=match):
-        depict_importance(red_circle_clf, table, y, generator=BrokenGenerator(mode),
-                          cache=tmp_path, batch_size=64)
+        depict_importance(red_circle_clf, table, y, generator=CaptionToImage(
+            BrokenGenerator(mode), cache=tmp_path, batch_size=64))
     assert _entries(tmp_path) == []
     with pytest.raises(error, match=match):
         CaptionToImage(BrokenGenerator(mode), cache=tmp_path).transform(table)
@@ -154,8 +154,8 @@ def test_generator_failing_halfway_keeps_only_complete_entries(red_circle_clf, s
     table, y = small
     cache = ImageCache(tmp_path)
     with pytest.raises(RuntimeError, match="the GPU fell over") as info:
-        depict_importance(red_circle_clf, table, y, generator=BrokenGenerator("raise-later"),
-                          cache=cache, batch_size=8)
+        depict_importance(red_circle_clf, table, y, generator=CaptionToImage(
+            BrokenGenerator("raise-later"), cache=cache, batch_size=8))
     notes = " ".join(getattr(info.value, "__notes__", []))
     assert "while generating 8 image(s)" in notes
     entries = _entries(tmp_path)
@@ -258,17 +258,19 @@ def test_callable_without_fingerprint_cannot_use_a_cache(red_circle_clf, small, 
         return ShapesGenerator().generate(captions, seeds)
 
     with pytest.raises(ValueError, match="has no 'fingerprint'"):
-        depict_importance(red_circle_clf, table, y, generator=draw, cache=tmp_path)
+        depict_importance(red_circle_clf, table, y,
+                          generator=CaptionToImage(draw, cache=tmp_path))
     draw.fingerprint = "draw-v1"
-    result = depict_importance(red_circle_clf, table, y, generator=draw, cache=tmp_path,
-                               n_repeats=2)
+    result = depict_importance(red_circle_clf, table, y,
+                               generator=CaptionToImage(draw, cache=tmp_path), n_repeats=2)
     assert result.n_images_generated == len(_entries(tmp_path))
 
 
 def test_bad_cache_argument(red_circle_clf, small):
     table, y = small
     with pytest.raises(TypeError, match="'cache' parameter"):
-        depict_importance(red_circle_clf, table, y, generator=ShapesGenerator(), cache=3)
+        depict_importance(red_circle_clf, table, y,
+                          generator=CaptionToImage(ShapesGenerator(), cache=3))
 
 
 @pytest.mark.parametrize(
@@ -285,5 +287,5 @@ def test_bad_sample_weight(red_circle_clf, small, weights, match):
 def test_concept_names_with_a_dataframe(red_circle_clf, small):
     table, y = small
     with pytest.raises(ValueError, match="concept_names together with a DataFrame"):
-        depict_importance(red_circle_clf, table, y, generator=ShapesGenerator(),
-                          concept_names=list(table.columns))
+        depict_importance(red_circle_clf, table, y, generator=CaptionToImage(
+            ShapesGenerator(), concept_names=list(table.columns)))

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
+from sklearn_depict._engine.generate import generate_pairs
 from sklearn_depict.cache import MAGIC, CacheWarning, decode_entry
-from sklearn_depict.generation import generate_pairs
 
 
 def _image(value=0.25, shape=(4, 4, 3)):
@@ -113,7 +113,8 @@ def test_disk_full_degrades_to_no_caching(tmp_path, monkeypatch, bottleneck, sha
         patch.setattr(os, "replace", full_disk)
         with pytest.warns(CacheWarning, match="going on without caching"):
             result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                       generator=ShapesGenerator(), cache=tmp_path,
+                                       generator=CaptionToImage(ShapesGenerator(),
+                                                                cache=tmp_path),
                                        n_repeats=2, random_state=0)
     reference = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                   generator=ShapesGenerator(), n_repeats=2, random_state=0)

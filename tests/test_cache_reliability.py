@@ -21,7 +21,8 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from sklearn_depict import ShapesGenerator, depict_importance, make_shapes_dataset
+    from sklearn_depict import (CaptionToImage, ShapesGenerator, depict_importance,
+                                make_shapes_dataset)
 
     class RedScore:
         classes_ = np.array([0, 1])
@@ -38,9 +39,10 @@ WORKER = textwrap.dedent(
 
     data = make_shapes_dataset(80, random_state=5)
     y = data.concepts["red circle"].to_numpy()
-    result = depict_importance(RedScore(), data.concepts, y, generator=Slow(),
-                               cache=sys.argv[1], batch_size=8, n_repeats=3,
-                               random_state=0, scoring="roc_auc")
+    result = depict_importance(RedScore(), data.concepts, y,
+                               generator=CaptionToImage(Slow(), cache=sys.argv[1],
+                                                        batch_size=8),
+                               n_repeats=3, random_state=0, scoring="roc_auc")
     np.save(sys.argv[3], result.importances)
     """
 )
@@ -59,8 +61,9 @@ def _run_inline(cache, generator):
 
     data = make_shapes_dataset(80, random_state=5)
     y = data.concepts["red circle"].to_numpy()
-    return depict_importance(RedScore(), data.concepts, y, generator=generator, cache=cache,
-                             batch_size=8, n_repeats=3, random_state=0, scoring="roc_auc")
+    return depict_importance(RedScore(), data.concepts, y,
+                             generator=CaptionToImage(generator, cache=cache, batch_size=8),
+                             n_repeats=3, random_state=0, scoring="roc_auc")
 
 
 def _all_entries_intact(cache):

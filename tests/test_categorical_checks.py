@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_depict import depict_importance
+from sklearn_depict import depict_diagnostics
 from sklearn_depict.diagnostics import (
     DiagnosticWarning,
     _categories,
@@ -71,7 +71,7 @@ def _run(digits, judge, generator):
     clf.fit(digits.images[:1000], (digits.target[:1000] >= 5).astype(int))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = depict_importance(
+        diagnostics = depict_diagnostics(
             clf,
             digits.concepts.iloc[rows],
             y,
@@ -83,7 +83,7 @@ def _run(digits, judge, generator):
             X_images=digits.images[rows],
         )
     failures = [str(w.message) for w in caught if issubclass(w.category, DiagnosticWarning)]
-    return result.diagnostics, failures
+    return diagnostics.result.diagnostics, failures
 
 
 def test_macro_one_vs_rest_auroc_matches_sklearn():

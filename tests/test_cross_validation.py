@@ -101,3 +101,59 @@ def test_bad_inputs(bottleneck, shapes_test, bottleneck_labels):
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                   generator=ShapesGenerator(), X_images=shapes_test.images[:3])
+
+
+def test_refit_with_a_concept_bottleneck_gets_the_fold_concepts(shapes_train, shapes_test):
+    from sklearn.base import clone
+
+    from sklearn_depict import ConceptBottleneckClassifier, make_concept_labels
+
+    y = make_concept_labels(shapes_test.concepts, shapes_train.weights)
+    model = ConceptBottleneckClassifier(weights=shapes_train.weights)
+    result = cross_validate_importance(model, shapes_test.concepts, y,
+                                       generator=ShapesGenerator(), cv=2, refit=True,
+                                       X_images=shapes_test.images, scoring="roc_auc",
+                                       n_repeats=2, random_state=0)
+    for estimator, fold in zip(result.estimators, result.folds):
+        assert estimator is not model
+        # Fitted as by hand on the training fold, with its rows of the concept table.
+        direct = clone(model).fit(shapes_test.images[fold.train], y[fold.train],
+                                  concepts=shapes_test.concepts.iloc[fold.train])
+        np.testing.assert_array_equal(estimator.predict_proba(shapes_test.images),
+                                      direct.predict_proba(shapes_test.images))
+    assert result.fold_importances.shape == (2, 6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_repeats": 0}, r"The 'n_repeats' parameter of cross_validate_importance must be"),
+        ({"refit": "yes"}, r"The 'refit' parameter of cross_validate_importance"),
+        ({"scoring": "not-a-metric"}, r"The 'scoring' parameter of cross_validate_importance"),
+        ({"stability_threshold": 2.0},
+         r"The 'stability_threshold' parameter of cross_validate_importance"),
+    ],
+)
+def test_parameter_validation_names_cross_validate_importance(bottleneck, shapes_test,
+                                                              bottleneck_labels, kwargs, match):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    counting = CountingGenerator()
+    with pytest.raises(InvalidParameterError, match=match):
+        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                  generator=counting, **kwargs)
+    assert counting.n_images == 0
+
+
+def test_generator_may_be_a_caption_to_image_and_old_keywords_warn(bottleneck, shapes_test,
+                                                                   bottleneck_labels):
+    from sklearn_depict import CaptionToImage
+
+    kwargs = dict(cv=2, scoring="roc_auc", n_repeats=2, random_state=0, ci_random_state=0)
+    new = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                    generator=CaptionToImage(ShapesGenerator(), seed=4),
+                                    **kwargs)
+    with pytest.warns(FutureWarning, match="'seed' parameter of cross_validate_importance"):
+        old = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                        generator=ShapesGenerator(), seed=4, **kwargs)
+    np.testing.assert_array_equal(new.fold_importances, old.fold_importances)

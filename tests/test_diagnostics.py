@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from sklearn.utils import Bunch
 
 from sklearn_depict import ShapesGenerator, depict_importance
 from sklearn_depict.bottleneck import make_shapes_concept_model
@@ -119,18 +121,20 @@ def test_checks_reuse_the_generated_images(bottleneck, shapes_test, bottleneck_l
     plain, with_checks = CountingGenerator(), CountingGenerator()
     depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels, generator=plain,
                       n_repeats=3, random_state=0)
-    result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                               generator=with_checks, n_repeats=3, random_state=0,
-                               detector=detector, X_images=shapes_test.images)
+    result = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                generator=with_checks, n_repeats=3, random_state=0,
+                                scoring=None, detector=detector,
+                                X_images=shapes_test.images).result
     assert with_checks.n_images == plain.n_images
     assert "diagnostics" in result and "diagnostics" in result.timings
 
 
 def test_check_one_without_detector_and_multi_metric(bottleneck, shapes_test,
                                                      bottleneck_labels):
-    result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                               generator=ShapesGenerator(), n_repeats=2, random_state=0,
-                               scoring=["roc_auc", "accuracy"], X_images=shapes_test.images)
+    result = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                generator=ShapesGenerator(), n_repeats=2, random_state=0,
+                                scoring=["roc_auc", "accuracy"],
+                                X_images=shapes_test.images).result
     for bunch in result.values():
         assert bunch.diagnostics.checks["independent_permutation"] is None
         assert bunch.diagnostics.checks["effective_generation"] is True
@@ -142,16 +146,16 @@ def test_check_one_without_detector_and_multi_metric(bottleneck, shapes_test,
 def test_tolerances_and_bad_detector_inputs(bottleneck, shapes_test, bottleneck_labels,
                                             detector):
     with pytest.raises(ValueError, match="Unknown tolerance"):
-        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                          generator=ShapesGenerator(), detector=detector,
-                          tolerances={"gap": 0.1})
+        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                           generator=ShapesGenerator(), detector=detector,
+                           tolerances={"gap": 0.1})
     with pytest.raises(ValueError, match="one output per detector concept"):
-        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                          generator=ShapesGenerator(), detector=detector,
-                          detector_concepts=["red circle", "red square"])
+        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                           generator=ShapesGenerator(), detector=detector,
+                           detector_concepts=["red circle", "red square"])
     with pytest.raises(ValueError, match="one real image per row"):
-        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                          generator=ShapesGenerator(), X_images=shapes_test.images[:5])
+        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                           generator=ShapesGenerator(), X_images=shapes_test.images[:5])
 
 
 def test_auroc_matches_sklearn():
@@ -161,3 +165,61 @@ def test_auroc_matches_sklearn():
     expected = [roc_auc_score(labels[:, k], scores[:, k]) for k in range(4)]
     np.testing.assert_allclose(auroc(labels, scores), expected, atol=1e-12)
     assert np.isnan(auroc(np.ones((5, 1)), np.arange(5.0)[:, None]))[0]
+
+
+def test_check_inputs_fail_before_any_image(bottleneck, shapes_test, bottleneck_labels,
+                                            detector):
+    from conftest import CountingGenerator
+
+    counting = CountingGenerator()
+    for bad in [dict(detector=detector, tolerances={"gap": 0.1}),
+                dict(detector=detector, detector_concepts=["no such column"]),
+                dict(X_images=shapes_test.images[:5])]:
+        with pytest.raises(ValueError):
+            depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                               generator=counting, **bad)
+    with pytest.raises(ValueError, match="needs detector= .* or X_images="):
+        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                           generator=counting)
+    assert counting.n_images == 0
+
+
+def test_deprecated_check_options_of_depict_importance(bottleneck, shapes_test,
+                                                       bottleneck_labels, detector):
+    kwargs = dict(generator=ShapesGenerator(), n_repeats=2, random_state=0,
+                  ci_random_state=0, scoring="roc_auc")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                detector=detector, X_images=shapes_test.images, **kwargs)
+    messages = [str(w.message) for w in caught if w.category is FutureWarning]
+    assert len(messages) == 2
+    for name in ("detector", "X_images"):
+        assert any(m.startswith(f"The '{name}' parameter of depict_importance was deprecated "
+                                "in 0.2 and will be removed in 0.4; use depict_diagnostics")
+                   for m in messages)
+    new = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+                             detector=detector, X_images=shapes_test.images, **kwargs)
+    np.testing.assert_array_equal(old.importances, new.result.importances)
+    np.testing.assert_array_equal(old.importances_ci, new.result.importances_ci)
+    assert old.diagnostics.checks == new.checks
+    pd.testing.assert_frame_equal(old.diagnostics.independence, new.independence)
+
+
+def test_checks_are_pure_functions_of_ids_and_probabilities():
+    from sklearn_depict._engine.plan import ImportancePlan
+    from sklearn_depict.diagnostics import detector_checks
+
+    # Two rows, one concept: id 0/1 are the baseline, 2/3 the swapped images.
+    plan = ImportancePlan(concept_names=["a"], concept_columns=[["a"]], captions=["a", "", "",
+                          "a"], seeds=[0, 1, 0, 1], baseline_ids=np.array([0, 1]),
+                          row_indices=np.array([0, 1]),
+                          permuted_ids=np.array([[[2, 3]]]), n_bound=4)
+    labels = np.array([[True], [False]])
+    proba = np.array([[0.9], [0.1], [0.2], [0.8]])
+    out = Bunch()
+    failures = detector_checks(out, plan, labels, proba, None, ["a"],
+                               {"generation_gap": 0.1, "min_drop": 0.1, "max_leak": 0.05})
+    assert out.detector_generated_auc.tolist() == [1.0]
+    assert out.independence.loc["a", "a"] == 1.0  # AUROC 1 -> 0 after the swap
+    assert failures == []

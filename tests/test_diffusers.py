@@ -622,11 +622,10 @@ def test_depict_importance_end_to_end(tiny_dir):
         clf,
         table,
         y,
-        generator=gen,
+        generator=CaptionToImage(gen, batch_size=5),
         scoring=scoring,
         n_repeats=2,
         random_state=0,
-        batch_size=5,
     )
     reference = permutation_importance(
         make_pipeline(CaptionToImage(gen), clf),
@@ -656,9 +655,10 @@ def test_depict_importance_with_joblib_workers(tiny_dir):
     y = table["red circle"].to_numpy()
     clf = make_pipeline(FunctionTransformer(_flatten), LogisticRegression(max_iter=2000))
     clf.fit(CaptionToImage(gen).transform(table), y)
-    kwargs = dict(scoring="neg_log_loss", n_repeats=2, random_state=0, batch_size=6)
-    serial = depict_importance(clf, table, y, generator=gen, **kwargs)
-    parallel = depict_importance(clf, table, y, generator=gen, n_jobs=2, **kwargs)
+    kwargs = dict(scoring="neg_log_loss", n_repeats=2, random_state=0,
+                  generator=CaptionToImage(gen, batch_size=6))
+    serial = depict_importance(clf, table, y, **kwargs)
+    parallel = depict_importance(clf, table, y, n_jobs=2, **kwargs)
     np.testing.assert_allclose(parallel.importances, serial.importances, atol=1e-5)
 
 

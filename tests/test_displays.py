@@ -15,8 +15,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sklearn_depict import (  # noqa: E402
+    CaptionToImage,
     ConceptBottleneckClassifier,
     ShapesGenerator,
+    depict_diagnostics,
     depict_importance,
     make_concept_labels,
     make_shapes_dataset,
@@ -57,10 +59,11 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(task, cache_dir):
     _, test, clf, detector, y, _ = task
-    return depict_importance(
-        clf, test.concepts, y, generator=ShapesGenerator(), scoring="roc_auc", n_repeats=4,
-        random_state=0, detector=detector, X_images=test.images, cache=cache_dir,
-    )
+    return depict_diagnostics(
+        clf, test.concepts, y, generator=CaptionToImage(ShapesGenerator(), cache=cache_dir),
+        scoring="roc_auc", n_repeats=4, random_state=0, detector=detector,
+        X_images=test.images,
+    ).result
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,12 @@ import pytest
 distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")
 
-from sklearn_depict import ImageCache, ShapesGenerator, depict_importance  # noqa: E402
+from sklearn_depict import (  # noqa: E402
+    CaptionToImage,
+    ImageCache,
+    ShapesGenerator,
+    depict_importance,
+)
 
 
 class LazyModelGenerator:
@@ -52,8 +57,9 @@ def test_dask_fan_out_matches_a_sequential_run(client, tmp_path, bottleneck, sha
     cache = ImageCache(tmp_path / "shared-cache")
     with joblib.parallel_config(backend="dask"):
         spread = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                   generator=LazyModelGenerator(markers), cache=cache,
-                                   n_jobs=-1, batch_size=32, n_repeats=4, random_state=0,
+                                   generator=CaptionToImage(LazyModelGenerator(markers),
+                                                            cache=cache, batch_size=32),
+                                   n_jobs=-1, n_repeats=4, random_state=0,
                                    scoring="roc_auc")
     sequential = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                    generator=ShapesGenerator(), n_repeats=4, random_state=0,
@@ -69,7 +75,7 @@ def test_dask_fan_out_matches_a_sequential_run(client, tmp_path, bottleneck, sha
     assert cache.generated == spread.n_images_generated
 
     warm = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                             generator=LazyModelGenerator(markers), cache=cache,
+                             generator=CaptionToImage(LazyModelGenerator(markers), cache=cache),
                              n_jobs=1, n_repeats=4, random_state=0, scoring="roc_auc")
     assert warm.n_images_generated == 0
     np.testing.assert_array_equal(warm.importances, sequential.importances)

@@ -135,3 +135,39 @@ def test_equals_sklearn_with_custom_index_and_mixed_columns(red_circle_clf, shap
                                     n_repeats=N_REPEATS)
     _assert_same(ours, theirs)
     assert np.any(ours.importances != 0)
+
+
+def _pixel_logistic_regression(train, dtype):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import FunctionTransformer
+
+    as_dtype = FunctionTransformer(lambda X: np.asarray(X, dtype=dtype).reshape(len(X), -1))
+    clf = make_pipeline(as_dtype, LogisticRegression(max_iter=300))
+    return clf.fit(train.images, train.concepts["red circle"].to_numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_contract_boundary_batch_dependent_float32_outputs(shapes_train, shapes_test, dtype):
+    """The contract holds for per-row outputs that do not depend on the batch.
+
+    The engine predicts chunks of ``batch_size`` images; sklearn predicts all
+    rows at once. A float64 model gives each row the same output in any
+    batch, so the two agree to 1e-12. A float32 model's matrix product is
+    blocked differently for different batch sizes, which moves a row's output
+    in its last bits (~1e-7): the importances then agree to that level only.
+    """
+    clf = _pixel_logistic_regression(shapes_train, dtype)
+    X, y = shapes_test.concepts, shapes_test.concepts["red circle"].to_numpy()
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, size=len(y))
+    kwargs = dict(scoring="neg_log_loss", n_repeats=N_REPEATS, random_state=0,
+                  sample_weight=weights)
+    generator = ShapesGenerator()
+    ours = depict_importance(clf, X, y, generator=CaptionToImage(generator, batch_size=7),
+                             **kwargs)
+    theirs = permutation_importance(make_pipeline(CaptionToImage(generator), clf), X, y,
+                                    **kwargs)
+    difference = np.max(np.abs(ours.importances - theirs.importances))
+    if dtype is np.float64:
+        assert difference <= 1e-12
+    else:
+        assert difference <= 1e-6, difference

@@ -132,7 +132,8 @@ def test_errors_only_predictions_reveal_come_after_the_baseline(shapes_test):
     never = make_scorer(precision_score, pos_label=0, zero_division=np.nan)
     with pytest.raises(ValueError, match="unpermuted captions .* gave NaN"):
         depict_importance(constant, shapes_test.concepts, shapes_test.target,
-                          generator=counting, scoring=never, n_repeats=5, batch_size=16)
+                          generator=CaptionToImage(counting, batch_size=16), scoring=never,
+                          n_repeats=5)
     # Exactly the baseline's pairs (one per row) were generated, no permuted one.
     assert counting.n_images == len(shapes_test.concepts)
     assert [caption for caption, _ in counting.pairs] == ConceptCaptioner().captions(
@@ -142,8 +143,8 @@ def test_errors_only_predictions_reveal_come_after_the_baseline(shapes_test):
 def test_baseline_pairs_are_generated_first(bottleneck, shapes_test, bottleneck_labels):
     counting = CountingGenerator()
     result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                               generator=counting, scoring="roc_auc", n_repeats=3,
-                               random_state=0, batch_size=50)
+                               generator=CaptionToImage(counting, batch_size=50),
+                               scoring="roc_auc", n_repeats=3, random_state=0)
     plan = result.plan
     n_baseline = plan.n_baseline
     assert n_baseline == len(shapes_test.concepts)
@@ -196,8 +197,8 @@ def test_caption_pipeline_conflicts_and_early_errors(caption_pipeline, shapes_te
     pipe, y = caption_pipeline
     with pytest.raises(ValueError, match="pipeline's is used"):
         depict_importance(pipe, shapes_test.concepts, y, generator=ShapesGenerator())
-    with pytest.raises(ValueError, match="seed=5 differs"):
-        depict_importance(pipe, shapes_test.concepts, y, seed=5)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="seed=5 differs"):
+        depict_importance(pipe, shapes_test.concepts, y, seed=5)  # deprecated, still checked
     with pytest.raises(ValueError, match="columns differ"):
         depict_importance(pipe, shapes_test.concepts.iloc[:, ::-1], y)
     counting = CountingGenerator()

@@ -61,7 +61,11 @@ LENIENT = ShapesGenerator(16, strict=False)
 
 
 def explain(table=TABLE, y=Y, estimator=None, **kwargs):
+    # Options of the images go on the CaptionToImage passed as generator.
+    options = {k: kwargs.pop(k) for k in ("cache", "batch_size", "concept_names") if k in kwargs}
     kwargs.setdefault("generator", ShapesGenerator(16))
+    if options:
+        kwargs["generator"] = CaptionToImage(kwargs["generator"], **options)
     kwargs.setdefault("n_repeats", 2)
     kwargs.setdefault("random_state", 0)
     return depict_importance(RedScore() if estimator is None else estimator, table, y,

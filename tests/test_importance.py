@@ -13,13 +13,23 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import get_scorer, roc_auc_score
 
 from conftest import CountingGenerator, flatten
-from sklearn_depict import ConceptCaptioner, ImageCache, ShapesGenerator, depict_importance
+from sklearn_depict import (
+    CaptionToImage,
+    ConceptCaptioner,
+    ImageCache,
+    ShapesGenerator,
+    depict_importance,
+)
 
 N_REPEATS = 4
 
 
 def _run(estimator, data, y, **kwargs):
+    # Options of the images go on the CaptionToImage passed as generator.
+    options = {k: kwargs.pop(k) for k in ("cache", "seed", "batch_size") if k in kwargs}
     kwargs.setdefault("generator", ShapesGenerator())
+    if options:
+        kwargs["generator"] = CaptionToImage(kwargs["generator"], **options)
     kwargs.setdefault("n_repeats", N_REPEATS)
     kwargs.setdefault("random_state", 0)
     return depict_importance(estimator, data.concepts, y, **kwargs)
@@ -77,8 +87,9 @@ def test_array_and_dataframe_give_equal_results(bottleneck, shapes_test, bottlen
     frame = _run(bottleneck, shapes_test, bottleneck_labels, scoring="roc_auc")
     array = depict_importance(
         bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
-        generator=ShapesGenerator(), scoring="roc_auc", n_repeats=N_REPEATS, random_state=0,
-        concept_names=list(shapes_test.concepts.columns),
+        generator=CaptionToImage(ShapesGenerator(),
+                                 concept_names=list(shapes_test.concepts.columns)),
+        scoring="roc_auc", n_repeats=N_REPEATS, random_state=0,
     )
     np.testing.assert_array_equal(frame.importances, array.importances)
 
@@ -285,8 +296,9 @@ def test_context_columns_are_captioned_but_not_permuted(red_circle_clf, shapes_t
     concepts["scene"] = np.where(np.arange(len(concepts)) % 2 == 0, "green square", "")
     y = concepts["red circle"].to_numpy()
     counting = CountingGenerator()
-    result = depict_importance(red_circle_clf, concepts, y, generator=counting,
-                               captioner=ConceptCaptioner(context=["scene"]),
+    result = depict_importance(red_circle_clf, concepts, y,
+                               generator=CaptionToImage(
+                                   counting, captioner=ConceptCaptioner(context=["scene"])),
                                n_repeats=2, random_state=0, scoring="roc_auc")
     assert list(result.concept_names) == ["red circle", "blue square"]
     assert any(caption.endswith("green square") for caption, _ in counting.pairs)
@@ -326,3 +338,71 @@ def test_regressor_with_default_score(shapes_train, shapes_test):
     result = _run(model, shapes_test, y)
     assert result.importances.shape == (6, N_REPEATS)
     assert 0 < result.baseline_score <= 1
+
+
+def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck_labels,
+                                             tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    step = CaptionToImage(ShapesGenerator(), cache=ImageCache(tmp_path), seed=3, batch_size=16)
+    via_generator = _run(bottleneck, shapes_test, bottleneck_labels, generator=step,
+                         scoring="roc_auc")
+    via_pipeline = depict_importance(make_pipeline(step, bottleneck), shapes_test.concepts,
+                                     bottleneck_labels, scoring="roc_auc",
+                                     n_repeats=N_REPEATS, random_state=0)
+    np.testing.assert_array_equal(via_generator.importances, via_pipeline.importances)
+    assert via_generator.plan.seeds == via_pipeline.plan.seeds
+    assert via_pipeline.n_images_cached == via_pipeline.n_images_distinct  # the step's cache
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="has its own cache"):
+        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels, generator=step,
+                          cache=ImageCache(tmp_path / "other"))
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("seed", 2), ("batch_size", 16), ("captioner", ConceptCaptioner(prefix="a photo of")),
+     ("cache", "CACHE")],
+)
+def test_deprecated_caption_options_still_work_and_warn(red_circle_clf, shapes_test,
+                                                         tmp_path, name, value):
+    value = str(tmp_path) if value == "CACHE" else value
+    y = shapes_test.concepts["red circle"].to_numpy()
+    # Not strict: the prefix holds words the shapes generator does not draw.
+    new = _run(red_circle_clf, shapes_test, y,
+               generator=CaptionToImage(ShapesGenerator(strict=False), **{name: value}))
+    with pytest.warns(FutureWarning, match=rf"'{name}' parameter of depict_importance was "
+                      r"deprecated in 0.2 and will be removed in 0.4; pass generator="):
+        old = depict_importance(red_circle_clf, shapes_test.concepts, y,
+                                generator=ShapesGenerator(strict=False), n_repeats=N_REPEATS,
+                                random_state=0, **{name: value})
+    np.testing.assert_array_equal(old.importances, new.importances)
+    assert old.plan.captions == new.plan.captions and old.plan.seeds == new.plan.seeds
+
+
+def test_deprecated_concept_names_still_work_and_warn(bottleneck, shapes_test,
+                                                      bottleneck_labels):
+    names = list(shapes_test.concepts.columns)
+    with pytest.warns(FutureWarning, match="'concept_names' parameter of depict_importance"):
+        old = depict_importance(bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
+                                generator=ShapesGenerator(), concept_names=names,
+                                n_repeats=N_REPEATS, random_state=0)
+    new = depict_importance(bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
+                            generator=CaptionToImage(ShapesGenerator(), concept_names=names),
+                            n_repeats=N_REPEATS, random_state=0)
+    np.testing.assert_array_equal(old.importances, new.importances)
+
+
+def test_result_holds_documented_keys_only(bottleneck, shapes_test, bottleneck_labels):
+    from sklearn_depict import ImportancePlan
+
+    result = _run(bottleneck, shapes_test, bottleneck_labels, scoring="roc_auc")
+    documented = {
+        "importances_mean", "importances_std", "importances", "concept_names",
+        "baseline_score", "n_images_distinct", "n_images_generated", "n_images_cached",
+        "n_images_bound", "n_images_naive", "timings", "importances_ci", "pvalues",
+        "ci_method", "ranking", "tie_groups", "fast_scoring", "plan",
+    }
+    assert set(result) == documented
+    assert isinstance(result.plan, ImportancePlan)
+    for key in documented:
+        assert key in depict_importance.__doc__, key

@@ -266,7 +266,6 @@ class Case:
             "scoring": self.scoring,
             "n_repeats": self.n_repeats,
             "random_state": self.random_state,
-            "seed": self.seed,
             "max_samples": self.max_samples,
             "sample_weight": self.sample_weight,
             # These properties are about the importances; the row bootstrap of a
@@ -278,7 +277,11 @@ class Case:
             ColourProjection(self.estimator_seed) if estimator is None else estimator,
             self.table if table is None else table,
             self.y if y is None else y,
-            generator=self.generator() if generator is None else generator,
+            generator=CaptionToImage(
+                self.generator() if generator is None else generator,
+                seed=self.seed,
+                **{k: kwargs.pop(k) for k in ("batch_size", "cache") if k in kwargs},
+            ),
             **kwargs,
         )
 
@@ -747,8 +750,7 @@ def _both_routes(captioner: Any = None, fit: bool = False) -> tuple[Any, Any]:
         estimator,
         SUBSAMPLE_TABLE,
         SUBSAMPLE_Y,
-        generator=generator,
-        captioner=captioner,
+        generator=CaptionToImage(generator, captioner=captioner),
         **SUBSAMPLE_KWARGS,
     )
     pipeline = make_pipeline(CaptionToImage(generator, captioner=captioner), estimator)

@@ -16,13 +16,14 @@ from sklearn.utils import Bunch
 
 from sklearn_depict import (
     ConceptBottleneckClassifier,
+    ImportancePlan,
     ShapesGenerator,
+    depict_diagnostics,
     depict_importance,
     make_concept_labels,
     make_shapes_dataset,
 )
 from sklearn_depict.bottleneck import make_shapes_detector
-from sklearn_depict.planning import ImportancePlan
 from sklearn_depict.results import is_single_metric, metric_items
 from sklearn_depict.results_io import (
     SCHEMA_VERSION,
@@ -57,9 +58,10 @@ def task():
 @pytest.fixture(scope="module")
 def single(task):
     clf, detector, test, y = task
-    return depict_importance(clf, test.concepts, y, generator=ShapesGenerator(),
-                             scoring="roc_auc", n_repeats=2, random_state=0,
-                             ci_random_state=0, detector=detector, X_images=test.images)
+    return depict_diagnostics(clf, test.concepts, y, generator=ShapesGenerator(),
+                              scoring="roc_auc", n_repeats=2, random_state=0,
+                              ci_random_state=0, detector=detector,
+                              X_images=test.images).result
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +197,7 @@ def test_report_escapes_hostile_names_captions_and_options(task, tmp_path):
         warnings.simplefilter("ignore")
         result = depict_importance(
             clf, table, y, generator=ShapesGenerator(strict=False),
-            captioner=None, n_repeats=2, random_state=0, scoring="roc_auc",
+            n_repeats=2, random_state=0, scoring="roc_auc",
         )
     paths = write_report(
         result, tmp_path, generator=ShapesGenerator(strict=False), metric_name=HOSTILE,

@@ -24,6 +24,7 @@ from sklearn_depict import (
     ChannelsFirst,
     ShapesGenerator,
     TorchImageClassifier,
+    depict_diagnostics,
     depict_importance,
     make_shapes_dataset,
 )
@@ -69,11 +70,11 @@ detector = make_pipeline(backbone, MultiOutputClassifier(LogisticRegression(max_
 detector.fit(train.images, train.concepts[[CONCEPT]])  # the backbone stays frozen
 
 # --- 4. Explain, check, report --------------------------------------------------------
-result = depict_importance(
+result = depict_diagnostics(
     clf, test.concepts, test.concepts[CONCEPT], generator=ShapesGenerator(),
     scoring="roc_auc", n_repeats=10, random_state=0,
     detector=detector, detector_concepts=[CONCEPT], X_images=test.images,
-)  # fmt: skip
+).result  # fmt: skip
 for rank, k in enumerate(np.argsort(-result.importances_mean), start=1):
     print(f"{rank}. {result.concept_names[k]:<14} {result.importances_mean[k]:.3f}")
 print("checks:", result.diagnostics["checks"])

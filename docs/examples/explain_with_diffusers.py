@@ -83,11 +83,10 @@ def main():
             classifier,
             test,
             test["red circle"],
-            generator=generator,
+            generator=CaptionToImage(generator, cache=os.path.join(workdir, "cache")),
             scoring="roc_auc",
             n_repeats=10,
             random_state=0,
-            cache=os.path.join(workdir, "cache"),
         )
         return result, time.perf_counter() - start
 

@@ -93,12 +93,18 @@ def generator_fingerprint(generator: Any) -> str | None:
     return fingerprint
 
 
+def generator_name(generator: Any) -> str:
+    """The name error messages give a generator (a callable's own name)."""
+    name = type(generator).__name__
+    if isinstance(generator, CallableGenerator):
+        name = getattr(generator.function, "__name__", name)
+    return name
+
+
 def check_generated_images(
     images: Any,
     n_expected: int,
     generator: Any,
-    *,
-    image_shape: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Check a generator's output before anything uses or stores it.
 
@@ -110,17 +116,12 @@ def check_generated_images(
         How many (caption, seed) pairs were asked for.
     generator : object
         The generator, for error messages.
-    image_shape : tuple of int, default=None
-        The (height, width, channels) of earlier outputs of the same run; a
-        generator must not change its image shape within a run.
 
     Returns
     -------
     images : ndarray of shape (n_expected, height, width, channels), float32
     """
-    name = type(generator).__name__
-    if isinstance(generator, CallableGenerator):
-        name = getattr(generator.function, "__name__", name)
+    name = generator_name(generator)
     if not isinstance(images, np.ndarray):
         raise TypeError(
             f"Generator {name} returned {type(images).__name__}; generate() must "
@@ -136,12 +137,6 @@ def check_generated_images(
             f"Generator {name} returned {images.shape[0]} images for "
             f"{n_expected} (caption, seed) pairs; it must return exactly one image "
             "per pair."
-        )
-    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"Generator {name} returned images of shape {images.shape[1:]} after "
-            f"earlier images of shape {tuple(image_shape)}; all images of a run "
-            "must have the same shape."
         )
     if images.dtype != np.float32:
         raise TypeError(

@@ -1,4 +1,9 @@
-"""Generating the images of distinct (caption, seed) pairs, through a cache."""
+"""Generating the images of distinct (caption, seed) pairs, through a cache.
+
+Also the one check that every image of a run has the same shape: within a
+chunk (cached and generated images side by side) and across chunks (see
+:mod:`sklearn_depict._engine.execute`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from .cache import ImageCache
-from .generators._base import check_generated_images, generator_fingerprint
+from ..cache import ImageCache
+from ..generators._base import check_generated_images, generator_fingerprint, generator_name
 
-__all__ = ["distinct_pairs", "generate_pairs"]
+__all__ = ["check_image_shape", "distinct_pairs", "generate_pairs", "resolve_fingerprint"]
+
+
+def check_image_shape(shape: Sequence[int], expected: Sequence[int] | None, generator: Any) -> None:
+    """All images of a run must share one (height, width, channels) shape.
+
+    Predictions and stored images are stacked across chunks, so a generator
+    that changes its image size mid-run would fail later with a cryptic error.
+    """
+    if expected is not None and tuple(shape) != tuple(expected):
+        raise ValueError(
+            f"Generator {generator_name(generator)} returned images of shape "
+            f"{tuple(shape)} after earlier images of shape {tuple(expected)}; all "
+            "images of a run must have the same shape."
+        )
 
 
 def distinct_pairs(
@@ -56,7 +75,6 @@ def generate_pairs(
     cache: ImageCache | None = None,
     fingerprint: str | None = None,
     batch_size: int | None = None,
-    image_shape: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Images for distinct (caption, seed) pairs: from the cache, or generated.
 
@@ -75,8 +93,6 @@ def generate_pairs(
         The generator's fingerprint; required with a cache.
     batch_size : int, default=None
         Most pairs per ``generate`` call; None sends all missing pairs at once.
-    image_shape : tuple, default=None
-        Expected (height, width, channels), from earlier chunks of the run.
 
     Returns
     -------
@@ -85,15 +101,16 @@ def generate_pairs(
         ``{"hits": ..., "generated": ...}`` for this call.
     """
     n = len(captions)
+    image_shape: tuple[int, ...] | None = None
     found: dict[int, np.ndarray] = {}
     keys: list[str] = []
     if cache is not None:
         keys = [cache.key(fingerprint, c, s) for c, s in zip(captions, seeds)]
         for i, key in enumerate(keys):
             image = cache.get(key)
-            if image is not None and _usable(image, image_shape):
+            if image is not None and _usable(image):
                 found[i] = image
-    if found and image_shape is None:
+    if found:
         image_shape = next(iter(found.values())).shape
         found = {i: im for i, im in found.items() if im.shape == image_shape}
     missing = [i for i in range(n) if i not in found]
@@ -118,9 +135,8 @@ def generate_pairs(
                 f"starting with caption {batch_captions[0]!r} and seed {batch_seeds[0]}",
             )
             raise
-        generated = check_generated_images(
-            generated, len(batch), generator, image_shape=image_shape
-        )
+        generated = check_generated_images(generated, len(batch), generator)
+        check_image_shape(generated.shape[1:], image_shape, generator)
         if images is None and len(batch) == n:
             # The common cold case, everything generated in one call: use the
             # generator's array as it is rather than copying it.
@@ -141,11 +157,9 @@ def generate_pairs(
     return images, {"hits": len(found), "generated": len(missing)}
 
 
-def _usable(image: np.ndarray, image_shape: Sequence[int] | None) -> bool:
+def _usable(image: np.ndarray) -> bool:
     """A cached entry is only used if it is what the generator would return."""
-    if image.dtype != np.float32 or image.ndim != 3:
-        return False
-    return image_shape is None or tuple(image.shape) == tuple(image_shape)
+    return image.dtype == np.float32 and image.ndim == 3
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -19,15 +19,22 @@ import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 
-from .captioning import ConceptCaptioner
-from .concepts import row_identities, row_seeds
+from ..captioning import ConceptCaptioner
+from ..concepts import row_identities, row_seeds
 
 __all__ = ["ImportancePlan", "make_plan", "resolve_concepts", "resolve_max_samples"]
 
 
 @dataclass
 class ImportancePlan:
-    """What a run needs: distinct pairs and, per score, the ids to gather.
+    """The plan of a DEPICT run: distinct (caption, seed) pairs and who shows which.
+
+    Every image a run needs is one distinct (caption, seed) pair, identified
+    by its position (its id). The plan records the id each row shows in the
+    unpermuted table and after each permutation of each concept, so that
+    every score is a gather of stored predictions. It is the ``plan`` key of
+    a :func:`~sklearn_depict.depict_importance` result; displays and reports
+    regenerate examples from it. Nothing in it is an image.
 
     Attributes
     ----------
@@ -46,6 +53,24 @@ class ImportancePlan:
     n_bound : int
         The most distinct pairs any number of repeats could need,
         N * (1 + sum_j (K_j - 1)).
+    n_values : list of int
+        K_j, the number of distinct values of each permuted concept (or group).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from sklearn_depict import ShapesGenerator, depict_importance
+    >>> table = pd.DataFrame({"red circle": [1, 0, 1, 0], "blue square": [0, 0, 1, 1]})
+    >>> y = np.array([1, 0, 1, 0])
+    >>> clf = DummyClassifier().fit(np.zeros((4, 32, 32, 3)), y)
+    >>> plan = depict_importance(clf, table, y, generator=ShapesGenerator(), n_repeats=2,
+    ...                          random_state=0).plan
+    >>> plan.permuted_ids.shape
+    (2, 2, 4)
+    >>> plan.n_baseline, plan.n_bound
+    (4, 12)
     """
 
     concept_names: list[Any]
@@ -60,6 +85,7 @@ class ImportancePlan:
 
     @property
     def n_distinct(self) -> int:
+        """Number of distinct (caption, seed) pairs, the images the run needs."""
         return len(self.captions)
 
     @property

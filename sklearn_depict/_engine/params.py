@@ -1,0 +1,108 @@
+"""Parameter constraints shared by the public entry points, and deprecations."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import get_scorer_names
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Integral,
+    Interval,
+    RealNotInt,
+    StrOptions,
+)
+
+from ..intervals import CI_METHODS
+
+__all__ = [
+    "CAPTION_OPTIONS",
+    "CHECK_OPTIONS",
+    "RUN_CONSTRAINTS",
+    "deprecated_options",
+]
+
+# What every entry point that runs the engine accepts, as validate_params wants it.
+RUN_CONSTRAINTS: dict[str, Any] = {
+    "estimator": "no_validation",
+    "X_captions": ["array-like"],
+    "y": ["array-like"],
+    "generator": "no_validation",
+    "scoring": [
+        StrOptions(set(get_scorer_names())),
+        callable,
+        list,
+        tuple,
+        dict,
+        None,
+    ],
+    "n_repeats": [Interval(Integral, 1, None, closed="left")],
+    "n_jobs": [Integral, None],
+    "random_state": ["random_state"],
+    "sample_weight": ["array-like", None],
+    "max_samples": [
+        Interval(Integral, 1, None, closed="left"),
+        Interval(RealNotInt, 0, 1, closed="right"),
+    ],
+    "concepts": [list, tuple, dict, None],
+    "verbose": ["verbose"],
+    "confidence": [Interval(RealNotInt, 0, 1, closed="neither")],
+    "ci_method": [StrOptions(set(CI_METHODS))],
+    "n_bootstraps": [Interval(Integral, 1, None, closed="left")],
+    "ci_random_state": ["random_state"],
+    "pvalue_correction": [StrOptions({"holm"}), None],
+}
+
+# Options of CaptionToImage that depict_importance used to repeat; None is
+# "not given", so that passing one can be told apart from the default.
+CAPTION_OPTIONS: dict[str, Any] = {
+    "captioner": [HasMethods(["captions", "check"]), None],
+    "cache": "no_validation",
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "concept_names": [list, tuple, np.ndarray, None],
+    "seed": [Interval(Integral, 0, None, closed="left"), None],
+}
+
+# The options of the checks, which belong to depict_diagnostics.
+CHECK_OPTIONS: dict[str, Any] = {
+    "detector": [HasMethods(["predict_proba"]), None],
+    "X_images": ["array-like", None],
+    "detector_concepts": [list, tuple, None],
+    "tolerances": [dict, None],
+}
+
+_REMOVAL = "was deprecated in 0.2 and will be removed in 0.4"
+
+
+def deprecated_options(caller: str, given: dict[str, Any], *, stacklevel: int = 3) -> None:
+    """Warn, sklearn style, for each deprecated option that was passed.
+
+    Parameters
+    ----------
+    caller : str
+        The public function, for the message.
+    given : dict
+        Option name -> value; None means not passed.
+    stacklevel : int, default=3
+        Points the warning at the caller's caller.
+    """
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name in CAPTION_OPTIONS:
+            advice = (
+                f"pass generator=CaptionToImage(generator, {name}=...) instead, as in "
+                "make_pipeline(CaptionToImage(generator, ...), estimator)"
+            )
+        else:
+            advice = (
+                f"use depict_diagnostics(..., {name}=...) instead; its result's "
+                "'result' key holds the importances"
+            )
+        warnings.warn(
+            f"The '{name}' parameter of {caller} {_REMOVAL}; {advice}.",
+            FutureWarning,
+            stacklevel=stacklevel,
+        )
