@@ -13,14 +13,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_depict import depict_diagnostics
-from sklearn_depict.diagnostics import (
-    DiagnosticWarning,
+from sklearn_depict.concept_auroc import (
     _categories,
     _concept_auroc,
     _outputs,
     _presence,
     concept_probabilities,
 )
+from sklearn_depict.diagnostics import DiagnosticWarning
 from sklearn_depict.digits import DigitsConceptDetector, make_digits_dataset
 
 
