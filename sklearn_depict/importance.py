@@ -10,14 +10,6 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import Bunch, check_array, check_consistent_length
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Integral,
-    Interval,
-    RealNotInt,
-    StrOptions,
-    validate_params,
-)
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._replay import (
@@ -28,6 +20,14 @@ from ._replay import (
     make_replay,
     needed_methods,
     weighted_score,
+)
+from ._sklearn_compat import (
+    HasMethods,
+    Integral,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    validate_params,
 )
 from .cache import ImageCache, check_cache
 from .caption_to_image import DEFAULT_CHUNK_SIZE
