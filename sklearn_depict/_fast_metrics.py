@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._sklearn_compat import log_loss_dtype
+
 _CLASSIFICATION_TYPES = ("binary", "multiclass")
 
 
@@ -174,8 +176,10 @@ class _LogLoss(_MeanLoss):
 
     def loss(self, pred, prep):
         eps = np.finfo(pred.values.dtype).eps
-        # -log(clip(p)) of every image and class once, then a gather per row.
-        minus_log = -np.log(np.clip(pred.values, eps, 1 - eps))
+        clipped = np.clip(pred.values, eps, 1 - eps)
+        # -log(clip(p)) of every image and class once, then a gather per row,
+        # in the precision the installed scikit-learn takes the log in.
+        minus_log = -np.log(clipped.astype(log_loss_dtype(clipped.dtype), copy=False))
         return minus_log[pred.ids, prep.codes]
 
     def values(self, pred, prep):

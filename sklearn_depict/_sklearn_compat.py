@@ -15,6 +15,8 @@ What is covered:
 - the parts of a scorer that tell which prediction method it will call:
   :func:`scorer_parts` (the metrics of a multi-metric scorer) and
   :func:`scorer_response_method`.
+- numerical details the vectorised scorers reproduce exactly, where they
+  differ between releases: :func:`log_loss_dtype`.
 
 The random draws of ``permutation_importance``, which
 :func:`sklearn_depict.planning.permutation_indices` replicates, are public
@@ -24,10 +26,12 @@ the installed version so that a change fails loudly.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import sklearn
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "InvalidParameterError",
     "RealNotInt",
     "StrOptions",
+    "log_loss_dtype",
     "release",
     "scorer_parts",
     "scorer_response_method",
@@ -178,3 +183,50 @@ def scorer_response_method(scorer: Any) -> str | tuple[str, ...] | None:
     if method is None or isinstance(method, str):
         return method
     return tuple(method)
+
+
+@functools.cache
+def log_loss_dtype(dtype: Any) -> np.dtype:
+    """The precision in which scikit-learn's ``log_loss`` takes the log of ``dtype`` probabilities.
+
+    In scikit-learn 1.6 and 1.7 the one-hot labels stay integers, which
+    promotes the log of float32 probabilities to float64; 1.9 casts the labels
+    to the probabilities' dtype and takes the log in float32. The two differ in the
+    7th digit, so the vectorised scorer asks the installed release once, by
+    scoring three rows, rather than trusting a version number.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        A floating dtype of predicted probabilities.
+
+    Returns
+    -------
+    dtype : numpy dtype
+        ``dtype`` itself or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict._sklearn_compat import log_loss_dtype
+    >>> log_loss_dtype(np.float64)
+    dtype('float64')
+    >>> log_loss_dtype(np.float32) in (np.float32, np.float64)
+    True
+    """
+    from sklearn.metrics import log_loss
+
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        return dtype
+    # Probabilities whose log differs between the candidate precisions.
+    proba = np.array([[0.7, 0.3], [0.4, 0.6], [0.9, 0.1]], dtype=dtype)
+    y = np.array([1, 1, 0])
+    theirs = log_loss(y, proba)
+    eps = np.finfo(dtype).eps
+    clipped = np.clip(proba, eps, 1 - eps)
+    for candidate in (dtype, np.dtype(np.float64)):
+        ours = np.average(-np.log(clipped.astype(candidate))[np.arange(len(y)), y])
+        if float(ours) == theirs:
+            return candidate
+    return dtype  # neither matches exactly: keep the input's precision

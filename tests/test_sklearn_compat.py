@@ -156,3 +156,19 @@ def test_without_sklearn_private_validation_the_stand_ins_take_over():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_log_loss_dtype_is_the_precision_sklearn_uses(dtype):
+    from sklearn.metrics import log_loss
+
+    from sklearn_depict._sklearn_compat import log_loss_dtype
+
+    rng = np.random.RandomState(0)
+    p = rng.rand(50).astype(dtype)
+    proba = np.column_stack([1 - p, p])
+    y = rng.randint(0, 2, 50)
+    eps = np.finfo(dtype).eps
+    clipped = np.clip(proba, eps, 1 - eps).astype(log_loss_dtype(dtype))
+    ours = np.average(-np.log(clipped)[np.arange(50), y])
+    assert float(ours) == pytest.approx(log_loss(y, proba), rel=0, abs=1e-15)
