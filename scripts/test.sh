@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up a virtual environment and run everything CI checks: lint, tests
-# (with doctests) and the documentation build with warnings as errors.
+# (with doctests, on PYTEST_WORKERS processes, default 2), the documentation
+# build with warnings as errors, then the core tests on the oldest supported
+# scikit-learn without torch (scripts/test_oldest.sh; SKIP_OLDEST=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/pip install -q -e ".[diffusion,distributed,plot,benchmarks,test,docs]"
 
 .venv/bin/ruff check .
-.venv/bin/python -m pytest
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}"
 .venv/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 echo "docs built in docs/_build/html"
+[ "${SKIP_OLDEST:-0}" = 1 ] || bash scripts/test_oldest.sh

@@ -26,6 +26,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._sklearn_compat import scorer_parts, scorer_response_method
+
 __all__ = [
     "PREDICTION_METHODS",
     "check_prediction_output",
@@ -199,13 +201,13 @@ def needed_methods(scorer: Any, available: tuple[str, ...], default: bool) -> se
     """
     if default:
         return {"predict"}
-    scorers = getattr(scorer, "_scorers", None)
-    if isinstance(scorers, dict):
+    scorers = scorer_parts(scorer)
+    if scorers is not None:
         methods: set[str] = set()
         for sub in scorers.values():
             methods |= needed_methods(sub, available, False)
         return methods
-    response = getattr(scorer, "_response_method", None)
+    response = scorer_response_method(scorer)
     if response is None:
         # A user-written callable may call any prediction method.
         return {m for m in ("predict", "predict_proba", "decision_function") if m in available}

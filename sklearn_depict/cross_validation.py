@@ -14,11 +14,11 @@ from scipy.stats import kendalltau, spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
-from sklearn.utils._param_validation import Integral, Interval, RealNotInt, validate_params
 
 from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
 from ._engine.run import explain
 from ._replay import looks_like_classifier
+from ._sklearn_compat import Integral, Interval, RealNotInt, validate_params
 from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage
 from .concepts import check_concept_table

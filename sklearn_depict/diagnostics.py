@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
 
 from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
 from ._engine.plan import ImportancePlan
 from ._engine.run import Run, explain, predict_real
+from ._sklearn_compat import validate_params
 from .concept_auroc import (
     _categories,
     _concept_auroc,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
 
 from ._engine.params import (
     CAPTION_OPTIONS,
@@ -19,6 +18,7 @@ from ._engine.params import (
     deprecated_options,
 )
 from ._engine.run import explain
+from ._sklearn_compat import validate_params
 from .diagnostics import Checks
 
 __all__ = ["depict_importance"]

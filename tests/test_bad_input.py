@@ -10,10 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
-from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import flatten
 from sklearn_depict import CaptionToImage, ImageCache, ShapesGenerator, depict_importance
+from sklearn_depict._sklearn_compat import InvalidParameterError
 from sklearn_depict.cache import decode_entry
 
 

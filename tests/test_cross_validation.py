@@ -136,7 +136,7 @@ def test_refit_with_a_concept_bottleneck_gets_the_fold_concepts(shapes_train, sh
 )
 def test_parameter_validation_names_cross_validate_importance(bottleneck, shapes_test,
                                                               bottleneck_labels, kwargs, match):
-    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn_depict._sklearn_compat import InvalidParameterError
 
     counting = CountingGenerator()
     with pytest.raises(InvalidParameterError, match=match):

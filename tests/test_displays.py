@@ -243,3 +243,64 @@ def test_plots_need_matplotlib_only_when_drawing(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "sklearn-depict\[plot\]"'):
         ImportanceDisplay(np.zeros((1, 2)), ["a"]).plot()
+
+
+def _examples_arrays(n=2):
+    images = np.zeros((n, 4, 4, 3))
+    captions = [f"caption {i}" for i in range(n)]
+    return images, images + 0.5, {"baseline_captions": captions, "permuted_captions": captions}
+
+
+def test_style_dictionaries_are_named_like_sklearn():
+    display = ImportanceDisplay(np.arange(6.0).reshape(2, 3), ["a", "b"], oracle=[1.0, 2.0]).plot(
+        boxplot_kw={"widths": 0.3}, ci_kw={"colors": "green"}, oracle_kw={"markersize": 11}
+    )
+    assert display.oracle_markers_.get_markersize() == 11
+    assert matplotlib.colors.same_color(display.ci_lines_.get_colors()[0], "green")
+    baseline, permuted, captions = _examples_arrays()
+    examples = PermutationExamplesDisplay(baseline, permuted, **captions).plot(
+        imshow_kw={"alpha": 0.5}
+    )
+    assert examples.images_[0, 0].get_alpha() == 0.5
+    heat = IndependenceDisplay([[0.1, 0.0], [0.0, 0.2]]).plot(
+        imshow_kw={"alpha": 0.25}, text_kw={"fontsize": 13}
+    )
+    assert heat.im_.get_alpha() == 0.25 and heat.text_[0, 0].get_fontsize() == 13
+
+
+@pytest.mark.parametrize(
+    "make, old, new, value, read",
+    [
+        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"], oracle=[1.0]), "oracle_kwargs",
+         "oracle_kw", {"markersize": 11}, lambda d: d.oracle_markers_.get_markersize()),
+        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"]), "ci_kwargs", "ci_kw",
+         {"linewidth": 7.0}, lambda d: d.ci_lines_.get_linewidths()[0]),
+        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"]), "boxplot_kwargs", "boxplot_kw",
+         {"boxprops": {"linewidth": 4.0}}, lambda d: d.boxes_["boxes"][0].get_linewidth()),
+        (lambda: PermutationExamplesDisplay(*_examples_arrays()[:2], **_examples_arrays()[2]),
+         "imshow_kwargs", "imshow_kw", {"alpha": 0.5}, lambda d: d.images_[1, 1].get_alpha()),
+        (lambda: IndependenceDisplay(np.eye(2)), "imshow_kwargs", "imshow_kw",
+         {"alpha": 0.25}, lambda d: d.im_.get_alpha()),
+        (lambda: IndependenceDisplay(np.eye(2)), "text_kwargs", "text_kw",
+         {"fontsize": 13}, lambda d: d.text_[1, 0].get_fontsize()),
+    ],
+)
+def test_former_style_names_still_work_with_a_future_warning(make, old, new, value, read):
+    expected = read(make().plot(**{new: value}))
+    with pytest.warns(FutureWarning, match=f"'{old}' was renamed '{new}'") as caught:
+        display = make().plot(**{old: value})
+    assert read(display) == expected
+    # Attributed to the caller, so that users see where to change it.
+    assert caught[0].filename == __file__
+    with pytest.raises(TypeError, match=f"both {new}= and its former name {old}="):
+        make().plot(**{old: value, new: value})
+
+
+def test_former_style_names_through_from_result_warn_at_the_caller(result):
+    with pytest.warns(FutureWarning, match="'ci_kwargs' was renamed 'ci_kw'") as caught:
+        display = ImportanceDisplay.from_result(result, ci_kwargs={"linewidth": 6.0})
+    assert display.ci_lines_.get_linewidths()[0] == 6.0
+    assert caught[0].filename == __file__
+    with pytest.warns(FutureWarning, match="'text_kwargs' was renamed 'text_kw'") as caught:
+        IndependenceDisplay.from_result(result, text_kwargs={"fontsize": 13})
+    assert caught[0].filename == __file__

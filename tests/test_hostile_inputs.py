@@ -19,7 +19,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import CountingGenerator, flatten
 from sklearn_depict import (
@@ -29,6 +28,7 @@ from sklearn_depict import (
     cross_validate_importance,
     depict_importance,
 )
+from sklearn_depict._sklearn_compat import InvalidParameterError
 from sklearn_depict.concepts import DuplicateIndexWarning
 
 

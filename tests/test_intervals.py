@@ -7,10 +7,10 @@ import pytest
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import CountingGenerator
 from sklearn_depict import CaptionToImage, ShapesGenerator, depict_importance
+from sklearn_depict._sklearn_compat import InvalidParameterError
 from sklearn_depict.row_bootstrap import (
     bootstrap_counts,
     holm_adjust,

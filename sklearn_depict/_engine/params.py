@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import get_scorer_names
-from sklearn.utils._param_validation import (
+
+from .._sklearn_compat import (
     HasMethods,
     Integral,
     Interval,
     RealNotInt,
     StrOptions,
 )
-
 from ..intervals import CI_METHODS
 
 __all__ = [
