@@ -15,10 +15,10 @@ STAGES = [
     ("concept table", "one row per image", "concepts.py"),
     ("captions", "one per row", "captioning.py"),
     ("plan", "distinct (caption,\nseed) pairs", "_engine/plan.py"),
-    ("generate,\ncached", "each pair once", "generators/\ncache.py"),
+    ("generate,\ncached", "each pair once", "_engine/generate.py\ngenerators/, cache.py"),
     ("predict", "each image once", "_engine/execute.py"),
     ("score", "replay stored\npredictions", "_engine/score.py"),
-    ("result", "sklearn Bunch", "importance.py"),
+    ("result", "sklearn Bunch", "_engine/run.py"),
 ]
 ENGINE = range(2, 6)
 
