@@ -21,6 +21,8 @@ _DOCTESTS_NEED = {
     "sklearn_depict.shapes_diffusion.load_shapes_diffusion": ("torch", "diffusers"),
     "sklearn_depict.digits_diffusion.load_digits_diffusion": ("torch", "diffusers"),
     "sklearn_depict.torch_models.": ("torch",),
+    "sklearn_depict.shapes_judge.": ("torch",),
+    "sklearn_depict.digits_shortcuts.train_digits_cnn": ("torch",),
 }
 
 
