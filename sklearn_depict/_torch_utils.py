@@ -18,6 +18,7 @@ __all__ = [
     "import_torch",
     "module_device",
     "module_device_type",
+    "one_thread",
 ]
 
 _DTYPE_ALIASES = {
@@ -120,3 +121,31 @@ def evaluating(module: Any, device: Any, torch: Any) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+@contextmanager
+def one_thread(torch: Any) -> Iterator[None]:
+    """Run torch on one CPU thread for the duration, then restore the count.
+
+    A small network trained on the CPU gets bit-identical weights from the
+    same seed only when the reductions run in the same order, and torch splits
+    them by thread count: on one thread, ``seed=0`` means the same model on
+    every machine.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_depict._torch_utils import one_thread
+    >>> before = torch.get_num_threads()
+    >>> with one_thread(torch):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -176,8 +176,9 @@ def train_digits_cnn(
     """Train the case study's small CNN and wrap it for scikit-learn.
 
     Cross-entropy, Adam (learning rate 3e-3), mini-batches drawn with a seeded
-    generator, no augmentation: the same ``seed`` gives the same network on
-    the same machine.
+    generator, no augmentation, trained on one CPU thread: the same ``seed``
+    gives the same network on any machine, and the caller's global torch
+    random state is left alone.
 
     Parameters
     ----------
@@ -206,6 +207,7 @@ def train_digits_cnn(
     """
     import torch
 
+    from ._torch_utils import one_thread
     from .torch_models import TorchImageClassifier
 
     images = np.asarray(images, dtype=np.float32)
@@ -213,21 +215,24 @@ def train_digits_cnn(
         raise ValueError(
             f"train_digits_cnn expects grey images of shape (n, H, W, 1), got {images.shape}."
         )
-    torch.manual_seed(seed)
-    net = _digits_cnn()
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    target = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    order = torch.Generator().manual_seed(seed)
-    net.train()
-    for _ in range(epochs):
-        permutation = torch.randperm(len(x), generator=order)
-        for start in range(0, len(x), batch_size):
-            batch = permutation[start : start + batch_size]
-            loss = torch.nn.functional.cross_entropy(net(x[batch]), target[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    # Seeded without moving the caller's global torch RNG, and on one thread so
+    # that the same seed gives the same network on any machine.
+    with torch.random.fork_rng(devices=[]), one_thread(torch):
+        torch.manual_seed(seed)
+        net = _digits_cnn()
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+        target = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        order = torch.Generator().manual_seed(seed)
+        net.train()
+        for _ in range(epochs):
+            permutation = torch.randperm(len(x), generator=order)
+            for start in range(0, len(x), batch_size):
+                batch = permutation[start : start + batch_size]
+                loss = torch.nn.functional.cross_entropy(net(x[batch]), target[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
     return TorchImageClassifier(net.eval(), classes=[0, 1])
 
 

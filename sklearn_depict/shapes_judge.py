@@ -155,6 +155,8 @@ class ShapesCNNJudge(ClassifierMixin, BaseEstimator):
         """
         import torch
 
+        from ._torch_utils import one_thread
+
         for name in ("width", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -168,37 +170,38 @@ class ShapesCNNJudge(ClassifierMixin, BaseEstimator):
             )
         self.n_concepts_ = labels.shape[1]
         self.concept_names_ = [str(c) for c in getattr(y, "columns", [])]
-        # Seed the initial weights without touching the caller's global torch RNG.
-        with torch.random.fork_rng(devices=[]):
+        # Seeded without moving the caller's global torch RNG, and on one thread so
+        # that the same random_state gives the same judge on any machine.
+        with torch.random.fork_rng(devices=[]), one_thread(torch):
             torch.manual_seed(int(self.random_state))
             module = _network(self.n_concepts_, int(self.width))
-        noise_rng = torch.Generator().manual_seed(int(self.random_state))
-        rng = np.random.default_rng(self.random_state)
-        optimiser = torch.optim.Adam(module.parameters(), lr=float(self.learning_rate))
-        n_batches = -(-len(images) // int(self.batch_size))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimiser, T_max=int(self.epochs) * n_batches
-        )
-        loss_fn = torch.nn.BCEWithLogitsLoss()
-        x_all, y_all = torch.from_numpy(images), torch.from_numpy(labels)
-        module.train()
-        for _ in range(int(self.epochs)):
-            order = torch.from_numpy(rng.permutation(len(images)))
-            for batch in order.split(int(self.batch_size)):
-                x = x_all[batch]
-                # The concepts do not depend on orientation; flips double the
-                # positions the network sees at no cost.
-                if rng.random() < 0.5:
-                    x = x.flip(3)
-                if rng.random() < 0.5:
-                    x = x.flip(2)
-                if self.augment:
-                    x = _perturb(x, noise_rng)
-                optimiser.zero_grad()
-                loss = loss_fn(module(x), y_all[batch])
-                loss.backward()
-                optimiser.step()
-                schedule.step()
+            noise_rng = torch.Generator().manual_seed(int(self.random_state))
+            rng = np.random.default_rng(self.random_state)
+            optimiser = torch.optim.Adam(module.parameters(), lr=float(self.learning_rate))
+            n_batches = -(-len(images) // int(self.batch_size))
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimiser, T_max=int(self.epochs) * n_batches
+            )
+            loss_fn = torch.nn.BCEWithLogitsLoss()
+            x_all, y_all = torch.from_numpy(images), torch.from_numpy(labels)
+            module.train()
+            for _ in range(int(self.epochs)):
+                order = torch.from_numpy(rng.permutation(len(images)))
+                for batch in order.split(int(self.batch_size)):
+                    x = x_all[batch]
+                    # The concepts do not depend on orientation; flips double the
+                    # positions the network sees at no cost.
+                    if rng.random() < 0.5:
+                        x = x.flip(3)
+                    if rng.random() < 0.5:
+                        x = x.flip(2)
+                    if self.augment:
+                        x = _perturb(x, noise_rng)
+                    optimiser.zero_grad()
+                    loss = loss_fn(module(x), y_all[batch])
+                    loss.backward()
+                    optimiser.step()
+                    schedule.step()
         self.module_ = module.eval()
         return self
 

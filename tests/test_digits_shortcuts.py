@@ -98,6 +98,25 @@ def test_training_is_seeded_and_a_forced_cnn_takes_the_shortcut(split):
         train_digits_cnn(images[:5, ..., 0], y[:5])
 
 
+def test_training_gives_the_same_network_on_any_thread_count(split):
+    torch = pytest.importorskip("torch")
+    images, y = split.data.images, split.y
+    rows = split.train[:256]
+    threads = torch.get_num_threads()
+    state = torch.random.get_rng_state()
+    try:
+        torch.set_num_threads(2)
+        two = train_digits_cnn(images[rows], y[rows], epochs=2, seed=3)
+        assert torch.get_num_threads() == 2  # the caller's setting comes back
+        torch.set_num_threads(1)
+        one = train_digits_cnn(images[rows], y[rows], epochs=2, seed=3)
+    finally:
+        torch.set_num_threads(threads)
+    test = images[split.test[:64]]
+    np.testing.assert_array_equal(two.predict_proba(test), one.predict_proba(test))
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG left alone
+
+
 class _RealDigits:
     """Returns a real 16 px digit whose measured caption is the one asked for."""
 
