@@ -22,6 +22,7 @@ _DOCTESTS_NEED = {
     "sklearn_depict.digits_diffusion.load_digits_diffusion": ("torch", "diffusers"),
     "sklearn_depict.torch_models.": ("torch",),
     "sklearn_depict.shapes_judge.": ("torch",),
+    "sklearn_depict._torch_utils.one_thread": ("torch",),
     "sklearn_depict.digits_shortcuts.train_digits_cnn": ("torch",),
 }
 
