@@ -13,6 +13,10 @@ VENV=${VENV:-.venv-oldest}
 OLDEST=$(sed -n 's/^ *"scikit-learn>=\([0-9][0-9.]*\)",*$/\1/p' pyproject.toml)
 [ -n "$OLDEST" ] || { echo "no scikit-learn>= pin found in pyproject.toml" >&2; exit 1; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# No torch pin here, unlike scripts/test.sh: this environment must not have
+# torch at all. The test-core extra holds nothing that depends on it (no
+# skorch, peft, accelerate or diffusers), and the check below fails if that
+# ever changes.
 "$VENV/bin/pip" install -q "scikit-learn==$OLDEST.*" -e ".[test-core]"
 "$VENV/bin/python" - "$OLDEST" <<'PY'
 import importlib.util, sys

@@ -15,7 +15,13 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
-from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
+from ._engine.params import (
+    CAPTION_OPTIONS,
+    CHECK_OPTIONS,
+    RUN_CONSTRAINTS,
+    deprecated_options,
+    interval_arguments,
+)
 from ._engine.run import explain
 from ._replay import looks_like_classifier
 from ._sklearn_compat import Integral, Interval, RealNotInt, validate_params
@@ -205,8 +211,7 @@ confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
     splitter = check_cv(cv, y_array, classifier=looks_like_classifier(estimator))
     user_cache = check_cache(cache if cache is not None else transformer.cache,
                              caller="cross_validate_importance")
-    intervals = dict(confidence=confidence, method=ci_method, n_bootstraps=n_bootstraps,
-                     random_state=ci_random_state, correction=pvalue_correction)
+    intervals = interval_arguments(locals())
 
     with tempfile.TemporaryDirectory(prefix="depict-cv-") if user_cache is None else (
         nullcontext(None)

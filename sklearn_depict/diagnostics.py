@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._engine.params import CAPTION_OPTIONS, CHECK_OPTIONS, RUN_CONSTRAINTS, deprecated_options
+from ._engine.params import (
+    CAPTION_OPTIONS,
+    CHECK_OPTIONS,
+    RUN_CONSTRAINTS,
+    deprecated_options,
+    engine_arguments,
+)
 from ._engine.plan import ImportancePlan
 from ._engine.run import Run, explain, predict_real
 from ._sklearn_compat import validate_params
@@ -429,25 +435,17 @@ pvalue_correction : object
     >>> checks.checks
     {'effective_generation': True, 'independent_permutation': True}
     """
+    arguments = dict(locals())  # every parameter as passed; taken before any other name
     if detector is None and X_images is None:
         raise ValueError(
             "depict_diagnostics needs detector= (a fitted concept detector, for both "
             "checks) or X_images= (the real images, for check 1), or both."
         )
-    caption_options = dict(captioner=captioner, cache=cache, batch_size=batch_size,
-                           concept_names=concept_names, seed=seed)
-    deprecated_options("depict_diagnostics", caption_options, stacklevel=4)
+    deprecated_options(
+        "depict_diagnostics", {name: arguments[name] for name in CAPTION_OPTIONS}, stacklevel=4
+    )
     result = explain(
-        estimator,
-        X_captions,
-        y,
-        options=dict(generator=generator, scoring=scoring, n_repeats=n_repeats,
-                     random_state=random_state, sample_weight=sample_weight,
-                     max_samples=max_samples, concepts=concepts, **caption_options),
-        intervals=dict(confidence=confidence, method=ci_method, n_bootstraps=n_bootstraps,
-                       random_state=ci_random_state, correction=pvalue_correction),
-        n_jobs=n_jobs,
-        verbose=verbose,
+        estimator, X_captions, y, **engine_arguments(arguments),
         checks=Checks(detector, X_images, detector_concepts, tolerances),
     )
     bunch = result if is_single_metric(result) else next(iter(result.values()))

@@ -16,6 +16,7 @@ from ._engine.params import (
     CHECK_OPTIONS,
     RUN_CONSTRAINTS,
     deprecated_options,
+    engine_arguments,
 )
 from ._engine.run import explain
 from ._sklearn_compat import validate_params
@@ -224,24 +225,13 @@ def depict_importance(
     >>> result.importances.shape
     (6, 3)
     """
-    caption_options = dict(captioner=captioner, cache=cache, batch_size=batch_size,
-                           concept_names=concept_names, seed=seed)
-    check_options = dict(detector=detector, X_images=X_images,
-                         detector_concepts=detector_concepts, tolerances=tolerances)
-    deprecated_options("depict_importance", {**caption_options, **check_options}, stacklevel=4)
+    arguments = dict(locals())  # every parameter as passed; taken before any other name
+    deprecated_options(
+        "depict_importance",
+        {name: arguments[name] for name in (*CAPTION_OPTIONS, *CHECK_OPTIONS)},
+        stacklevel=4,
+    )
     checks = None
     if detector is not None or X_images is not None:
         checks = Checks(detector, X_images, detector_concepts, tolerances)
-    return explain(
-        estimator,
-        X_captions,
-        y,
-        options=dict(generator=generator, scoring=scoring, n_repeats=n_repeats,
-                     random_state=random_state, sample_weight=sample_weight,
-                     max_samples=max_samples, concepts=concepts, **caption_options),
-        intervals=dict(confidence=confidence, method=ci_method, n_bootstraps=n_bootstraps,
-                       random_state=ci_random_state, correction=pvalue_correction),
-        n_jobs=n_jobs,
-        verbose=verbose,
-        checks=checks,
-    )
+    return explain(estimator, X_captions, y, **engine_arguments(arguments), checks=checks)

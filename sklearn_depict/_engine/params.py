@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = [
     "CHECK_OPTIONS",
     "RUN_CONSTRAINTS",
     "deprecated_options",
+    "engine_arguments",
+    "interval_arguments",
 ]
 
 # What every entry point that runs the engine accepts, as validate_params wants it.
@@ -74,6 +77,52 @@ CHECK_OPTIONS: dict[str, Any] = {
 }
 
 _REMOVAL = "was deprecated in 0.2 and will be removed in 0.4"
+
+# The public keywords that the engine's prepare() takes as they are, and those
+# of the intervals under the names IntervalSettings gives them.
+_RUN_OPTIONS = (
+    "generator", "scoring", "n_repeats", "random_state", "sample_weight", "max_samples",
+    "concepts",
+)  # fmt: skip
+_INTERVAL_OPTIONS = {
+    "confidence": "confidence", "ci_method": "method", "n_bootstraps": "n_bootstraps",
+    "ci_random_state": "random_state", "pvalue_correction": "correction",
+}  # fmt: skip
+
+
+def interval_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The IntervalSettings of a public function's ``confidence``, ``ci_method``, ...
+
+    Parameters
+    ----------
+    params : mapping
+        The public function's parameters by name.
+
+    Returns
+    -------
+    intervals : dict
+    """
+    return {new: params[old] for old, new in _INTERVAL_OPTIONS.items()}
+
+
+def engine_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`~sklearn_depict._engine.run.explain`.
+
+    Parameters
+    ----------
+    params : mapping
+        A public function's parameters by name (the caption options too,
+        where it still takes them).
+
+    Returns
+    -------
+    arguments : dict
+        ``options``, ``intervals``, ``n_jobs`` and ``verbose``.
+    """
+    options = {name: params[name] for name in _RUN_OPTIONS}
+    options.update({name: params[name] for name in CAPTION_OPTIONS if name in params})
+    return dict(options=options, intervals=interval_arguments(params),
+                n_jobs=params["n_jobs"], verbose=params["verbose"])
 
 
 def deprecated_options(caller: str, given: dict[str, Any], *, stacklevel: int = 3) -> None:
