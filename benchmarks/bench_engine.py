@@ -137,7 +137,7 @@ def run_depict(clf: Any, X: Any, y: np.ndarray, gen: CountingGenerator, args: An
     """The engine, with no cache and in-process (so the counter sees every image)."""
     return _timed(gen, lambda: depict_importance(
         clf, X, y, generator=gen, scoring=SCORING, n_repeats=args.n_repeats,
-        random_state=args.seed, n_jobs=None, cache=None,
+        random_state=args.seed, n_jobs=None,
     ))
 
 

@@ -21,9 +21,12 @@ from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import DiagnosticWarning, depict_diagnostics
+from .digits import digits_detector, make_digits_dataset
+from .digits_diffusion import load_digits_diffusion
 from .generators import ShapesGenerator
 from .image_transforms import ChannelsFirst, FlattenImages
 from .importance import depict_importance
+from .shapes_diffusion import load_shapes_diffusion
 
 __version__ = "0.1.0"
 
@@ -46,7 +49,11 @@ __all__ = [
     "cross_validate_importance",
     "depict_diagnostics",
     "depict_importance",
+    "digits_detector",
+    "load_digits_diffusion",
+    "load_shapes_diffusion",
     "make_concept_labels",
+    "make_digits_dataset",
     "make_shapes_dataset",
     "oracle_importance",
 ]

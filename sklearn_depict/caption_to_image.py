@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -14,6 +14,9 @@ from .cache import check_cache
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table, row_identities, row_seeds
 from .generators._base import check_generator
+
+if TYPE_CHECKING:
+    from .generators._base import GeneratorLike
 
 __all__ = ["CaptionToImage", "DEFAULT_CHUNK_SIZE"]
 
@@ -80,7 +83,7 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        generator: Any,
+        generator: GeneratorLike,
         *,
         captioner: ConceptCaptioner | None = None,
         cache: Any = None,

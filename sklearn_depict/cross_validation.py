@@ -7,7 +7,7 @@ import inspect
 import tempfile
 from contextlib import nullcontext
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -15,13 +15,7 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
-from ._engine.params import (
-    CAPTION_OPTIONS,
-    CHECK_OPTIONS,
-    RUN_CONSTRAINTS,
-    deprecated_options,
-    interval_arguments,
-)
+from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, interval_arguments
 from ._engine.run import explain
 from ._replay import looks_like_classifier
 from ._sklearn_compat import Integral, Interval, RealNotInt, validate_params
@@ -33,14 +27,17 @@ from .results import is_single_metric
 from .row_bootstrap import t_pvalues
 from .uncertainty import importance_intervals, rank_with_ties
 
+if TYPE_CHECKING:
+    from .generators._base import GeneratorLike
+
 __all__ = ["cross_validate_importance"]
 
 
 @validate_params(
     {
         **RUN_CONSTRAINTS,
-        **CHECK_OPTIONS,
-        **CAPTION_OPTIONS,
+        **CHECK_CONSTRAINTS,
+        "cache": "no_validation",
         "cv": "no_validation",
         "refit": ["boolean"],
         "groups": ["array-like", None],
@@ -56,19 +53,15 @@ def cross_validate_importance(
     X_captions: Any,
     y: Any,
     *,
-    generator: Any,
+    generator: GeneratorLike | CaptionToImage,
     cv: Any = 5,
     refit: bool = False,
-    X_images: Any = None,
     groups: Any = None,
-    sample_weight: Any = None,
-    cache: Any = None,
-    stability_threshold: float = 0.7,
-    verbose: int = 0,
     scoring: Any = None,
     n_repeats: int = 5,
     n_jobs: int | None = None,
     random_state: Any = None,
+    sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
     confidence: float = 0.95,
@@ -76,13 +69,13 @@ def cross_validate_importance(
     n_bootstraps: int = 1000,
     ci_random_state: Any = None,
     pvalue_correction: str | None = None,
+    X_images: Any = None,
     detector: Any = None,
     detector_concepts: Any = None,
     tolerances: dict[str, float] | None = None,
-    captioner: Any = None,
-    batch_size: int | None = None,
-    concept_names: Any = None,
-    seed: int | None = None,
+    cache: Any = None,
+    stability_threshold: float = 0.7,
+    verbose: int = 0,
 ) -> Bunch | dict[str, Bunch]:
     """Explain on every fold of a cross-validation and compare the rankings.
 
@@ -117,29 +110,26 @@ def cross_validate_importance(
         classifiers when an int.
     refit : bool, default=False
         Fit a clone on each training fold.
+    groups : array-like of shape (n_samples,), default=None
+        Group labels for group-aware splitters.
+    scoring, n_repeats, n_jobs, random_state, sample_weight, max_samples, \
+concepts, confidence, ci_method, n_bootstraps, ci_random_state, \
+pvalue_correction : object
+        As in :func:`depict_importance`, for each test fold.
     X_images : array-like of shape (n_samples, H, W, C), default=None
         Real images: training data with ``refit=True``, and check 1 of the
         diagnostics on each test fold.
-    groups : array-like of shape (n_samples,), default=None
-        Group labels for group-aware splitters.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Passed to scoring on each test fold.
+    detector, detector_concepts, tolerances : object, default=None
+        As in :func:`depict_diagnostics`: with a ``detector`` (or
+        ``X_images``) each fold's result holds ``diagnostics``.
     cache : str, path-like or ImageCache, default=None
-        Shared by the folds; None uses a temporary directory for the call.
+        Shared by the folds; None uses the ``CaptionToImage``'s cache when
+        ``generator`` is one, else a temporary directory for the call.
     stability_threshold : float, default=0.7
         ``stable`` is True when the mean pairwise Kendall tau between the
         folds' rankings reaches this value.
     verbose : int, default=0
         Progress bars when above 0.
-    scoring, n_repeats, n_jobs, random_state, max_samples, concepts, \
-confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
-        As in :func:`depict_importance`, for each fold.
-    detector, detector_concepts, tolerances : object, default=None
-        As in :func:`depict_diagnostics`: with a ``detector`` (or
-        ``X_images``) each fold's result holds ``diagnostics``.
-    captioner, batch_size, concept_names, seed : object, default=None
-        Deprecated in 0.2, to be removed in 0.4: pass
-        ``generator=CaptionToImage(generator, ...)`` instead.
 
     Returns
     -------
@@ -194,10 +184,8 @@ confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
     >>> cv_result.fold_importances.shape, bool(cv_result.stable)
     ((3, 6), True)
     """
-    caption_options = dict(captioner=captioner, batch_size=batch_size,
-                           concept_names=concept_names, seed=seed)
-    deprecated_options("cross_validate_importance", caption_options, stacklevel=4)
-    transformer = _caption_step(generator, caption_options)
+    transformer = (generator if isinstance(generator, CaptionToImage)
+                   else CaptionToImage(generator))
     table = check_concept_table(X_captions, concept_names=transformer.concept_names,
                                 caller="cross_validate_importance")
     y_array = check_array(y, ensure_2d=False, dtype=None, input_name="y")
@@ -254,23 +242,6 @@ confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
         name: _summarise([fold[name] for fold in folds], estimators, stability_threshold)
         for name in folds[0]
     }
-
-
-def _caption_step(generator: Any, options: dict[str, Any]) -> CaptionToImage:
-    """The CaptionToImage that makes every fold's images (training ones too)."""
-    if not isinstance(generator, CaptionToImage):
-        seed = options["seed"]
-        return CaptionToImage(generator, captioner=options["captioner"],
-                              seed=0 if seed is None else seed,
-                              batch_size=options["batch_size"],
-                              concept_names=options["concept_names"])
-    given = sorted(name for name, value in options.items() if value is not None)
-    if given:
-        raise ValueError(
-            f"cross_validate_importance got {', '.join(given)} and "
-            "generator=CaptionToImage(...); set them on the CaptionToImage."
-        )
-    return generator
 
 
 def _fit_fold(

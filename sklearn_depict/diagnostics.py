@@ -16,19 +16,13 @@ probabilities, concept labels, scores); :class:`Checks` hands them over.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._engine.params import (
-    CAPTION_OPTIONS,
-    CHECK_OPTIONS,
-    RUN_CONSTRAINTS,
-    deprecated_options,
-    engine_arguments,
-)
+from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, engine_arguments
 from ._engine.plan import ImportancePlan
 from ._engine.run import Run, explain, predict_real
 from ._sklearn_compat import validate_params
@@ -42,6 +36,10 @@ from .concept_auroc import (
 )
 from .formatting import quoted
 from .results import is_single_metric
+
+if TYPE_CHECKING:  # annotations only: the public layer is imported by no one here
+    from .caption_to_image import CaptionToImage
+    from .generators._base import GeneratorLike
 
 __all__ = [
     "Checks",
@@ -315,16 +313,13 @@ class Checks:
                           stacklevel=self.stacklevel - 1)
 
 
-@validate_params(
-    {**RUN_CONSTRAINTS, **CHECK_OPTIONS, **CAPTION_OPTIONS},
-    prefer_skip_nested_validation=True,
-)
+@validate_params({**RUN_CONSTRAINTS, **CHECK_CONSTRAINTS}, prefer_skip_nested_validation=True)
 def depict_diagnostics(
     estimator: Any,
     X_captions: Any,
     y: Any,
     *,
-    generator: Any = None,
+    generator: GeneratorLike | CaptionToImage | None = None,
     detector: Any = None,
     X_images: Any = None,
     detector_concepts: Any = None,
@@ -336,17 +331,12 @@ def depict_diagnostics(
     sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
-    verbose: int = 0,
     confidence: float = 0.95,
     ci_method: str = "bootstrap",
     n_bootstraps: int = 1000,
     ci_random_state: Any = None,
     pvalue_correction: str | None = None,
-    captioner: Any = None,
-    cache: Any = None,
-    batch_size: int | None = None,
-    concept_names: Any = None,
-    seed: int | None = None,
+    verbose: int = 0,
 ) -> Bunch:
     """Run the paper's two checks for a generator, estimator and detector.
 
@@ -387,13 +377,9 @@ def depict_diagnostics(
     scoring : str, callable, list or dict, default="roc_auc"
         The target model's metric.
     n_repeats, n_jobs, random_state, sample_weight, max_samples, concepts, \
-verbose, confidence, ci_method, n_bootstraps, ci_random_state, \
-pvalue_correction : object
+confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction, \
+verbose : object
         As in :func:`depict_importance`.
-    captioner, cache, batch_size, concept_names, seed : object, default=None
-        Deprecated in 0.2, to be removed in 0.4, as in
-        :func:`depict_importance`: pass ``generator=CaptionToImage(generator,
-        ...)`` instead.
 
     Returns
     -------
@@ -441,9 +427,6 @@ pvalue_correction : object
             "depict_diagnostics needs detector= (a fitted concept detector, for both "
             "checks) or X_images= (the real images, for check 1), or both."
         )
-    deprecated_options(
-        "depict_diagnostics", {name: arguments[name] for name in CAPTION_OPTIONS}, stacklevel=4
-    )
     result = explain(
         estimator, X_captions, y, **engine_arguments(arguments),
         checks=Checks(detector, X_images, detector_concepts, tolerances),

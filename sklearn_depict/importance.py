@@ -1,40 +1,33 @@
 """``depict_importance``: diffusion-enabled permutation importance.
 
 The public layer over the engine (:mod:`sklearn_depict._engine`): it
-validates the parameters, turns the deprecated ones into the engine's
-options, and returns what the engine computed.
+validates the parameters and returns what the engine computed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sklearn.utils import Bunch
 
-from ._engine.params import (
-    CAPTION_OPTIONS,
-    CHECK_OPTIONS,
-    RUN_CONSTRAINTS,
-    deprecated_options,
-    engine_arguments,
-)
+from ._engine.params import RUN_CONSTRAINTS, engine_arguments
 from ._engine.run import explain
 from ._sklearn_compat import validate_params
-from .diagnostics import Checks
+
+if TYPE_CHECKING:  # annotations only: the public layer is imported by no one here
+    from .caption_to_image import CaptionToImage
+    from .generators._base import GeneratorLike
 
 __all__ = ["depict_importance"]
 
 
-@validate_params(
-    {**RUN_CONSTRAINTS, **CAPTION_OPTIONS, **CHECK_OPTIONS},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(RUN_CONSTRAINTS, prefer_skip_nested_validation=True)
 def depict_importance(
     estimator: Any,
     X_captions: Any,
     y: Any,
     *,
-    generator: Any = None,
+    generator: GeneratorLike | CaptionToImage | None = None,
     scoring: Any = None,
     n_repeats: int = 5,
     n_jobs: int | None = None,
@@ -42,21 +35,12 @@ def depict_importance(
     sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
-    verbose: int = 0,
     confidence: float = 0.95,
     ci_method: str = "bootstrap",
     n_bootstraps: int = 1000,
     ci_random_state: Any = None,
     pvalue_correction: str | None = None,
-    captioner: Any = None,
-    cache: Any = None,
-    batch_size: int | None = None,
-    concept_names: Any = None,
-    seed: int | None = None,
-    detector: Any = None,
-    X_images: Any = None,
-    detector_concepts: Any = None,
-    tolerances: dict[str, float] | None = None,
+    verbose: int = 0,
 ) -> Bunch | dict[str, Bunch]:
     """Diffusion-enabled permutation importance of concepts for an image model.
 
@@ -131,8 +115,6 @@ def depict_importance(
         The columns to permute. None means every column except the captioner's
         context columns. A dict maps a name to a list of columns permuted
         together (one shared row permutation); tuples in a list do the same.
-    verbose : int, default=0
-        Show a progress bar when above 0.
     confidence : float, default=0.95
         Coverage of ``importances_ci``.
     ci_method : {"bootstrap", "t"}, default="bootstrap"
@@ -154,16 +136,8 @@ def depict_importance(
         ``"holm"`` adjusts ``pvalues`` across concepts with Holm's step-down
         method, which bounds the chance of calling any concept relied upon
         when none is.
-    captioner, cache, batch_size, concept_names, seed : object, default=None
-        Deprecated in 0.2, to be removed in 0.4: pass
-        ``generator=CaptionToImage(generator, captioner=..., cache=...,
-        batch_size=..., concept_names=..., seed=...)`` instead. Passing any of
-        them issues a ``FutureWarning`` and works as before.
-    detector, X_images, detector_concepts, tolerances : object, default=None
-        Deprecated in 0.2, to be removed in 0.4: the checks belong to
-        :func:`depict_diagnostics`, whose ``result`` key holds these
-        importances. Passing any of them issues a ``FutureWarning`` and adds
-        ``diagnostics`` to the result as before.
+    verbose : int, default=0
+        Show progress bars when above 0.
 
     Returns
     -------
@@ -225,13 +199,4 @@ def depict_importance(
     >>> result.importances.shape
     (6, 3)
     """
-    arguments = dict(locals())  # every parameter as passed; taken before any other name
-    deprecated_options(
-        "depict_importance",
-        {name: arguments[name] for name in (*CAPTION_OPTIONS, *CHECK_OPTIONS)},
-        stacklevel=4,
-    )
-    checks = None
-    if detector is not None or X_images is not None:
-        checks = Checks(detector, X_images, detector_concepts, tolerances)
-    return explain(estimator, X_captions, y, **engine_arguments(arguments), checks=checks)
+    return explain(estimator, X_captions, y, **engine_arguments(locals()))

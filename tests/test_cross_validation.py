@@ -145,15 +145,17 @@ def test_parameter_validation_names_cross_validate_importance(bottleneck, shapes
     assert counting.n_images == 0
 
 
-def test_generator_may_be_a_caption_to_image_and_old_keywords_warn(bottleneck, shapes_test,
-                                                                   bottleneck_labels):
+def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck_labels):
     from sklearn_depict import CaptionToImage
 
     kwargs = dict(cv=2, scoring="roc_auc", n_repeats=2, random_state=0, ci_random_state=0)
-    new = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                    generator=CaptionToImage(ShapesGenerator(), seed=4),
-                                    **kwargs)
-    with pytest.warns(FutureWarning, match="'seed' parameter of cross_validate_importance"):
-        old = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                        generator=ShapesGenerator(), seed=4, **kwargs)
-    np.testing.assert_array_equal(new.fold_importances, old.fold_importances)
+    seeded = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                       generator=CaptionToImage(ShapesGenerator(), seed=4),
+                                       **kwargs)
+    plain = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                      generator=ShapesGenerator(), **kwargs)
+    assert seeded.folds[0].plan.seeds != plain.folds[0].plan.seeds
+    # The options of the first release live on CaptionToImage only.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'seed'"):
+        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                                  generator=ShapesGenerator(), seed=4, **kwargs)

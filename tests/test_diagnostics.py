@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import Bunch
@@ -184,26 +183,11 @@ def test_check_inputs_fail_before_any_image(bottleneck, shapes_test, bottleneck_
     assert counting.n_images == 0
 
 
-def test_deprecated_check_options_of_depict_importance(bottleneck, shapes_test,
-                                                       bottleneck_labels, detector):
-    kwargs = dict(generator=ShapesGenerator(), n_repeats=2, random_state=0,
-                  ci_random_state=0, scoring="roc_auc")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
-                                detector=detector, X_images=shapes_test.images, **kwargs)
-    messages = [str(w.message) for w in caught if w.category is FutureWarning]
-    assert len(messages) == 2
-    for name in ("detector", "X_images"):
-        assert any(m.startswith(f"The '{name}' parameter of depict_importance was deprecated "
-                                "in 0.2 and will be removed in 0.4; use depict_diagnostics")
-                   for m in messages)
-    new = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
-                             detector=detector, X_images=shapes_test.images, **kwargs)
-    np.testing.assert_array_equal(old.importances, new.result.importances)
-    np.testing.assert_array_equal(old.importances_ci, new.result.importances_ci)
-    assert old.diagnostics.checks == new.checks
-    pd.testing.assert_frame_equal(old.diagnostics.independence, new.independence)
+def test_check_options_belong_to_depict_diagnostics(bottleneck, shapes_test,
+                                                   bottleneck_labels, detector):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'detector'"):
+        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+                          generator=ShapesGenerator(), detector=detector)
 
 
 def test_checks_are_pure_functions_of_ids_and_probabilities():

@@ -269,38 +269,11 @@ def test_style_dictionaries_are_named_like_sklearn():
 
 
 @pytest.mark.parametrize(
-    "make, old, new, value, read",
-    [
-        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"], oracle=[1.0]), "oracle_kwargs",
-         "oracle_kw", {"markersize": 11}, lambda d: d.oracle_markers_.get_markersize()),
-        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"]), "ci_kwargs", "ci_kw",
-         {"linewidth": 7.0}, lambda d: d.ci_lines_.get_linewidths()[0]),
-        (lambda: ImportanceDisplay(np.ones((1, 2)), ["a"]), "boxplot_kwargs", "boxplot_kw",
-         {"boxprops": {"linewidth": 4.0}}, lambda d: d.boxes_["boxes"][0].get_linewidth()),
-        (lambda: PermutationExamplesDisplay(*_examples_arrays()[:2], **_examples_arrays()[2]),
-         "imshow_kwargs", "imshow_kw", {"alpha": 0.5}, lambda d: d.images_[1, 1].get_alpha()),
-        (lambda: IndependenceDisplay(np.eye(2)), "imshow_kwargs", "imshow_kw",
-         {"alpha": 0.25}, lambda d: d.im_.get_alpha()),
-        (lambda: IndependenceDisplay(np.eye(2)), "text_kwargs", "text_kw",
-         {"fontsize": 13}, lambda d: d.text_[1, 0].get_fontsize()),
-    ],
+    "make, old",
+    [(lambda: ImportanceDisplay(np.zeros((2, 3)), ["a", "b"]), "ci_kwargs"),
+     (lambda: IndependenceDisplay(np.eye(2)), "text_kwargs")],
 )
-def test_former_style_names_still_work_with_a_future_warning(make, old, new, value, read):
-    expected = read(make().plot(**{new: value}))
-    with pytest.warns(FutureWarning, match=f"'{old}' was renamed '{new}'") as caught:
-        display = make().plot(**{old: value})
-    assert read(display) == expected
-    # Attributed to the caller, so that users see where to change it.
-    assert caught[0].filename == __file__
-    with pytest.raises(TypeError, match=f"both {new}= and its former name {old}="):
-        make().plot(**{old: value, new: value})
-
-
-def test_former_style_names_through_from_result_warn_at_the_caller(result):
-    with pytest.warns(FutureWarning, match="'ci_kwargs' was renamed 'ci_kw'") as caught:
-        display = ImportanceDisplay.from_result(result, ci_kwargs={"linewidth": 6.0})
-    assert display.ci_lines_.get_linewidths()[0] == 6.0
-    assert caught[0].filename == __file__
-    with pytest.warns(FutureWarning, match="'text_kwargs' was renamed 'text_kw'") as caught:
-        IndependenceDisplay.from_result(result, text_kwargs={"fontsize": 13})
-    assert caught[0].filename == __file__
+def test_style_dictionaries_have_one_name(make, old):
+    # scikit-learn's *_kw names only; the package was never released with others.
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
+        make().plot(**{old: {}})

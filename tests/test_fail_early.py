@@ -197,8 +197,8 @@ def test_caption_pipeline_conflicts_and_early_errors(caption_pipeline, shapes_te
     pipe, y = caption_pipeline
     with pytest.raises(ValueError, match="pipeline's is used"):
         depict_importance(pipe, shapes_test.concepts, y, generator=ShapesGenerator())
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="seed=5 differs"):
-        depict_importance(pipe, shapes_test.concepts, y, seed=5)  # deprecated, still checked
+    with pytest.raises(TypeError, match="unexpected keyword argument 'seed'"):
+        depict_importance(pipe, shapes_test.concepts, y, seed=5)  # lives on CaptionToImage
     with pytest.raises(ValueError, match="columns differ"):
         depict_importance(pipe, shapes_test.concepts.iloc[:, ::-1], y)
     counting = CountingGenerator()

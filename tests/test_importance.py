@@ -353,7 +353,7 @@ def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck
     np.testing.assert_array_equal(via_generator.importances, via_pipeline.importances)
     assert via_generator.plan.seeds == via_pipeline.plan.seeds
     assert via_pipeline.n_images_cached == via_pipeline.n_images_distinct  # the step's cache
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="has its own cache"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cache'"):
         depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels, generator=step,
                           cache=ImageCache(tmp_path / "other"))
 
@@ -361,35 +361,33 @@ def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck
 @pytest.mark.parametrize(
     "name, value",
     [("seed", 2), ("batch_size", 16), ("captioner", ConceptCaptioner(prefix="a photo of")),
-     ("cache", "CACHE")],
+     ("cache", "CACHE"), ("concept_names", ["a"]), ("detector", None), ("X_images", None)],
 )
-def test_deprecated_caption_options_still_work_and_warn(red_circle_clf, shapes_test,
-                                                         tmp_path, name, value):
-    value = str(tmp_path) if value == "CACHE" else value
+def test_options_of_other_objects_are_unexpected_keywords(red_circle_clf, shapes_test,
+                                                          tmp_path, name, value):
+    # The first release never had them: the caption options live on CaptionToImage and
+    # the checks' on depict_diagnostics, so passing one is sklearn's usual TypeError.
     y = shapes_test.concepts["red circle"].to_numpy()
-    # Not strict: the prefix holds words the shapes generator does not draw.
-    new = _run(red_circle_clf, shapes_test, y,
-               generator=CaptionToImage(ShapesGenerator(strict=False), **{name: value}))
-    with pytest.warns(FutureWarning, match=rf"'{name}' parameter of depict_importance was "
-                      r"deprecated in 0.2 and will be removed in 0.4; pass generator="):
-        old = depict_importance(red_circle_clf, shapes_test.concepts, y,
-                                generator=ShapesGenerator(strict=False), n_repeats=N_REPEATS,
-                                random_state=0, **{name: value})
-    np.testing.assert_array_equal(old.importances, new.importances)
-    assert old.plan.captions == new.plan.captions and old.plan.seeds == new.plan.seeds
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{name}'"):
+        depict_importance(red_circle_clf, shapes_test.concepts, y,
+                          generator=ShapesGenerator(), **{name: value})
 
 
-def test_deprecated_concept_names_still_work_and_warn(bottleneck, shapes_test,
-                                                      bottleneck_labels):
+def test_caption_options_through_caption_to_image(red_circle_clf, shapes_test, tmp_path):
+    y = shapes_test.concepts["red circle"].to_numpy()
+    plain = _run(red_circle_clf, shapes_test, y, generator=ShapesGenerator(strict=False))
+    seeded = _run(red_circle_clf, shapes_test, y,
+                  generator=CaptionToImage(ShapesGenerator(strict=False), seed=2))
+    assert seeded.plan.seeds != plain.plan.seeds
+    prefixed = _run(red_circle_clf, shapes_test, y, generator=CaptionToImage(
+        ShapesGenerator(strict=False), captioner=ConceptCaptioner(prefix="a photo of")))
+    assert all(c.startswith("a photo of") for c in prefixed.plan.captions)
     names = list(shapes_test.concepts.columns)
-    with pytest.warns(FutureWarning, match="'concept_names' parameter of depict_importance"):
-        old = depict_importance(bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
-                                generator=ShapesGenerator(), concept_names=names,
+    by_name = depict_importance(red_circle_clf, shapes_test.concepts.to_numpy(), y,
+                                generator=CaptionToImage(ShapesGenerator(), concept_names=names),
                                 n_repeats=N_REPEATS, random_state=0)
-    new = depict_importance(bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
-                            generator=CaptionToImage(ShapesGenerator(), concept_names=names),
-                            n_repeats=N_REPEATS, random_state=0)
-    np.testing.assert_array_equal(old.importances, new.importances)
+    np.testing.assert_array_equal(by_name.importances, plain.importances)
+    assert list(by_name.concept_names) == names
 
 
 def test_result_holds_documented_keys_only(bottleneck, shapes_test, bottleneck_labels):

@@ -1,12 +1,10 @@
-"""Parameter constraints shared by the public entry points, and deprecations."""
+"""Parameter constraints shared by the public entry points."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from sklearn.metrics import get_scorer_names
 
 from .._sklearn_compat import (
@@ -19,10 +17,8 @@ from .._sklearn_compat import (
 from ..intervals import CI_METHODS
 
 __all__ = [
-    "CAPTION_OPTIONS",
-    "CHECK_OPTIONS",
+    "CHECK_CONSTRAINTS",
     "RUN_CONSTRAINTS",
-    "deprecated_options",
     "engine_arguments",
     "interval_arguments",
 ]
@@ -58,25 +54,13 @@ RUN_CONSTRAINTS: dict[str, Any] = {
     "pvalue_correction": [StrOptions({"holm"}), None],
 }
 
-# Options of CaptionToImage that depict_importance used to repeat; None is
-# "not given", so that passing one can be told apart from the default.
-CAPTION_OPTIONS: dict[str, Any] = {
-    "captioner": [HasMethods(["captions", "check"]), None],
-    "cache": "no_validation",
-    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-    "concept_names": [list, tuple, np.ndarray, None],
-    "seed": [Interval(Integral, 0, None, closed="left"), None],
-}
-
 # The options of the checks, which belong to depict_diagnostics.
-CHECK_OPTIONS: dict[str, Any] = {
+CHECK_CONSTRAINTS: dict[str, Any] = {
     "detector": [HasMethods(["predict_proba"]), None],
     "X_images": ["array-like", None],
     "detector_concepts": [list, tuple, None],
     "tolerances": [dict, None],
 }
-
-_REMOVAL = "was deprecated in 0.2 and will be removed in 0.4"
 
 # The public keywords that the engine's prepare() takes as they are, and those
 # of the intervals under the names IntervalSettings gives them.
@@ -120,38 +104,5 @@ def engine_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
         ``options``, ``intervals``, ``n_jobs`` and ``verbose``.
     """
     options = {name: params[name] for name in _RUN_OPTIONS}
-    options.update({name: params[name] for name in CAPTION_OPTIONS if name in params})
     return dict(options=options, intervals=interval_arguments(params),
                 n_jobs=params["n_jobs"], verbose=params["verbose"])
-
-
-def deprecated_options(caller: str, given: dict[str, Any], *, stacklevel: int = 3) -> None:
-    """Warn, sklearn style, for each deprecated option that was passed.
-
-    Parameters
-    ----------
-    caller : str
-        The public function, for the message.
-    given : dict
-        Option name -> value; None means not passed.
-    stacklevel : int, default=3
-        Points the warning at the caller's caller.
-    """
-    for name, value in given.items():
-        if value is None:
-            continue
-        if name in CAPTION_OPTIONS:
-            advice = (
-                f"pass generator=CaptionToImage(generator, {name}=...) instead, as in "
-                "make_pipeline(CaptionToImage(generator, ...), estimator)"
-            )
-        else:
-            advice = (
-                f"use depict_diagnostics(..., {name}=...) instead; its result's "
-                "'result' key holds the importances"
-            )
-        warnings.warn(
-            f"The '{name}' parameter of {caller} {_REMOVAL}; {advice}.",
-            FutureWarning,
-            stacklevel=stacklevel,
-        )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..formatting import plot_label
-from ._base import DEPRECATED, _check_matplotlib, _pyplot, renamed_kw, select_metric
+from ._base import _check_matplotlib, _pyplot, select_metric
 
 __all__ = ["PermutationExamplesDisplay", "changed_rows"]
 
@@ -200,7 +200,6 @@ class PermutationExamplesDisplay:
         max_caption_lines: int = 4,
         fontsize: float = 7.5,
         imshow_kw: dict[str, Any] | None = None,
-        imshow_kwargs: Any = DEPRECATED,
     ) -> PermutationExamplesDisplay:
         """Draw the grid.
 
@@ -216,19 +215,12 @@ class PermutationExamplesDisplay:
             Font size of the titles.
         imshow_kw : dict, default=None
             Passed to ``Axes.imshow``.
-        imshow_kwargs : dict
-            The former name of ``imshow_kw``.
-
-            .. deprecated:: 0.2
-               Renamed after scikit-learn's displays (``*_kw``); the old name
-               will be removed in 0.4.
 
         Returns
         -------
         display : PermutationExamplesDisplay
             Self, with the artists stored.
         """
-        imshow_kw = renamed_kw(imshow_kw, imshow_kwargs, "imshow_kwargs", "imshow_kw")
         plt = _pyplot(f"{type(self).__name__}.plot")
         baseline = list(self.baseline_images)
         permuted = list(self.permuted_images)

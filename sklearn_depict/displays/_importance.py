@@ -10,7 +10,7 @@ import numpy as np
 from .._sklearn_compat import release
 from ..formatting import plot_label
 from ..uncertainty import importance_intervals
-from ._base import DEPRECATED, _check_matplotlib, _new_axes, _pyplot, renamed_kw, select_metric
+from ._base import _check_matplotlib, _new_axes, _pyplot, select_metric
 
 __all__ = ["ImportanceDisplay"]
 
@@ -167,9 +167,6 @@ class ImportanceDisplay:
         ci_kw: dict[str, Any] | None = None,
         oracle_kw: dict[str, Any] | None = None,
         legend: bool = True,
-        boxplot_kwargs: Any = DEPRECATED,
-        ci_kwargs: Any = DEPRECATED,
-        oracle_kwargs: Any = DEPRECATED,
     ) -> ImportanceDisplay:
         """Draw the box plots.
 
@@ -188,21 +185,12 @@ class ImportanceDisplay:
             Passed to ``Axes.boxplot``, ``Axes.hlines`` and ``Axes.plot``.
         legend : bool, default=True
             Add a legend.
-        boxplot_kwargs, ci_kwargs, oracle_kwargs : dict
-            The former names of ``boxplot_kw``, ``ci_kw`` and ``oracle_kw``.
-
-            .. deprecated:: 0.2
-               Renamed after scikit-learn's displays (``*_kw``); the old names
-               will be removed in 0.4.
 
         Returns
         -------
         display : ImportanceDisplay
             Self, with the artists stored.
         """
-        boxplot_kw = renamed_kw(boxplot_kw, boxplot_kwargs, "boxplot_kwargs", "boxplot_kw")
-        ci_kw = renamed_kw(ci_kw, ci_kwargs, "ci_kwargs", "ci_kw")
-        oracle_kw = renamed_kw(oracle_kw, oracle_kwargs, "oracle_kwargs", "oracle_kw")
         plt = _pyplot(f"{type(self).__name__}.plot")
         import matplotlib
         from matplotlib.lines import Line2D

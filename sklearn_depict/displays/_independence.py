@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import plot_label
-from ._base import DEPRECATED, _check_matplotlib, _new_axes, _pyplot, renamed_kw, select_metric
+from ._base import _check_matplotlib, _new_axes, _pyplot, select_metric
 
 __all__ = ["IndependenceDisplay"]
 
@@ -135,8 +135,6 @@ class IndependenceDisplay:
         colorbar: bool = True,
         imshow_kw: dict[str, Any] | None = None,
         text_kw: dict[str, Any] | None = None,
-        imshow_kwargs: Any = DEPRECATED,
-        text_kwargs: Any = DEPRECATED,
     ) -> IndependenceDisplay:
         """Draw the heat map.
 
@@ -154,20 +152,12 @@ class IndependenceDisplay:
         colorbar : bool, default=True
         imshow_kw, text_kw : dict, default=None
             Passed to ``Axes.imshow`` and ``Axes.text``.
-        imshow_kwargs, text_kwargs : dict
-            The former names of ``imshow_kw`` and ``text_kw``.
-
-            .. deprecated:: 0.2
-               Renamed after scikit-learn's displays (``*_kw``); the old names
-               will be removed in 0.4.
 
         Returns
         -------
         display : IndependenceDisplay
             Self, with the artists stored.
         """
-        imshow_kw = renamed_kw(imshow_kw, imshow_kwargs, "imshow_kwargs", "imshow_kw")
-        text_kw = renamed_kw(text_kw, text_kwargs, "text_kwargs", "text_kw")
         plt = _pyplot(f"{type(self).__name__}.plot")
         if isinstance(self.independence, pd.DataFrame):
             matrix = self.independence.to_numpy(dtype=float)

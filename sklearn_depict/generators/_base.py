@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "GeneratorLike",
     "ImageGenerator",
     "check_captions_and_seeds",
     "check_generator",
@@ -31,6 +32,11 @@ class ImageGenerator(Protocol):
     def generate(self, captions: list[str], seeds: list[int]) -> np.ndarray:
         """Generate one image per (caption, seed) pair."""
         ...
+
+
+#: What the public functions accept as a generator: an object that follows the
+#: protocol, or a plain callable ``f(captions, seeds) -> images``.
+GeneratorLike = ImageGenerator | Callable[[list[str], list[int]], np.ndarray]
 
 
 class CallableGenerator:
