@@ -345,16 +345,12 @@ def _run_digits_demo(args: argparse.Namespace) -> int:
 def _scoring(values: list[str] | None) -> Any:
     if not values:
         return None
-    from sklearn.metrics import get_scorer_names
+    from ._engine.params import unknown_scorers_message
 
     names = [name for value in values for name in _names(value)]
-    known = set(get_scorer_names())
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise InputError(
-            f"unknown scorer(s) {unknown} in --scoring; see "
-            "sklearn.metrics.get_scorer_names() for the valid names"
-        )
+    problem = unknown_scorers_message(names)  # the API's message too
+    if problem is not None:
+        raise InputError(f"--scoring: {problem}")
     if len(set(names)) != len(names):
         raise InputError(f"--scoring names a metric twice: {names}")
     return names[0] if len(names) == 1 else names

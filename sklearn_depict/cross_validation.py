@@ -19,6 +19,7 @@ from ._engine.params import (
     CAPTION_OPTIONS,
     CHECK_OPTIONS,
     RUN_CONSTRAINTS,
+    check_scoring_names,
     deprecated_options,
     interval_arguments,
 )
@@ -197,6 +198,7 @@ confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
     caption_options = dict(captioner=captioner, batch_size=batch_size,
                            concept_names=concept_names, seed=seed)
     deprecated_options("cross_validate_importance", caption_options, stacklevel=4)
+    check_scoring_names(scoring, caller="cross_validate_importance")
     transformer = _caption_step(generator, caption_options)
     table = check_concept_table(X_captions, concept_names=transformer.concept_names,
                                 caller="cross_validate_importance")

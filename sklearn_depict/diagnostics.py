@@ -26,6 +26,7 @@ from ._engine.params import (
     CAPTION_OPTIONS,
     CHECK_OPTIONS,
     RUN_CONSTRAINTS,
+    check_scoring_names,
     deprecated_options,
     engine_arguments,
 )
@@ -444,6 +445,7 @@ pvalue_correction : object
     deprecated_options(
         "depict_diagnostics", {name: arguments[name] for name in CAPTION_OPTIONS}, stacklevel=4
     )
+    check_scoring_names(scoring, caller="depict_diagnostics")
     result = explain(
         estimator, X_captions, y, **engine_arguments(arguments),
         checks=Checks(detector, X_images, detector_concepts, tolerances),

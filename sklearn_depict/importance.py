@@ -15,6 +15,7 @@ from ._engine.params import (
     CAPTION_OPTIONS,
     CHECK_OPTIONS,
     RUN_CONSTRAINTS,
+    check_scoring_names,
     deprecated_options,
     engine_arguments,
 )
@@ -231,6 +232,7 @@ def depict_importance(
         {name: arguments[name] for name in (*CAPTION_OPTIONS, *CHECK_OPTIONS)},
         stacklevel=4,
     )
+    check_scoring_names(scoring, caller="depict_importance")
     checks = None
     if detector is not None or X_images is not None:
         checks = Checks(detector, X_images, detector_concepts, tolerances)
