@@ -195,6 +195,14 @@ def _add_explain(commands: Any) -> None:
                         help="diffusers: never download, use local files only")
     inputs.add_argument("--steps", type=_positive_int, metavar="N", default=None,
                         help="diffusers: number of inference steps")
+    inputs.add_argument("--lora", action="append", metavar="PATH", default=None,
+                        help="diffusers: a LoRA adapter (the output_dir of "
+                             "fit_text_to_image(method='lora'), or its .safetensors file) "
+                             "applied to the --generator model; repeat to combine several")
+    inputs.add_argument("--lora-scale", action="append", type=float, metavar="S",
+                        default=None,
+                        help="diffusers: strength of the --lora adapters (default: 1.0); "
+                             "once for all, or once per --lora in order")
     inputs.add_argument("--detector", metavar="FILE", type=Path, default=None,
                         help="a fitted concept detector (joblib file) with predict_proba, "
                              "one output per concept: runs the paper's two checks")
@@ -402,6 +410,8 @@ def _explain(args: argparse.Namespace) -> int:
             allow_unknown_words=args.allow_unknown_words,
             local_files_only=args.local_files_only,
             steps=args.steps,
+            lora=args.lora,
+            lora_scale=args.lora_scale,
             notes=notes,
         )
     except InputError as exc:
