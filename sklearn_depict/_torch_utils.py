@@ -19,6 +19,7 @@ __all__ = [
     "module_device",
     "module_device_type",
     "one_thread",
+    "resolve_device",
 ]
 
 _DTYPE_ALIASES = {
@@ -100,6 +101,63 @@ def module_device(module: Any, torch: Any) -> Any:
     for tensor in _tensors(module):
         return tensor.device
     return torch.device("cpu")
+
+
+def resolve_device(device: Any, torch: Any, *, owner: str) -> Any:
+    """The torch device to run on; ``"auto"`` (or None) is CUDA when torch sees one.
+
+    A device that torch cannot use here, such as ``"cuda"`` on a machine or a
+    torch build without CUDA, raises a ValueError that names ``device`` and
+    the fix, before any model is moved, instead of torch's "Torch not
+    compiled with CUDA enabled" from deep inside a call.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"`` or None, or a device torch knows (``"cpu"``, ``"cuda:1"``).
+    torch : module
+        The torch module (imported by the caller).
+    owner : str
+        Who was given ``device``, for the message (``"fit_text_to_image"``).
+
+    Returns
+    -------
+    device : torch.device
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_depict._torch_utils import resolve_device
+    >>> resolve_device("cpu", torch, owner="f")
+    device(type='cpu')
+    >>> resolve_device("auto", torch, owner="f").type in ("cpu", "cuda")
+    True
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{owner}(device={device!r}): not a device torch knows. Use device='auto' "
+            "(CUDA when available, else the CPU), 'cpu' or 'cuda'."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            build = " (this torch build has no CUDA support)" if torch.version.cuda is None else ""
+            problem = f"torch sees no CUDA device here{build}"
+        elif resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            problem = f"torch sees only {torch.cuda.device_count()} CUDA device(s)"
+        else:
+            return resolved
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        problem = "torch sees no MPS device here"
+    else:
+        return resolved
+    raise ValueError(
+        f"{owner}(device={device!r}): {problem}. Use device='auto' (CUDA when available, "
+        "else the CPU) or device='cpu'."
+    )
 
 
 def floating_dtype(module: Any, torch: Any) -> Any:

@@ -195,6 +195,14 @@ def _add_explain(commands: Any) -> None:
                         help="diffusers: never download, use local files only")
     inputs.add_argument("--steps", type=_positive_int, metavar="N", default=None,
                         help="diffusers: number of inference steps")
+    inputs.add_argument("--lora", action="append", metavar="PATH", default=None,
+                        help="diffusers: a LoRA adapter (the output_dir of "
+                             "fit_text_to_image(method='lora'), or its .safetensors file) "
+                             "applied to the --generator model; repeat to combine several")
+    inputs.add_argument("--lora-scale", action="append", type=float, metavar="S",
+                        default=None,
+                        help="diffusers: strength of the --lora adapters (default: 1.0); "
+                             "once for all, or once per --lora in order")
     inputs.add_argument("--detector", metavar="FILE", type=Path, default=None,
                         help="a fitted concept detector (joblib file) with predict_proba, "
                              "one output per concept: runs the paper's two checks")
@@ -345,16 +353,12 @@ def _run_digits_demo(args: argparse.Namespace) -> int:
 def _scoring(values: list[str] | None) -> Any:
     if not values:
         return None
-    from sklearn.metrics import get_scorer_names
+    from ._engine.params import unknown_scorers_message
 
     names = [name for value in values for name in _names(value)]
-    known = set(get_scorer_names())
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise InputError(
-            f"unknown scorer(s) {unknown} in --scoring; see "
-            "sklearn.metrics.get_scorer_names() for the valid names"
-        )
+    problem = unknown_scorers_message(names)  # the API's message too
+    if problem is not None:
+        raise InputError(f"--scoring: {problem}")
     if len(set(names)) != len(names):
         raise InputError(f"--scoring names a metric twice: {names}")
     return names[0] if len(names) == 1 else names
@@ -406,6 +410,8 @@ def _explain(args: argparse.Namespace) -> int:
             allow_unknown_words=args.allow_unknown_words,
             local_files_only=args.local_files_only,
             steps=args.steps,
+            lora=args.lora,
+            lora_scale=args.lora_scale,
             notes=notes,
         )
     except InputError as exc:

@@ -15,7 +15,12 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
-from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, interval_arguments
+from ._engine.params import (
+    CHECK_CONSTRAINTS,
+    RUN_CONSTRAINTS,
+    check_scoring_names,
+    interval_arguments,
+)
 from ._engine.run import explain
 from ._replay import looks_like_classifier
 from ._sklearn_compat import Integral, Interval, RealNotInt, validate_params
@@ -184,6 +189,7 @@ pvalue_correction : object
     >>> cv_result.fold_importances.shape, bool(cv_result.stable)
     ((3, 6), True)
     """
+    check_scoring_names(scoring, caller="cross_validate_importance")
     transformer = (generator if isinstance(generator, CaptionToImage)
                    else CaptionToImage(generator))
     table = check_concept_table(X_captions, concept_names=transformer.concept_names,

@@ -22,7 +22,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, engine_arguments
+from ._engine.params import (
+    CHECK_CONSTRAINTS,
+    RUN_CONSTRAINTS,
+    check_scoring_names,
+    engine_arguments,
+)
 from ._engine.plan import ImportancePlan
 from ._engine.run import Run, explain, predict_real
 from ._sklearn_compat import validate_params
@@ -427,6 +432,7 @@ verbose : object
             "depict_diagnostics needs detector= (a fitted concept detector, for both "
             "checks) or X_images= (the real images, for check 1), or both."
         )
+    check_scoring_names(scoring, caller="depict_diagnostics")
     result = explain(
         estimator, X_captions, y, **engine_arguments(arguments),
         checks=Checks(detector, X_images, detector_concepts, tolerances),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.utils import Bunch
 
-from ._engine.params import RUN_CONSTRAINTS, engine_arguments
+from ._engine.params import RUN_CONSTRAINTS, check_scoring_names, engine_arguments
 from ._engine.run import explain
 from ._sklearn_compat import validate_params
 
@@ -199,4 +199,5 @@ def depict_importance(
     >>> result.importances.shape
     (6, 3)
     """
+    check_scoring_names(scoring, caller="depict_importance")
     return explain(estimator, X_captions, y, **engine_arguments(locals()))

@@ -478,6 +478,8 @@ def make_generator(
     allow_unknown_words: bool = False,
     local_files_only: bool = False,
     steps: int | None = None,
+    lora: Sequence[str] | None = None,
+    lora_scale: Sequence[float] | None = None,
     notes: list[str] | None = None,
 ) -> Any:
     """The generator named on the command line.
@@ -493,6 +495,10 @@ def make_generator(
         Diffusers: never download.
     steps : int, default=None
         Diffusers: inference steps.
+    lora : list of str, default=None
+        Diffusers: LoRA adapter folders or files applied to the model (``--lora``).
+    lora_scale : list of float, default=None
+        Diffusers: one strength for every adapter, or one per adapter.
     notes : list of str, default=None
         Receives a note for each option the generator ignores.
 
@@ -503,7 +509,8 @@ def make_generator(
     Raises
     ------
     InputError
-        When the diffusion extra is missing or the model cannot be set up.
+        When the diffusion extra is missing, the model or its adapters cannot be
+        set up, or ``name`` is a folder of LoRA adapters (it belongs in ``--lora``).
 
     Examples
     --------
@@ -512,10 +519,19 @@ def make_generator(
     >>> make_generator("shapes", steps=10, notes=notes), notes
     (ShapesGenerator(), ['--steps is ignored by the shapes generator'])
     """
+    from .generators.lora import adapter_folder_base
+
     notes = [] if notes is None else notes
+    if lora_scale and not lora:
+        raise InputError("--lora-scale sets the strength of --lora adapters; give --lora too")
     if name == "shapes":
         from .generators.shapes import ShapesGenerator
 
+        if lora:
+            raise InputError(
+                "--lora adapts a diffusers model; give the adapters' base model (a folder "
+                "or Hub id) as --generator, not 'shapes'"
+            )
         if steps is not None:
             notes.append("--steps is ignored by the shapes generator")
         return ShapesGenerator(strict=not allow_unknown_words)
@@ -530,15 +546,34 @@ def make_generator(
             f"the generator {name!r} needs the diffusion extra: "
             f'pip install "sklearn-depict[diffusion]" ({one_line(exc)})'
         ) from None
+    is_adapter, base = adapter_folder_base(name)
+    if is_adapter:
+        raise InputError(
+            f"--generator {name} is a folder of LoRA adapters, not a model: give the base "
+            "model they adapt as --generator and the folder as --lora, as in "
+            f"--generator {base or 'BASE_MODEL'} --lora {name}"
+        )
     kwargs: dict[str, Any] = {"local_files_only": local_files_only}
     if steps is not None:
         kwargs["num_inference_steps"] = steps
+    if lora:
+        kwargs["lora"] = list(lora)
+        if lora_scale:
+            kwargs["lora_scale"] = lora_scale[0] if len(lora_scale) == 1 else list(lora_scale)
     try:
-        return generator_class(name, **kwargs)
+        generator = generator_class(name, **kwargs)
     except Exception as exc:  # noqa: BLE001
         raise InputError(
             f"could not set up the generator {name!r}: {one_line(exc)}"
         ) from None
+    if lora:
+        from .generators._diffusers_params import check_lora
+
+        try:  # the adapters' files and scales, read from their headers: no torch yet
+            check_lora(generator)
+        except (OSError, TypeError, ValueError) as exc:
+            raise InputError(f"--lora/--lora-scale: {one_line(exc)}") from None
+    return generator
 
 
 def one_line(exc: BaseException) -> str:

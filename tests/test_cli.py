@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,14 +17,31 @@ from sklearn_depict.cli import main
 DEMO = ["demo", "--n-samples", "120", "--n-repeats", "3", "--n-train", "600", "--quiet"]
 
 
-def test_demo_prints_ranking_next_to_the_oracle(capsys):
-    assert main(DEMO) == 0
-    out = capsys.readouterr().out
-    assert "Pearson r with the oracle" in out
+def _readme_demo_block():
+    """The demo's output as README.md quotes it: the fenced block after the demo."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```\n(.*?)^```$", text, flags=re.S | re.M)
+    quoted = [block for block in blocks if "Pearson r with the oracle" in block]
+    assert len(quoted) == 1, "README.md should quote the demo's output once"
+    return quoted[0].splitlines()
+
+
+def test_demo_prints_what_the_readme_quotes(capsys):
+    # The demo at its defaults, as the README runs it; a few seconds.
+    assert main(["demo", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    quoted = _readme_demo_block()
+    timing = re.compile(r"Finished in \d+\.\d s")
+    assert len(out) == len(quoted), (out, quoted)
+    for printed, readme in zip(out, quoted):
+        if timing.fullmatch(readme):
+            assert timing.fullmatch(printed), printed
+        else:
+            assert printed == readme
+    text = "\n".join(out)
     for concept in ("red circle", "green square", "blue circle"):
-        assert concept in out
-    r = float(out.split("Pearson r with the oracle:")[1].split()[0])
-    assert r > 0.8
+        assert concept in text
+    assert float(text.split("Pearson r with the oracle:")[1].split()[0]) > 0.8
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])

@@ -694,3 +694,34 @@ def test_captions_over_the_tokenizer_limit_are_reported(tiny_dir):
     with pytest.warns(CaptionTruncationWarning, match="exceed the tokenizer's limit of 77"):
         images = generator.generate([long_caption, "red circle"], [0, 1])
     assert images.shape[0] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_device_without_cuda_is_named_before_loading(tiny_dir, tmp_path):
+    from sklearn_depict.generators._diffusers_loading import LOADED_PIPELINES
+
+    clear_pipeline_cache()
+    gen = DiffusersGenerator(str(tiny_dir), num_inference_steps=2, device="cuda",
+                             local_files_only=True)
+    with pytest.raises(ValueError, match=r"DiffusersGenerator\(device='cuda'\).*no CUDA"):
+        gen.generate(["a red circle"], [0])
+    assert not LOADED_PIPELINES  # nothing was loaded
+    # The same before any image of a run: the cache stays empty.
+    table = pd.DataFrame({"red circle": [0, 1, 0, 1], "blue square": [1, 1, 0, 0]})
+    clf = make_pipeline(FunctionTransformer(_flatten), LogisticRegression())
+    clf.fit(np.random.default_rng(0).random((4, 32 * 32 * 3)).reshape(4, 32, 32, 3), [0, 1, 0, 1])
+    cache = ImageCache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="device='cuda'"):
+        depict_importance(clf, table, [0, 1, 0, 1], generator=CaptionToImage(gen, cache=cache),
+                          n_repeats=1)
+    assert len(cache) == 0  # no image was made
+
+
+def test_auto_device_moves_a_pipeline_object_where_torch_runs(tiny_dir):
+    pipe = make_tiny_pipeline(seed=0)
+    gen = DiffusersGenerator(pipe, num_inference_steps=2, device="auto")
+    images = gen.generate(["a red circle"], [0])
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pipe.device.type == expected and images.shape == (1, 32, 32, 3)
+    with pytest.raises(ValueError, match=r"device='tpu9'\): not a device torch knows"):
+        DiffusersGenerator(str(tiny_dir), device="tpu9").generate(["a red circle"], [0])

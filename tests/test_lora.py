@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json  # noqa: E402
 import pickle  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
@@ -534,3 +535,79 @@ def test_cuda_generation_with_adapter_is_batch_invariant(adapter, base_dir):
     half = make_gen(base_dir, lora=out, device="cuda", torch_dtype="float16")
     assert np.isfinite(half.generate(CAPTIONS, SEEDS)).all()
     assert batched.fingerprint == make_gen(base_dir, lora=out).fingerprint  # device-free
+
+
+# --- docs/fine_tune.rst: the LoRA example as written, on a CPU ---------------------------
+FINE_TUNE_PAGE = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "fine_tune.rst")
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+
+
+def _lora_examples():
+    """The python blocks of the page's LoRA section: the CPU example, the GPU variant."""
+    with open(FINE_TUNE_PAGE, encoding="utf-8") as handle:
+        page = handle.read()
+    section = page.split("Fine-tune Stable Diffusion with LoRA\n", 1)[1].split("\n----", 1)[0]
+    blocks = []
+    for part in section.split(".. code-block:: python\n")[1:]:
+        lines = []
+        for line in part.splitlines()[1:]:  # the blank line after the directive
+            if line and not line.startswith("   "):
+                break
+            lines.append(line)
+        blocks.append(textwrap.dedent("\n".join(lines)))
+    return blocks
+
+
+def _runnable_here(code, base):
+    """The example with a tiny local base and two steps instead of a hub id and 15,000."""
+    code, n_base = re.subn(r'base="stable-diffusion-v1-5/stable-diffusion-v1-5"',
+                           f"base={str(base)!r}", code)  # fmt: skip
+    code, n_steps = re.subn(r"max_train_steps=15_000", "max_train_steps=2", code)
+    assert (n_base, n_steps) == (1, 1), "the example no longer reads as this test expects"
+    return code
+
+
+def test_the_fine_tune_page_lora_example_runs_on_a_cpu(data, base_dir, tmp_path, monkeypatch):
+    cpu_example = _lora_examples()[0]
+    assert "device=\"auto\"" in cpu_example and "fp16" not in cpu_example
+    monkeypatch.chdir(tmp_path)
+    namespace = {"captions": data.captions[:8], "images": data.images[:8]}
+    exec(_runnable_here(cpu_example, base_dir), namespace)
+    generator, images = namespace["generator"], namespace["images"]
+    assert images.shape == (1, 32, 32, 3) and np.isfinite(images).all()
+    assert generator.fuse_lora and generator.lora is not None
+    assert (tmp_path / "my-domain-lora" / WEIGHTS).is_file()
+    assert len(_losses(tmp_path / "my-domain-lora")) == 2
+
+
+@no_cuda
+def test_the_gpu_variant_names_device_on_a_machine_without_cuda(data, base_dir, tmp_path,
+                                                                 monkeypatch):
+    gpu_example = _lora_examples()[1]
+    assert 'device="cuda", mixed_precision="fp16"' in gpu_example
+    monkeypatch.chdir(tmp_path)
+    # The variant continues the CPU example, whose import it does not repeat.
+    namespace = {"captions": data.captions[:8], "images": data.images[:8],
+                 "fit_text_to_image": fit_text_to_image}
+    with pytest.raises(ValueError, match=r"fit_text_to_image\(device='cuda'\).*no CUDA"):
+        exec(_runnable_here(gpu_example, base_dir), namespace)
+    assert not (tmp_path / "my-domain-lora").exists()  # raised before anything was written
+
+
+@no_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_fit_text_to_image_names_an_unusable_device(data, tmp_path, device):
+    with pytest.raises(ValueError, match=r"device=.*cuda.*device='auto'"):
+        fit_text_to_image(data.captions, data.images, base=make_tiny_pipeline(), method="lora",
+                          output_dir=tmp_path / "out", max_train_steps=1, device=device)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fit_text_to_image_auto_device(data, tmp_path):
+    with pytest.raises(ValueError, match=r"device='gpu'\): not a device torch knows"):
+        fit_text_to_image(data.captions, data.images, output_dir=tmp_path / "bad",
+                          max_train_steps=1, device="gpu")
+    gen = fit_text_to_image(data.captions[:8], data.images[:8], base=make_tiny_pipeline(),
+                            method="lora", output_dir=tmp_path / "out", max_train_steps=1,
+                            batch_size=2, device="auto", verbose=0)
+    assert gen.generate(["red circle"], [0]).shape == (1, 32, 32, 3)

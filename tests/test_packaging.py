@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,7 @@ else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
+OWN_MODEL_EXAMPLE = ROOT / "docs" / "examples" / "explain_own_model.py"
 # "torch==2.13.0", "torch ===2.13", "torch~=2.1.0" (also fixes a patch range).
 EXACT = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(===?|~=)", re.IGNORECASE)
 
@@ -77,3 +79,25 @@ def test_the_check_catches_pins():
         "torch==2.13.0", "torch ===2.1", "torch~=2.1.0", "Torch[cuda]==2",
     ]  # fmt: skip
     assert _torch_pins(["torch>=2.1", "torchvision==0.1", "torch>=2.1,<3"]) == []
+
+
+def test_the_skorch_extra_installs_what_the_example_needs():
+    skorch = _pyproject()["project"]["optional-dependencies"]["skorch"]
+    assert any(re.fullmatch(r"skorch\s*>=\s*1(\.\d+)*", r) for r in skorch)
+    # skorch does not require torch itself; the extra brings a range, never a pin.
+    assert any(r.startswith("torch>=") for r in skorch) and _torch_pins(skorch) == []
+    page = (ROOT / "docs" / "own_model.rst").read_text()
+    assert 'pip install "sklearn-depict[skorch]"' in page
+
+
+def test_the_example_skips_its_skorch_section_without_skorch(tmp_path):
+    # The section as the example has it, from its heading on, with skorch
+    # made unimportable: its guard must print why and stop cleanly.
+    source = OWN_MODEL_EXAMPLE.read_text()
+    section = source[source.index("# --- 5."):]
+    code = "import sys\nsys.modules['skorch'] = None  # import skorch now fails\n" + section
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Section 5 skipped" in done.stdout
+    assert 'pip install "sklearn-depict[skorch]"' in done.stdout

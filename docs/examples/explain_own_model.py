@@ -5,9 +5,11 @@ Explaining your own PyTorch model, from training to report
 This script trains a small convolutional network on rendered shapes, wraps it
 with :class:`sklearn_depict.TorchImageClassifier`, saves it, explains it with
 :func:`sklearn_depict.depict_importance` and the paper's two checks, and
-writes an HTML report. A second section trains the same network with skorch
-instead, in a pipeline that pickles. It runs in well under a minute on a
-laptop CPU and needs no network.
+writes an HTML report. A last section trains the same network with skorch
+instead, in a pipeline that pickles; it needs the ``skorch`` extra
+(``pip install "sklearn-depict[skorch]"``) and is skipped, with a message,
+without it. It runs in well under a minute on a laptop CPU and needs no
+network.
 
 Run it with ``python docs/examples/explain_own_model.py``; the report lands in
 ``own-model-report/report.html``.
@@ -83,7 +85,11 @@ paths = write_report(result, "own-model-report", generator=ShapesGenerator(),
 print(f"report: {paths.report_html}")
 
 # --- 5. The same with skorch: a pipeline of importable steps -------------------------
-from skorch import NeuralNetClassifier  # noqa: E402
+try:
+    from skorch import NeuralNetClassifier
+except ImportError:  # skorch is optional: pip install "sklearn-depict[skorch]"
+    print('Section 5 skipped: it needs skorch (pip install "sklearn-depict[skorch]").')
+    raise SystemExit(0) from None
 
 skorch_model = make_pipeline(
     ChannelsFirst(),  # (n, H, W, C) from the generator -> (n, C, H, W) for torch

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sklearn.metrics import get_scorer_names
@@ -11,6 +12,7 @@ from .._sklearn_compat import (
     HasMethods,
     Integral,
     Interval,
+    InvalidParameterError,
     RealNotInt,
     StrOptions,
 )
@@ -19,8 +21,10 @@ from ..intervals import CI_METHODS
 __all__ = [
     "CHECK_CONSTRAINTS",
     "RUN_CONSTRAINTS",
+    "check_scoring_names",
     "engine_arguments",
     "interval_arguments",
+    "unknown_scorers_message",
 ]
 
 # What every entry point that runs the engine accepts, as validate_params wants it.
@@ -29,8 +33,10 @@ RUN_CONSTRAINTS: dict[str, Any] = {
     "X_captions": ["array-like"],
     "y": ["array-like"],
     "generator": "no_validation",
+    # Any str here: check_scoring_names then names the closest scorers, where
+    # StrOptions would list all of scikit-learn's ~60 names in arbitrary order.
     "scoring": [
-        StrOptions(set(get_scorer_names())),
+        str,
         callable,
         list,
         tuple,
@@ -106,3 +112,96 @@ def engine_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
     options = {name: params[name] for name in _RUN_OPTIONS}
     return dict(options=options, intervals=interval_arguments(params),
                 n_jobs=params["n_jobs"], verbose=params["verbose"])
+
+
+def _normalised(name: str) -> str:
+    # "F1-score", "roc auc" and "r2_score" are how people write "f1", "roc_auc", "r2".
+    return name.strip().lower().replace("-", "_").replace(" ", "_").removesuffix("_score")
+
+
+def _closest(name: str, known: list[str]) -> list[str]:
+    """Up to three scorer names close to ``name``, the closest first."""
+    by_normalised = {_normalised(k): k for k in known}
+    guess = _normalised(name)
+    close = [by_normalised[guess]] if guess in by_normalised else []
+    close += difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close += [by_normalised[k] for k in difflib.get_close_matches(guess, list(by_normalised),
+                                                                n=3, cutoff=0.6)]
+    return list(dict.fromkeys(close))[:3]
+
+
+def unknown_scorers_message(names: Iterable[str]) -> str | None:
+    """Say which of ``names`` are no scorer name, with the closest real ones.
+
+    The one message of the API's ``scoring`` and the command line's
+    ``--scoring``: a few close names (:func:`difflib.get_close_matches`), not
+    the whole list, and where to find that list.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Scorer names, as given to :func:`sklearn.metrics.get_scorer`.
+
+    Returns
+    -------
+    message : str or None
+        None when every name is one of
+        :func:`sklearn.metrics.get_scorer_names`.
+
+    Examples
+    --------
+    >>> from sklearn_depict._engine.params import unknown_scorers_message
+    >>> unknown_scorers_message(["accuracy"]) is None
+    True
+    >>> message = unknown_scorers_message(["acuracy", "roc_auc"])
+    >>> message.split(";")[0]
+    "unknown scorer 'acuracy' (did you mean 'accuracy' or 'top_k_accuracy'?)"
+    >>> "sklearn.metrics.get_scorer_names()" in message
+    True
+    """
+    known = sorted(get_scorer_names())
+    parts = []
+    for name in names:
+        if name in known:
+            continue
+        close = _closest(str(name), known)
+        hint = ""
+        if close:
+            quoted = [repr(c) for c in close]
+            hint = " (did you mean " + (
+                quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            ) + "?)"
+        parts.append(f"{name!r}{hint}")
+    if not parts:
+        return None
+    return (
+        f"unknown scorer{'s' if len(parts) > 1 else ''} {', '.join(parts)}; "
+        f"sklearn.metrics.get_scorer_names() lists all {len(known)} valid names"
+    )
+
+
+def check_scoring_names(scoring: Any, *, caller: str) -> None:
+    """Raise, before any image, when ``scoring`` names a scorer that does not exist.
+
+    Parameters
+    ----------
+    scoring : object
+        The ``scoring`` argument: names in a str, list or tuple are checked;
+        callables and dicts are left to :func:`sklearn.metrics.check_scoring`.
+    caller : str
+        The public function, for the message.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError``, naming the closest scorer names.
+    """
+    if isinstance(scoring, str):
+        names = [scoring]
+    elif isinstance(scoring, (list, tuple)):
+        names = [name for name in scoring if isinstance(name, str)]
+    else:
+        return
+    message = unknown_scorers_message(names)
+    if message is not None:
+        raise InvalidParameterError(f"The 'scoring' parameter of {caller} got an {message}.")

@@ -15,7 +15,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from .._torch_utils import dtype_name
+from .._torch_utils import dtype_name, resolve_device
 from . import lora as _lora
 from ._diffusers_backend import dtype_keyword, import_backend, is_model_reference, progress_bars
 from ._fingerprint import FILE_DIGESTS, file_digest, folder_signature, model_index, stat_key
@@ -145,12 +145,16 @@ def resolve_model_folder(model: str, generator: Any) -> str:
 
 
 def device_for(generator: Any, torch: Any) -> str | None:
-    """Where the generator's pipeline runs; None leaves a pipeline object where it is."""
-    if generator.device is None:
-        if not is_model_reference(generator.model) and not generator.enable_model_cpu_offload:
-            return None  # a pipeline object stays where its owner put it
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(torch.device(generator.device))
+    """Where the generator's pipeline runs; None leaves a pipeline object where it is.
+
+    Checked before the model is loaded: a device torch cannot use here raises
+    a ValueError naming ``device``.
+    """
+    if generator.device is None and not (
+        is_model_reference(generator.model) or generator.enable_model_cpu_offload
+    ):
+        return None  # a pipeline object stays where its owner put it
+    return str(resolve_device(generator.device, torch, owner="DiffusersGenerator"))
 
 
 def pipeline_for(generator: Any) -> Any:

@@ -125,6 +125,13 @@ def public_config(config: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------
 def model_index(folder: str) -> dict[str, Any]:
     index = Path(folder) / "model_index.json"
+    is_adapter, base = _lora.adapter_folder_base(folder)
+    if is_adapter:
+        raise ValueError(
+            f"{folder} holds LoRA adapters, not a pipeline: pass the base model they "
+            "adapt as model and this folder as lora=, as in DiffusersGenerator("
+            f"{'base_model' if base is None else repr(base)}, lora={str(folder)!r})."
+        )
     if not index.is_file():
         raise ValueError(
             f"{folder} holds no model_index.json, so it is not a diffusers pipeline "

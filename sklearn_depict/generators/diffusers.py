@@ -113,9 +113,11 @@ class DiffusersGenerator(BaseEstimator):
     batch_size : int, default=8
         Prompts per pipeline call. Does not change the images.
     device : str or torch.device, default=None
-        Where a model loaded from a path or id runs: None uses ``"cuda"`` when
-        torch sees a GPU and ``"cpu"`` otherwise. A pipeline object is moved
-        only when ``device`` is given; None leaves it where it is.
+        Where a model loaded from a path or id runs: None or ``"auto"`` uses
+        ``"cuda"`` when torch sees a GPU and ``"cpu"`` otherwise. A pipeline
+        object is moved only when ``device`` is given (``"auto"`` included);
+        None leaves it where it is. A device torch cannot use (``"cuda"``
+        without CUDA) raises a ValueError before the model is loaded.
     torch_dtype : str or torch.dtype, default=None
         Weights' dtype, such as ``"float16"`` on a GPU to halve memory. None
         loads float32 weights, and leaves a pipeline object as it is.

@@ -25,6 +25,7 @@ __all__ = [
     "ADAPTER_PREFIX",
     "LORA_WEIGHT_NAME",
     "activated",
+    "adapter_folder_base",
     "adapter_name",
     "check_foreign_adapters",
     "check_lora_scales",
@@ -126,6 +127,34 @@ def _check_lora_keys(path: Path) -> None:
             + ". A full checkpoint is a model, not an adapter: pass its folder as "
             "DiffusersGenerator's model."
         )
+
+
+def adapter_folder_base(folder: Any) -> tuple[bool, str | None]:
+    """Whether ``folder`` holds LoRA adapters instead of a pipeline, and their base.
+
+    Such a folder (the ``output_dir`` of ``fit_text_to_image(method="lora")``,
+    or one written by ``save_lora_weights``) has a ``LORA_WEIGHT_NAME`` file
+    and no ``model_index.json``. Its base model is the one named in the
+    ``lora_training.json`` that ``fit_text_to_image`` writes, when there is
+    one. Lets the errors for a model given as such a folder say to pass it as
+    ``lora`` (``--lora`` on the command line) instead.
+
+    Returns
+    -------
+    is_adapter_folder : bool
+    base : str or None
+        The recorded base model, or None when none is recorded.
+    """
+    path = Path(os.fspath(folder)).expanduser()
+    if (path / "model_index.json").exists() or not (path / LORA_WEIGHT_NAME).is_file():
+        return False, None
+    from ..text_to_image.lora import read_training_record  # stdlib only, no torch
+
+    try:
+        base = (read_training_record(path) or {}).get("base")
+    except (OSError, ValueError, AttributeError):  # unreadable: no base to suggest
+        base = None
+    return True, base if isinstance(base, str) else None
 
 
 def check_lora_scales(lora_scale: Any, n_adapters: int) -> list[float]:

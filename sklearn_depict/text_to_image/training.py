@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._torch_utils import resolve_device
 from .models import load_generator, make_pixel_pipeline
 
 __all__ = ["fit_text_to_image", "load_generator", "make_pixel_pipeline"]
@@ -80,7 +81,7 @@ def fit_text_to_image(
     seed: int = 0,
     checkpoint_every: int = 1000,
     resume: bool = True,
-    device: Any = None,
+    device: Any = "auto",
     verbose: int = 1,
 ) -> Any:
     """Train or fine-tune a text-to-image diffusion pipeline on (caption, image) pairs.
@@ -199,8 +200,10 @@ def fit_text_to_image(
         Steps between checkpoints; 0 checkpoints only at the end.
     resume : bool, default=True
         Continue from ``output_dir/checkpoint`` when there is one.
-    device : str or torch.device, default=None
-        None uses CUDA when available, else the CPU.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (or None) uses CUDA when torch sees a GPU, else the CPU.
+        A device torch cannot use here (``"cuda"`` without CUDA) raises a
+        ValueError before any model is loaded.
     verbose : int, default=1
         Show a progress bar with the loss.
 
@@ -280,7 +283,7 @@ def fit_text_to_image(
                 f'and {problem}. Upgrade peft (pip install -U "peft>=0.22"), or train the '
                 "UNet's adapters only (train_text_encoder=False)."
             )
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device, torch, owner="fit_text_to_image")
     weight_dtype = recipe.check_mixed_precision(mixed_precision, dev)
     recipe.check_8bit_adam(use_8bit_adam, dev)
     if learning_rate is None:
