@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -64,13 +66,15 @@ class ImageCache:
     key). A float32 image is stored exactly, so a warm run computes the same
     numbers as the cold run that filled the cache.
 
-    If a write fails (a full disk, a read-only folder), the cache warns once
-    and stops writing; the run goes on without caching.
+    If a write fails (a full disk, a read-only folder), the cache warns once,
+    naming the cause, and stops writing; the run goes on without caching. A
+    read-only cache still serves its images, ``max_bytes`` or not.
 
     Parameters
     ----------
     directory : str or path-like
-        Where entries live. Created when missing.
+        Where entries live. Created when missing; a path that is a file raises
+        a ValueError.
     max_bytes : int, default=None
         Size limit. When the entries exceed it, the least recently used ones are
         removed. None means no limit. The sizes and use times of the entries
@@ -108,11 +112,18 @@ class ImageCache:
         if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes <= 0):
             raise ValueError(f"max_bytes must be a positive int or None, got {max_bytes!r}.")
         self.directory = Path(directory)
+        _check_directory(self.directory)
         self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
         self.generated = 0
         self.write_failed = False
+        # Entries' use times are only refreshed while that works.
+        self._touch_failed = False
+        # Each warning is given once per cache object; a worker's copy
+        # collects them instead, for the run to give once (see _worker_copy).
+        self._warned: set[str] = set()
+        self._deferred: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"ImageCache({str(self.directory)!r}, max_bytes={self.max_bytes!r})"
@@ -143,25 +154,47 @@ class ImageCache:
         except FileNotFoundError:
             self.misses += 1
             return None
+        except OSError as exc:  # an entry this user may not read, say
+            self._warn(
+                f"Ignoring unreadable cache entry {path} ({exc.strerror or exc}); it "
+                "will be regenerated."
+            )
+            self.misses += 1
+            return None
         try:
             image = decode_entry(data)
         except ValueError as exc:
-            warnings.warn(
-                f"Ignoring unreadable cache entry {path} ({exc}); it will be "
-                "regenerated.",
-                CacheWarning,
-                stacklevel=2,
-            )
+            self._warn(f"Ignoring unreadable cache entry {path} ({exc}); it will be regenerated.")
             _remove(path)
             if self.max_bytes is not None:
                 _index_of(self.directory).discard(path)
             self.misses += 1
             return None
         if self.max_bytes is not None:
-            _touch(path)
+            self._touch(path)
             _index_of(self.directory).touch(path)
         self.hits += 1
         return image
+
+    def _touch(self, path: Path) -> None:
+        """Mark an entry as used, for max_bytes; a cache that forbids it is read."""
+        if self.write_failed or self._touch_failed:
+            return
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            # Read-only: the hit is served all the same.
+            if exc.errno == errno.EROFS:
+                self._stop_writing(exc)
+            else:
+                self._touch_failed = True
+                self._warn(
+                    f"Could not update the use times of the entries in the image cache in "
+                    f"{self.directory} ({_cause(exc)}); its images are used, but max_bytes "
+                    "removes entries in the order this process read them."
+                )
 
     def put(self, key: str, image: np.ndarray) -> None:
         """Store an image atomically.
@@ -184,14 +217,7 @@ class ImageCache:
                 _remove(Path(tmp))
                 raise
         except OSError as exc:
-            self.write_failed = True
-            warnings.warn(
-                f"Could not write to the image cache in {self.directory} ({exc}); "
-                "going on without caching. Free some space or pass another "
-                "cache directory to keep generated images.",
-                CacheWarning,
-                stacklevel=2,
-            )
+            self._stop_writing(exc)
             return
         self.generated += 1
         if self.max_bytes is not None:
@@ -213,9 +239,39 @@ class ImageCache:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
-            except FileNotFoundError:
+            except OSError:
+                # Gone already, or a read-only cache: a leftover file costs
+                # nothing but its space, so the run goes on.
                 pass
         return removed
+
+    def _stop_writing(self, exc: OSError) -> None:
+        """Switch writing off after a failed write, with one warning naming the cause."""
+        self.write_failed = True
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            advice = "Free some space or pass another cache directory"
+        else:
+            advice = "Pass a writable cache directory"
+        self._warn(
+            f"Could not write to the image cache in {self.directory} ({_cause(exc)}); "
+            "going on without caching: the images already in it are used, new ones "
+            f"are not stored. {advice} to keep generated images."
+        )
+
+    def _warn(self, message: str) -> None:
+        if self._deferred is not None:
+            self._deferred.append(message)
+        elif message not in self._warned:
+            self._warned.add(message)
+            warnings.warn(message, CacheWarning, stacklevel=3)
+
+    def _worker_copy(self) -> ImageCache:
+        """A fresh copy for one chunk of a run: its own counters, warnings held back."""
+        copy = ImageCache(self.directory, max_bytes=self.max_bytes)
+        copy.write_failed = self.write_failed
+        copy._touch_failed = self._touch_failed
+        copy._deferred = []
+        return copy
 
     def _entries(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -235,7 +291,7 @@ class ImageCache:
     def clear(self) -> None:
         """Remove every entry."""
         for path in self._entries():
-            _remove(path)
+            path.unlink(missing_ok=True)  # a read-only cache says so here
         _INDEXES.pop(_index_key(self.directory), None)
 
     def reset_stats(self) -> None:
@@ -344,15 +400,39 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        pass
-
-
 def _remove(path: Path) -> None:
+    """Delete a file if possible; a read-only cache keeps it, and the run goes on."""
     try:
         path.unlink()
-    except FileNotFoundError:
+    except OSError:
         pass
+
+
+def _cause(exc: OSError) -> str:
+    """What went wrong, in words (the error's own text names a temporary file)."""
+    causes = {
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+    }
+    return causes.get(exc.errno, exc.strerror or str(exc))
+
+
+def _check_directory(directory: Path) -> None:
+    """A cache path that is a file (or lies inside one) is refused at once."""
+    for path in (directory, *directory.parents):
+        try:
+            is_directory = stat.S_ISDIR(os.stat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return  # cannot tell; the first read or write says more
+        if not is_directory:
+            where = "is a file" if path == directory else f"lies inside {path}, a file"
+            raise ValueError(
+                f"The image cache path {directory} {where}, not a directory. Pass the "
+                "path of a directory (it is created when missing) as cache."
+            )
+        return

@@ -289,6 +289,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     args.generator = args.generator or "shapes"
     args.n_repeats = args.n_repeats or 25
     n_samples = args.n_samples or (250 if args.generator == "diffusion" else 500)
+    cache = _open_cache(args.cache, args.subparser)
     report = run_demo(
         n_samples,
         generator=args.generator,
@@ -296,7 +297,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         n_train=args.n_train,
         seed=args.seed,
         n_jobs=args.n_jobs,
-        cache=args.cache,
+        cache=cache,
         verbose=0 if args.quiet else 1,
     )
     print(format_report(report))
@@ -310,7 +311,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         paths = write_demo_report(
             report,
             args.report,
-            cache=args.cache,
+            cache=cache,
             options=options,
             verbose=0 if args.quiet else 1,
         )
@@ -339,7 +340,7 @@ def _run_digits_demo(args: argparse.Namespace) -> int:
         args.n_samples or DEMO_N_EXPLAIN,
         n_repeats=args.n_repeats or DEMO_N_REPEATS,
         seed=args.seed,
-        cache=args.cache,
+        cache=_open_cache(args.cache, args.subparser),
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
     )
@@ -365,6 +366,19 @@ def _scoring(values: list[str] | None) -> Any:
 
 
 # --------------------------------------------------------------------------- explain: run
+
+
+def _open_cache(directory: Any, parser: argparse.ArgumentParser) -> Any:
+    """The command's one image cache: the run and its report share it, so each of
+    its warnings (a read-only or full disk, say) is given once."""
+    if directory is None:
+        return None
+    from .cache import ImageCache
+
+    try:
+        return ImageCache(directory)
+    except ValueError as exc:
+        parser.error(f"--cache: {exc}".replace(" as cache.", " with --cache."))
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -421,6 +435,7 @@ def _explain(args: argparse.Namespace) -> int:
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"--output-dir {output_dir} exists and is not a directory")
     cache_dir = args.cache if args.cache is not None else output_dir / "cache"
+    cache = _open_cache(cache_dir, parser)
     for note in notes:
         say(f"note: {note}")
 
@@ -453,7 +468,7 @@ def _explain(args: argparse.Namespace) -> int:
                 estimator,
                 table,
                 y,
-                generator=CaptionToImage(generator, captioner=captioner, cache=str(cache_dir),
+                generator=CaptionToImage(generator, captioner=captioner, cache=cache,
                                          batch_size=args.batch_size, seed=args.seed),
                 scoring=scoring,
                 n_repeats=args.n_repeats,
@@ -490,7 +505,7 @@ def _explain(args: argparse.Namespace) -> int:
             result,
             output_dir,
             generator=generator,
-            cache=str(cache_dir),
+            cache=cache,
             oracle=oracle,
             metric_name=metric_name,
             confidence=args.confidence,

@@ -23,7 +23,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from .._replay import check_prediction_output
 from ..cache import ImageCache
 from ..progress import progress_bar
-from .generate import check_image_shape, generate_pairs
+from .generate import generate_pairs
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "Execution", "execute"]
 
@@ -70,6 +70,7 @@ def execute(
     on_first: Callable[[list[dict[str, Any]]], None] | None = None,
     keep_images: bool = False,
     label: str = "generating and predicting",
+    image_shape: Sequence[int] | None = None,
 ) -> Execution:
     """Stream distinct pairs through generation and every predictor.
 
@@ -101,6 +102,10 @@ def execute(
         Return the images too (for :class:`~sklearn_depict.CaptionToImage`).
     label : str
         The progress bar's description.
+    image_shape : sequence of int, default=None
+        The (height, width, channels) every image must have, when known before
+        the run. None: the first chunk runs on its own and its images set the
+        shape (see :func:`~sklearn_depict._engine.generate.generate_pairs`).
 
     Returns
     -------
@@ -113,37 +118,57 @@ def execute(
         totals={"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0},
     )
     counters = dict.fromkeys(_CACHE_COUNTERS, 0)
-    image_shape: list[tuple[int, ...]] = []
+    # The run's image shape, and where it came from: every generated batch
+    # is checked against it inside its chunk, before it is predicted or stored.
+    shape = None if image_shape is None else tuple(image_shape)
+    source = "declared for this run"
+    replaced = 0
     kept: list[np.ndarray] = []
     phases = [(0, n)] if on_first is None else [(0, n_first), (n_first, n)]
     with progress_bar(n, label, verbose) as bar:
         for phase, (first, stop) in enumerate(phases):
-            starts = range(first, stop, step)
-            tasks = (
-                delayed(_chunk_task)(
-                    generator,
-                    predictors,
-                    captions[s : min(s + step, stop)],
-                    seeds[s : min(s + step, stop)],
-                    cache,
-                    fingerprint,
-                    keep_images,
-                )
-                for s in starts
-            )
-            results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-            for s, (outputs, images, stats) in zip(starts, results, strict=True):
-                _collect(execution, image_shape, outputs, stats, s, n, generator)
-                for key in _CACHE_COUNTERS:
-                    counters[key] += stats["cache"][key]
-                if cache is not None and stats["cache"]["write_failed"]:
-                    # Warned once already: later chunks skip writing too.
-                    cache.write_failed = True
-                if keep_images:
-                    kept.append(images)
-                bar.update(stats["n_images"])
+            pending = list(range(first, stop, step))
+            while pending:
+                # Until the run's image shape is known, one chunk runs alone
+                # and sets it, so that no chunk stores images of another.
+                starts = pending[:1] if shape is None else pending
+                pending = pending[len(starts) :]
+                tasks = [
+                    delayed(_chunk_task)(
+                        generator,
+                        predictors,
+                        captions[s : min(s + step, stop)],
+                        seeds[s : min(s + step, stop)],
+                        cache,
+                        fingerprint,
+                        keep_images,
+                        shape,
+                        source,
+                    )
+                    for s in starts
+                ]
+                results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+                for s, (outputs, images, stats) in zip(starts, results, strict=True):
+                    if shape is None:
+                        shape, source = stats["image_shape"], stats["shape_source"]
+                    replaced += stats["replaced"]
+                    _collect(execution, outputs, stats, s, n)
+                    for key in _CACHE_COUNTERS:
+                        counters[key] += stats["cache"][key]
+                    if cache is not None:
+                        _report_cache_warnings(cache, stats["cache"])
+                    if keep_images:
+                        kept.append(images)
+                    bar.update(stats["n_images"])
             if phase == 0 and on_first is not None:
                 on_first(execution.responses)
+    if replaced and cache is not None:
+        cache._warn(
+            f"{replaced} image(s) in the cache in {cache.directory} had another shape "
+            f"than this run's {shape} (written by an older version, or by a generator "
+            "whose fingerprint did not change with its image size); they were "
+            "treated as missing, regenerated and overwritten."
+        )
     if cache is not None:
         for key in _CACHE_COUNTERS:
             setattr(cache, key, getattr(cache, key) + counters[key])
@@ -162,18 +187,21 @@ def _chunk_task(
     cache: ImageCache | None,
     fingerprint: str | None,
     keep_images: bool,
+    image_shape: tuple[int, ...] | None,
+    shape_source: str,
 ) -> tuple[list[dict[str, Any]], np.ndarray | None, dict[str, Any]]:
     """Generate (or load) one chunk of images and predict it."""
     generator = _reuse_in_worker(generator)
-    # A private copy, so counters from worker processes are added up once.
+    # A private copy, so counters from worker processes are added up once;
+    # it hands its warnings back, and the caller's cache gives each once.
     local_cache = None
     if cache is not None:
-        local_cache = ImageCache(cache.directory, max_bytes=cache.max_bytes)
-        local_cache.write_failed = cache.write_failed
+        local_cache = cache._worker_copy()
     start = time.perf_counter()
     images, stats = generate_pairs(
-        generator, captions, seeds, cache=local_cache, fingerprint=fingerprint
-    )
+        generator, captions, seeds, cache=local_cache, fingerprint=fingerprint,
+        image_shape=image_shape, shape_source=shape_source,
+    )  # fmt: skip
     middle = time.perf_counter()
     outputs = [
         {
@@ -187,11 +215,11 @@ def _chunk_task(
     stats.update(
         generation=middle - start,
         prediction=time.perf_counter() - middle,
-        image_shape=tuple(images.shape[1:]),
         n_images=len(images),
         cache={
             **{key: getattr(local_cache, key, 0) for key in _CACHE_COUNTERS},
             "write_failed": getattr(local_cache, "write_failed", False),
+            "warnings": getattr(local_cache, "_deferred", None) or [],
         },
     )
     return outputs, images if keep_images else None, stats
@@ -219,20 +247,23 @@ def _reuse_in_worker(generator: Any) -> Any:
     return _WORKER_GENERATOR[key]
 
 
+def _report_cache_warnings(cache: ImageCache, chunk: dict[str, Any]) -> None:
+    """Give a chunk's cache warnings once, from the caller's process."""
+    if chunk["write_failed"]:
+        # Later chunks skip writing too.
+        cache.write_failed = True
+    for message in chunk["warnings"]:
+        cache._warn(message)
+
+
 def _collect(
     execution: Execution,
-    image_shape: list[tuple[int, ...]],
     outputs: list[dict[str, Any]],
     stats: dict[str, Any],
     start: int,
     n: int,
-    generator: Any,
 ) -> None:
     """Store one chunk's predictions and add up its counters."""
-    if not image_shape:
-        image_shape.append(stats["image_shape"])
-    else:
-        check_image_shape(stats["image_shape"], image_shape[0], generator)
     for stored, chunk in zip(execution.responses, outputs):
         for method, output in chunk.items():
             _store(stored, method, output, start, n)
