@@ -164,7 +164,8 @@ confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction : object
         ranking : ndarray of shape (n_concepts,)
             1 for the concept with the largest mean across folds.
         tie_groups : list of list
-            Concepts whose across-fold intervals overlap.
+            Runs of the ranking whose across-fold intervals all overlap
+            pairwise (see :func:`~sklearn_depict.uncertainty.rank_with_ties`).
         concept_names : ndarray
             The permuted concepts.
         rank_agreement : float

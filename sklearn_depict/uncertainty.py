@@ -83,9 +83,20 @@ def importance_intervals(
 def rank_with_ties(mean: Any, intervals: Any) -> tuple[np.ndarray, list[list[int]]]:
     """Rank concepts by mean importance and group those that cannot be told apart.
 
-    Concepts are sorted by decreasing mean. Walking down that order, a concept
-    joins the current tie group when its interval overlaps the interval of any
-    concept already in the group; otherwise it starts a new group.
+    Concepts are sorted by decreasing mean. Walking down that order, the first
+    concept not yet placed leads a new group, and each following concept joins
+    it while its interval overlaps the interval of *every* concept already in
+    the group (on a line that is the same as overlapping their common part).
+    The first concept that fails starts the next group. So every two concepts
+    in one group have overlapping intervals, and groups never chain: two
+    concepts with disjoint intervals are never in one group, however many
+    concepts lie between them. Concepts in neighbouring groups may still
+    overlap; a group says "the order inside is not established", not "every
+    order outside is".
+
+    A concept without an interval (NaN, as with a single repeat) gives no
+    evidence of a difference: it joins the current group and leaves the
+    group's common part as it was.
 
     Parameters
     ----------
@@ -97,13 +108,20 @@ def rank_with_ties(mean: Any, intervals: Any) -> tuple[np.ndarray, list[list[int
     ranking : ndarray of shape (n_concepts,)
         1 for the most important concept.
     tie_groups : list of list of int
-        Concept indices, from the most important group down.
+        Concept indices, from the most important group down; each group in
+        decreasing order of mean.
 
     Examples
     --------
     >>> from sklearn_depict.uncertainty import rank_with_ties
     >>> rank_with_ties([0.5, 0.1, 0.12], [[0.4, 0.6], [0.0, 0.2], [0.05, 0.19]])
     (array([1, 3, 2]), [[0], [2, 1]])
+
+    A chain of overlaps does not join its ends: the first and the last
+    interval are disjoint, so they land in different groups.
+
+    >>> rank_with_ties([0.3, 0.2, 0.1], [[0.25, 0.35], [0.15, 0.27], [0.05, 0.17]])[1]
+    [[0, 1], [2]]
     """
     mean = np.asarray(mean, dtype=float)
     intervals = np.asarray(intervals, dtype=float)
@@ -111,15 +129,20 @@ def rank_with_ties(mean: Any, intervals: Any) -> tuple[np.ndarray, list[list[int
     ranking = np.empty(len(mean), dtype=int)
     ranking[order] = np.arange(1, len(mean) + 1)
     groups: list[list[int]] = []
-    group_low = np.inf
+    # The common part [common_low, common_high] of the current group's intervals.
+    common_low, common_high = -np.inf, np.inf
     for index in order:
         low, high = intervals[index]
-        # NaN intervals (one repeat) give no evidence of a difference.
-        overlaps = np.isnan(high) or np.isnan(group_low) or high >= group_low
-        if groups and overlaps:
+        if np.isnan(low) or np.isnan(high):
+            if groups:
+                groups[-1].append(int(index))
+            else:
+                groups.append([int(index)])
+            continue
+        if groups and low <= common_high and high >= common_low:
             groups[-1].append(int(index))
-            group_low = min(group_low, low) if not np.isnan(low) else np.nan
+            common_low, common_high = max(common_low, low), min(common_high, high)
         else:
             groups.append([int(index)])
-            group_low = low
+            common_low, common_high = low, high
     return ranking, groups

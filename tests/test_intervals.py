@@ -254,7 +254,7 @@ def test_report_display_and_folds_show_pvalues(bottleneck, small):
         assert by_concept[str(name)] == p
     display = ImportanceDisplay.from_result(result)
     assert len(display.pvalue_texts_) == len(result.concept_names)
-    assert all(t.get_text().startswith("p=") for t in display.pvalue_texts_)
+    assert all(t.get_text().startswith("p ") for t in display.pvalue_texts_)
     folds = cross_validate_importance(bottleneck, table, y, generator=ShapesGenerator(), cv=2,
                                       scoring="roc_auc", n_repeats=2, random_state=0,
                                       ci_random_state=0)
