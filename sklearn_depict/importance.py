@@ -199,8 +199,8 @@ def depict_importance(
         (True when the scores came from the vectorised implementation of a
         named sklearn scorer) and ``plan``, an :class:`ImportancePlan`: the
         distinct (caption, seed) pairs and which one each row shows in the
-        baseline and in every (concept, repeat), as displays and reports use it. A result of
-        :func:`depict_diagnostics` also holds ``diagnostics``.
+        baseline and in every (concept, repeat), as displays and reports use
+        it. A result of :func:`depict_diagnostics` also holds ``diagnostics``.
 
     See Also
     --------
