@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 from sklearn.utils import check_random_state
 
-__all__ = ["importance_intervals", "rank_with_ties"]
+__all__ = ["STABILITY_MEASURES", "fold_agreement", "importance_intervals", "rank_with_ties"]
 
 
 def importance_intervals(
@@ -146,3 +146,89 @@ def rank_with_ties(mean: Any, intervals: Any) -> tuple[np.ndarray, list[list[int
             groups.append([int(index)])
             common_low, common_high = low, high
     return ranking, groups
+
+
+STABILITY_MEASURES = ("weighted_tau", "kendall_tau")
+
+
+def fold_agreement(
+    fold_importances: Any,
+    fold_intervals: Any = None,
+    *,
+    measure: str = "weighted_tau",
+) -> tuple[float, np.ndarray]:
+    """How well folds agree on the ranking of the concepts that matter.
+
+    With ``measure="weighted_tau"`` only the concepts that matter are compared:
+    each fold's most important concept, and every concept whose interval lies
+    above zero in at least one fold. Their order is compared between every two
+    folds with :func:`scipy.stats.weightedtau` (hyperbolic weights, so a swap
+    at the top counts more than one further down), and the mean is returned.
+    Concepts that no fold tells apart from zero are noise: their order does
+    not count. A single concept that matters, the same one on top in every
+    fold, is full agreement (1.0).
+
+    ``measure="kendall_tau"`` is the plain mean pairwise Kendall tau over all
+    concepts, where reordered noise weighs as much as a swap at the top.
+
+    Parameters
+    ----------
+    fold_importances : array-like of shape (n_folds, n_concepts)
+        Each fold's mean importances.
+    fold_intervals : array-like of shape (n_folds, n_concepts, 2), default=None
+        Each fold's intervals of the mean importance. None, or NaN bounds (a
+        single repeat), shows no concept above zero: then only each fold's top
+        concept is compared.
+    measure : {"weighted_tau", "kendall_tau"}, default="weighted_tau"
+
+    Returns
+    -------
+    agreement : float
+        Mean over pairs of folds, in [-1, 1]; NaN with fewer than two folds.
+    compared : ndarray of int
+        Indices of the concepts compared, in increasing order.
+
+    Examples
+    --------
+    Two concepts matter and keep their order; the four null ones reorder.
+
+    >>> import numpy as np
+    >>> from sklearn_depict.uncertainty import fold_agreement
+    >>> folds = np.array([[0.30, 0.20, 0.01, -0.01, 0.00, 0.02],
+    ...                   [0.28, 0.22, -0.02, 0.01, 0.02, 0.00]])
+    >>> intervals = np.stack([folds - 0.03, folds + 0.03], axis=-1)
+    >>> agreement, compared = fold_agreement(folds, intervals)
+    >>> float(agreement), compared.tolist()
+    (1.0, [0, 1])
+    >>> round(float(fold_agreement(folds, measure="kendall_tau")[0]), 2)
+    0.47
+    """
+    importances = np.asarray(fold_importances, dtype=float)
+    if importances.ndim != 2:
+        raise ValueError(
+            f"fold_importances must be 2-D (n_folds, n_concepts), got {importances.shape}."
+        )
+    if measure not in STABILITY_MEASURES:
+        raise ValueError(f"measure must be one of {STABILITY_MEASURES}, got {measure!r}.")
+    n_folds, n_concepts = importances.shape
+    if measure == "kendall_tau":
+        compared = np.arange(n_concepts)
+    else:
+        matters = np.zeros(n_concepts, dtype=bool)
+        matters[np.nanargmax(importances, axis=1)] = True
+        if fold_intervals is not None:
+            lows = np.asarray(fold_intervals, dtype=float)[..., 0]
+            matters |= np.any(lows > 0, axis=0)  # NaN > 0 is False
+        compared = np.flatnonzero(matters)
+    if n_folds < 2:
+        return np.nan, compared
+    if len(compared) < 2:
+        # The same single concept on top in every fold, nothing else above zero.
+        return 1.0, compared
+    values = importances[:, compared]
+    correlate = stats.weightedtau if measure == "weighted_tau" else stats.kendalltau
+    pairs = [correlate(values[a], values[b]).statistic
+             for a in range(n_folds) for b in range(a + 1, n_folds)]
+    pairs = np.asarray(pairs, dtype=float)
+    # A constant fold (every importance equal) has no order: NaN, left out.
+    return (float(np.nanmean(pairs)) if np.isfinite(pairs).any() else np.nan), compared
