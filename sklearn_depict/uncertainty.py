@@ -215,7 +215,10 @@ def fold_agreement(
         compared = np.arange(n_concepts)
     else:
         matters = np.zeros(n_concepts, dtype=bool)
-        matters[np.nanargmax(importances, axis=1)] = True
+        scored = np.isfinite(importances).any(axis=1)  # a fold of NaN has no top
+        top = np.argmax(np.where(np.isnan(importances), -np.inf, importances)[scored],
+                           axis=1)
+        matters[top] = True
         if fold_intervals is not None:
             lows = np.asarray(fold_intervals, dtype=float)[..., 0]
             matters |= np.any(lows > 0, axis=0)  # NaN > 0 is False

@@ -222,3 +222,9 @@ def test_one_relied_on_concept_and_reordered_noise_is_stable(red_circle_clf, sha
     assert plain.stability_measure == "kendall_tau" and not plain.stable
     assert plain.rank_agreement == result.rank_agreement_kendall
     assert len(plain.stability_concepts) == 6
+
+
+def test_fold_agreement_with_a_fold_of_nan():
+    importances = np.array([[0.3, 0.1, 0.0], [np.nan, np.nan, np.nan], [0.25, 0.1, 0.01]])
+    agreement, compared = fold_agreement(importances)
+    assert compared.tolist() == [0] and agreement == 1.0
