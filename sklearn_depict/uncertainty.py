@@ -230,8 +230,10 @@ def fold_agreement(
         return 1.0, compared
     values = importances[:, compared]
     correlate = stats.weightedtau if measure == "weighted_tau" else stats.kendalltau
-    pairs = [correlate(values[a], values[b]).statistic
+    finite = np.isfinite(values).all(axis=1)
+    pairs = [correlate(values[a], values[b]).statistic if finite[a] and finite[b] else np.nan
              for a in range(n_folds) for b in range(a + 1, n_folds)]
     pairs = np.asarray(pairs, dtype=float)
-    # A constant fold (every importance equal) has no order: NaN, left out.
+    # A fold with NaN importances, or a constant one (every importance equal),
+    # has no order: its pairs are NaN, left out.
     return (float(np.nanmean(pairs)) if np.isfinite(pairs).any() else np.nan), compared

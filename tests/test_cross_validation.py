@@ -228,3 +228,7 @@ def test_fold_agreement_with_a_fold_of_nan():
     importances = np.array([[0.3, 0.1, 0.0], [np.nan, np.nan, np.nan], [0.25, 0.1, 0.01]])
     agreement, compared = fold_agreement(importances)
     assert compared.tolist() == [0] and agreement == 1.0
+    # Only the pair of scored folds counts: they swap the top two.
+    importances[2] = [0.1, 0.25, 0.01]
+    assert fold_agreement(importances)[0] == pytest.approx(-1.0)
+    assert fold_agreement(importances, measure="kendall_tau")[0] == pytest.approx(1 / 3)
