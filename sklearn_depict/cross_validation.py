@@ -10,7 +10,7 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
@@ -23,14 +23,19 @@ from ._engine.params import (
 )
 from ._engine.run import explain
 from ._replay import looks_like_classifier
-from ._sklearn_compat import Integral, Interval, RealNotInt, validate_params
+from ._sklearn_compat import Integral, Interval, RealNotInt, StrOptions, validate_params
 from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage
 from .concepts import check_concept_table
 from .diagnostics import Checks
 from .results import is_single_metric
 from .row_bootstrap import t_pvalues
-from .uncertainty import importance_intervals, rank_with_ties
+from .uncertainty import (
+    STABILITY_MEASURES,
+    fold_agreement,
+    importance_intervals,
+    rank_with_ties,
+)
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike
@@ -50,6 +55,7 @@ __all__ = ["cross_validate_importance"]
             Interval(RealNotInt, -1, 1, closed="both"),
             Interval(Integral, -1, 1, closed="both"),
         ],
+        "stability_measure": [StrOptions(set(STABILITY_MEASURES))],
     },
     prefer_skip_nested_validation=True,
 )
@@ -80,6 +86,7 @@ def cross_validate_importance(
     tolerances: dict[str, float] | None = None,
     cache: Any = None,
     stability_threshold: float = 0.7,
+    stability_measure: str = "weighted_tau",
     verbose: int = 0,
 ) -> Bunch | dict[str, Bunch]:
     """Explain on every fold of a cross-validation and compare the rankings.
@@ -131,8 +138,16 @@ pvalue_correction : object
         Shared by the folds; None uses the ``CaptionToImage``'s cache when
         ``generator`` is one, else a temporary directory for the call.
     stability_threshold : float, default=0.7
-        ``stable`` is True when the mean pairwise Kendall tau between the
-        folds' rankings reaches this value.
+        ``stable`` is True when ``rank_agreement`` reaches this value.
+    stability_measure : {"weighted_tau", "kendall_tau"}, default="weighted_tau"
+        How ``rank_agreement`` compares the folds. ``"weighted_tau"``: the
+        mean pairwise weighted Kendall tau (:func:`scipy.stats.weightedtau`,
+        top ranks weigh most) over the concepts that matter, each fold's top
+        concept and those whose interval lies above zero in some fold; the
+        order of concepts no fold tells apart from zero does not count.
+        ``"kendall_tau"``: the plain mean pairwise Kendall tau over all
+        concepts (the earlier verdict). See
+        :func:`~sklearn_depict.uncertainty.fold_agreement`.
     verbose : int, default=0
         Progress bars when above 0.
 
@@ -159,11 +174,22 @@ pvalue_correction : object
         ranking : ndarray of shape (n_concepts,)
             1 for the concept with the largest mean across folds.
         tie_groups : list of list
-            Concepts whose across-fold intervals overlap.
+            Runs of the ranking whose across-fold intervals all overlap
+            pairwise (see :func:`~sklearn_depict.uncertainty.rank_with_ties`).
         concept_names : ndarray
             The permuted concepts.
         rank_agreement : float
-            Mean pairwise Kendall tau between the folds' importance vectors.
+            The agreement between folds that decides ``stable``, measured as
+            ``stability_measure`` says.
+        stability_measure : str
+            The measure of ``rank_agreement``: ``"weighted_tau"`` or
+            ``"kendall_tau"``.
+        stability_concepts : ndarray
+            The concepts ``rank_agreement`` compared (all of them with
+            ``"kendall_tau"``).
+        rank_agreement_kendall : float
+            Mean pairwise plain Kendall tau over all concepts, whatever the
+            measure: a secondary figure that reordered noise lowers too.
         rank_agreement_spearman : float
             The same with Spearman's rho.
         stable : bool
@@ -242,10 +268,11 @@ pvalue_correction : object
             folds.append(result)
             estimators.append(model)
 
+    stability = (stability_threshold, stability_measure)
     if is_single_metric(folds[0]):
-        return _summarise(folds, estimators, stability_threshold)
+        return _summarise(folds, estimators, stability)
     return {
-        name: _summarise([fold[name] for fold in folds], estimators, stability_threshold)
+        name: _summarise([fold[name] for fold in folds], estimators, stability)
         for name in folds[0]
     }
 
@@ -273,13 +300,15 @@ def _bunches(result: Bunch | dict[str, Bunch]) -> list[Bunch]:
     return [result] if is_single_metric(result) else list(result.values())
 
 
-def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> Bunch:
+def _summarise(folds: list[Bunch], estimators: list[Any],
+               stability: tuple[float, str]) -> Bunch:
+    threshold, measure = stability
     fold_importances = np.array([fold.importances_mean for fold in folds])
-    taus, rhos = [], []
-    for a, b in combinations(fold_importances, 2):
-        taus.append(kendalltau(a, b).statistic)
-        rhos.append(spearmanr(a, b).statistic)
-    agreement = float(np.nanmean(taus)) if taus else np.nan
+    rhos = [spearmanr(a, b).statistic for a, b in combinations(fold_importances, 2)]
+    no_intervals = np.full((fold_importances.shape[1], 2), np.nan)
+    fold_intervals = np.array([fold.get("importances_ci", no_intervals) for fold in folds])
+    agreement, compared = fold_agreement(fold_importances, fold_intervals, measure=measure)
+    kendall, _ = fold_agreement(fold_importances, measure="kendall_tau")
     mean = fold_importances.mean(axis=0)
     intervals = importance_intervals(fold_importances.T)
     ranking, groups = rank_with_ties(mean, intervals)
@@ -297,6 +326,9 @@ def _summarise(folds: list[Bunch], estimators: list[Any], threshold: float) -> B
         tie_groups=[[names[i] for i in group] for group in groups],
         concept_names=names,
         rank_agreement=agreement,
+        stability_measure=measure,
+        stability_concepts=np.asarray(names)[compared],
+        rank_agreement_kendall=kendall,
         rank_agreement_spearman=float(np.nanmean(rhos)) if rhos else np.nan,
         stable=bool(agreement >= threshold),
         estimators=estimators,

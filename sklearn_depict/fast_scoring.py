@@ -131,6 +131,12 @@ class FastScorer:
         self._scorer = scorer
         self._replay = replay
         self._prep = prep
+        # Regression metrics: sklearn casts targets and predictions to float64
+        # before any arithmetic (when it sums in float64 at all): so do these.
+        self._arithmetic = prep
+        if metric.numeric_target:
+            self._arithmetic = _Prepared(np.asarray(prep.y, dtype=np.float64),
+                                         prep.sample_weight, prep.classes)
 
     def __repr__(self) -> str:
         return f"FastScorer({self.name!r}, method={self.method!r})"
@@ -142,9 +148,11 @@ class FastScorer:
             raise ValueError(
                 f"Expected ids of shape (n_repeats, {len(self._prep.y)}), got {ids.shape}."
             )
-        if self._metric.numeric_target and stored.dtype.kind not in "biuf":
-            return None
-        values = self._metric.response(stored, self._prep)
+        if self._metric.numeric_target:
+            if not _float64_sums(stored, self._prep.y, self._prep.sample_weight):
+                return None
+            stored = stored.astype(np.float64, copy=False)
+        values = self._metric.response(stored, self._arithmetic)
         return None if values is None else Gathered(values, ids)
 
     def _chunks(self, ids: np.ndarray, values: np.ndarray) -> list[slice]:
@@ -199,10 +207,11 @@ class FastScorer:
             for chunk in self._chunks(ids, gathered.values):
                 part = Gathered(gathered.values, ids[chunk])
                 if derivative:
-                    values, degenerate, d = self._metric.values_and_derivative(part, self._prep)
+                    values, degenerate, d = self._metric.values_and_derivative(
+                        part, self._arithmetic)
                     total += np.asarray(d, dtype=float) * len(part.ids)
                 else:
-                    values, degenerate = self._metric.values(part, self._prep)
+                    values, degenerate = self._metric.values(part, self._arithmetic)
                 scores = self._metric.sign * values
                 for r in np.flatnonzero(degenerate):
                     scores[r] = self._sklearn(stored, part.ids[r])
@@ -218,6 +227,25 @@ class FastScorer:
         if self._prep.sample_weight is None:
             return self._scorer(replay, ids, self._prep.y)
         return self._scorer(replay, ids, self._prep.y, sample_weight=self._prep.sample_weight)
+
+
+def _float64_sums(*arrays: Any) -> bool:
+    """Whether sklearn computes a regression metric of these arrays in float64.
+
+    scikit-learn casts the targets, predictions and weights of a regression
+    metric to their widest floating dtype (float64 when none is floating).
+    float32 predictions with integer or float32 targets and weights are then
+    summed in float32 (scikit-learn 1.6 and 1.7 summed some of them in
+    float64). A float32 sum depends on the order of its terms in the 7th
+    digit, so no vectorised sum equals it to 1e-12: such repeats go to
+    scikit-learn's own scorer. Where the widest dtype is float64, every
+    supported release casts to float64 first, as the vectorised path does.
+    """
+    floating = [np.asarray(a).dtype for a in arrays
+                if a is not None and np.asarray(a).dtype.kind == "f"]
+    if any(np.asarray(a).dtype.kind not in "biuf" for a in arrays if a is not None):
+        return False
+    return not floating or np.result_type(*floating) == np.float64
 
 
 def check_fast_target(name: str, y: Any, *, what: str = "y") -> str | None:

@@ -6,7 +6,7 @@ import math
 import textwrap
 from typing import Any
 
-__all__ = ["escape_mathtext", "fixed", "plot_label", "quoted", "wrap_text"]
+__all__ = ["escape_mathtext", "fixed", "plot_label", "pvalue_text", "quoted", "wrap_text"]
 
 
 def fixed(value: Any, digits: int = 4) -> str:
@@ -38,6 +38,45 @@ def fixed(value: Any, digits: int = 4) -> str:
     if text.startswith("-") and float(text) == 0.0:
         text = text[1:]
     return text
+
+
+def pvalue_text(value: Any, *, prefix: bool = False) -> str:
+    """A p-value as every table, report and plot of the package shows it.
+
+    Three decimals, and ``"< 0.001"`` below that: the bootstrap's smallest
+    p-value is ``1 / (1 + n_bootstraps)``, so more digits would only show
+    the number of resamples. One formatter keeps the report's table and the
+    plot's labels in step.
+
+    Parameters
+    ----------
+    value : float
+    prefix : bool, default=False
+        Start with ``"p = "`` (or ``"p "`` before ``"< 0.001"``), as a label.
+
+    Returns
+    -------
+    text : str
+        ``"n/a"`` for NaN or infinite values.
+
+    Examples
+    --------
+    >>> from sklearn_depict.formatting import pvalue_text
+    >>> pvalue_text(0.000999), pvalue_text(0.0312), pvalue_text(1.0)
+    ('< 0.001', '0.031', '1.000')
+    >>> pvalue_text(0.0004, prefix=True), pvalue_text(0.25, prefix=True)
+    ('p < 0.001', 'p = 0.250')
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        text = "n/a"
+    elif number < 0.001:
+        text = "< 0.001"
+    else:
+        text = f"{number:.3f}"
+    if not prefix:
+        return text
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def quoted(name: Any) -> str:

@@ -167,13 +167,14 @@ def depict_importance(
         "the model does not rely on this concept" (mean importance <= 0), from
         the same bootstrap or t statistics, adjusted when
         ``pvalue_correction`` is set, ``ci_method``, ``ranking`` (1 = most
-        important), ``tie_groups`` (concept names whose intervals overlap,
-        most important first), ``fast_scoring`` (True when the scores came
-        from the vectorised implementation of a named sklearn scorer) and
-        ``plan``, an :class:`ImportancePlan`: the distinct (caption, seed)
-        pairs and which one each row shows in the baseline and in every
-        (concept, repeat), as displays and reports use it. A result of
-        :func:`depict_diagnostics` also holds ``diagnostics``.
+        important), ``tie_groups`` (concept names in runs of the ranking whose
+        intervals all overlap pairwise, most important first; see
+        :func:`~sklearn_depict.uncertainty.rank_with_ties`), ``fast_scoring``
+        (True when the scores came from the vectorised implementation of a
+        named sklearn scorer) and ``plan``, an :class:`ImportancePlan`: the
+        distinct (caption, seed) pairs and which one each row shows in the
+        baseline and in every (concept, repeat), as displays and reports use
+        it. A result of :func:`depict_diagnostics` also holds ``diagnostics``.
 
     See Also
     --------

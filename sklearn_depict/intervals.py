@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from ._engine.plan import ImportancePlan
+from ._engine.score import snap_rounding
 from ._replay import weighted_score
 from .fast_scoring import ScoringRoute
 from .progress import progress_bar
@@ -85,6 +86,10 @@ def add_uncertainty(
         pvalues = t_pvalues(bunch.importances)
     else:
         replicates = _bootstrap(bunch, settings, plan, replay, route, y, sample_weight, verbose)
+        # A concept whose permutations change no prediction has replicates of
+        # rounding size (row contributions summed in another order): they are
+        # 0, so its interval is [0, 0] and its p-value 1.
+        replicates = snap_rounding(replicates, bunch.baseline_score)
         intervals = percentile_intervals(replicates, settings.confidence)
         pvalues = replicate_pvalues(replicates)
     if settings.correction == "holm":

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .displays import changed_rows
-from .formatting import fixed
+from .formatting import fixed, pvalue_text
 from .results import is_single_metric, metric_items
 from .results_io import results_to_dict, to_jsonable, write_results
 from .verdicts import check_verdicts
@@ -60,7 +60,8 @@ def importance_table(
         ``importance_std``, ``ci_low``, ``ci_high``, ``pvalue`` (one-sided,
         H0 "the model does not rely on the concept"; NaN when the result has
         none), ``tie_group`` (1 for the group of the most important concept;
-        concepts in one group have overlapping intervals) and ``oracle`` when
+        every two concepts in one group have overlapping intervals, see
+        :func:`~sklearn_depict.uncertainty.rank_with_ties`) and ``oracle`` when
         given.
 
     Examples
@@ -242,7 +243,7 @@ def _environment() -> Any:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters.update(num=_num, option=_format_option)
+    environment.filters.update(num=_num, option=_format_option, pvalue=pvalue_text)
     return environment
 
 

@@ -225,22 +225,26 @@ def t_pvalues(importances: np.ndarray) -> np.ndarray:
     """One-sided t-test over repeats of H0: mean importance <= 0.
 
     Like the t interval, it only measures the noise of the permutations. NaN
-    with a single repeat.
+    with a single repeat; 1 when every repeat's importance is 0.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_depict.row_bootstrap import t_pvalues
-    >>> t_pvalues(np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.1]])).round(3)
-    array([0.037, 0.5  ])
+    >>> t_pvalues(np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.1], [0.0, 0.0, 0.0]])).round(3)
+    array([0.037, 0.5  , 1.   ])
     """
     values = np.asarray(importances, dtype=float)
     n_repeats = values.shape[1]
     if n_repeats < 2:
         return np.full(values.shape[0], np.nan)
+    mean = values.mean(axis=1)
     sem = values.std(axis=1, ddof=1) / np.sqrt(n_repeats)
     with np.errstate(divide="ignore", invalid="ignore"):
-        statistic = values.mean(axis=1) / sem
+        statistic = mean / sem
+    # No spread: every repeat gave the same drop. None at all (0 / 0) is no
+    # evidence of reliance, p = 1; the same positive drop every time, p = 0.
+    statistic[(sem == 0) & (mean == 0)] = -np.inf
     return stats.t.sf(statistic, df=n_repeats - 1)
 
 

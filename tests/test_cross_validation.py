@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from conftest import CountingGenerator, flatten
 from sklearn_depict import ShapesGenerator, depict_importance
 from sklearn_depict.cross_validation import cross_validate_importance
+from sklearn_depict.uncertainty import fold_agreement
 
 
 def test_prefit_folds_match_explaining_each_fold(bottleneck, shapes_test, bottleneck_labels):
@@ -132,6 +133,8 @@ def test_refit_with_a_concept_bottleneck_gets_the_fold_concepts(shapes_train, sh
         ({"scoring": "not-a-metric"}, r"The 'scoring' parameter of cross_validate_importance"),
         ({"stability_threshold": 2.0},
          r"The 'stability_threshold' parameter of cross_validate_importance"),
+        ({"stability_measure": "spearman"},
+         r"The 'stability_measure' parameter of cross_validate_importance"),
     ],
 )
 def test_parameter_validation_names_cross_validate_importance(bottleneck, shapes_test,
@@ -159,3 +162,75 @@ def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck
     with pytest.raises(TypeError, match="unexpected keyword argument 'seed'"):
         cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
                                   generator=ShapesGenerator(), seed=4, **kwargs)
+
+
+def _folds(top_orders, n_nulls=6, seed=0):
+    """Fold importances with the given top values, null concepts shuffled around 0."""
+    rng = np.random.RandomState(seed)
+    importances = np.array([list(top) + list(rng.normal(0, 0.005, n_nulls))
+                            for top in top_orders])
+    intervals = np.stack([importances - 0.02, importances + 0.02], axis=-1)
+    return importances, intervals
+
+
+def test_folds_that_agree_on_what_matters_are_stable():
+    """The top two keep their order; only the null concepts reorder."""
+    importances, intervals = _folds([[0.30, 0.15], [0.28, 0.17], [0.33, 0.12],
+                                     [0.29, 0.16], [0.31, 0.14]])
+    agreement, compared = fold_agreement(importances, intervals)
+    assert agreement == pytest.approx(1.0) and compared.tolist() == [0, 1]
+    # The plain tau over all concepts is dragged down by the noise.
+    kendall, _ = fold_agreement(importances, intervals, measure="kendall_tau")
+    assert kendall < 0.7
+
+
+def test_folds_that_swap_what_matters_are_not_stable():
+    importances, intervals = _folds([[0.30, 0.15], [0.15, 0.30], [0.30, 0.15],
+                                     [0.15, 0.30]])
+    agreement, compared = fold_agreement(importances, intervals)
+    assert agreement < 0 and compared.tolist() == [0, 1]
+    # A concept that matters in one fold only is compared too.
+    importances, intervals = _folds([[0.30, 0.0], [0.0, 0.30]])
+    agreement, compared = fold_agreement(importances, intervals)
+    assert agreement == pytest.approx(-1.0) and compared.tolist() == [0, 1]
+
+
+def test_fold_agreement_without_intervals_compares_the_top_concepts():
+    importances, _ = _folds([[0.30, 0.15], [0.28, 0.17], [0.33, 0.12]])
+    agreement, compared = fold_agreement(importances)
+    # No interval shows anything above zero: only the (shared) top concept.
+    assert agreement == 1.0 and compared.tolist() == [0]
+    nan_intervals = np.full(importances.shape + (2,), np.nan)
+    assert fold_agreement(importances, nan_intervals)[1].tolist() == [0]
+    assert np.isnan(fold_agreement(importances[:1])[0])
+    with pytest.raises(ValueError, match="measure must be one of"):
+        fold_agreement(importances, measure="spearman")
+
+
+def test_one_relied_on_concept_and_reordered_noise_is_stable(red_circle_clf, shapes_test):
+    """End to end: the verdict follows the concept the model relies on, not the noise."""
+    model = red_circle_clf
+    y = shapes_test.concepts["red circle"].to_numpy()
+    kwargs = dict(generator=ShapesGenerator(), cv=3, scoring="roc_auc", n_repeats=3,
+                  random_state=0, ci_random_state=0)
+    result = cross_validate_importance(model, shapes_test.concepts, y, **kwargs)
+    assert result.stability_measure == "weighted_tau"
+    assert result.stability_concepts.tolist() == ["red circle"]
+    assert result.stable and result.rank_agreement == 1.0
+    # The plain tau, kept as a secondary figure, is what used to decide.
+    assert result.rank_agreement_kendall < 0.7
+    plain = cross_validate_importance(model, shapes_test.concepts, y,
+                                      stability_measure="kendall_tau", **kwargs)
+    assert plain.stability_measure == "kendall_tau" and not plain.stable
+    assert plain.rank_agreement == result.rank_agreement_kendall
+    assert len(plain.stability_concepts) == 6
+
+
+def test_fold_agreement_with_a_fold_of_nan():
+    importances = np.array([[0.3, 0.1, 0.0], [np.nan, np.nan, np.nan], [0.25, 0.1, 0.01]])
+    agreement, compared = fold_agreement(importances)
+    assert compared.tolist() == [0] and agreement == 1.0
+    # Only the pair of scored folds counts: they swap the top two.
+    importances[2] = [0.1, 0.25, 0.01]
+    assert fold_agreement(importances)[0] == pytest.approx(-1.0)
+    assert fold_agreement(importances, measure="kendall_tau")[0] == pytest.approx(1 / 3)

@@ -277,3 +277,31 @@ def test_style_dictionaries_have_one_name(make, old):
     # scikit-learn's *_kw names only; the package was never released with others.
     with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
         make().plot(**{old: {}})
+
+
+def test_report_table_and_plot_write_pvalues_alike(tmp_path):
+    """One formatter: the HTML table and the plot show the same p-value text."""
+    from sklearn.utils import Bunch
+
+    from sklearn_depict.formatting import pvalue_text
+    from sklearn_depict.report import write_report
+
+    importances = np.array([[0.30, 0.32, 0.31], [0.05, 0.00, 0.10], [0.0, 0.0, 0.0]])
+    pvalues = np.array([1 / 1001, 0.0312, 1.0])
+    result = Bunch(
+        importances=importances, importances_mean=importances.mean(axis=1),
+        importances_std=importances.std(axis=1),
+        importances_ci=np.array([[0.29, 0.33], [-0.01, 0.11], [0.0, 0.0]]),
+        pvalues=pvalues, ci_method="bootstrap", ranking=np.array([1, 2, 3]),
+        tie_groups=[["a"], ["b"], ["c"]], concept_names=np.array(["a", "b", "c"]),
+        baseline_score=0.9,
+    )
+    page = write_report(result, tmp_path, n_examples=0).report_html.read_text()
+    display = ImportanceDisplay.from_result(result)
+    plotted = [t.get_text() for t in display.pvalue_texts_]
+    assert plotted == ["p < 0.001", "p = 0.031", "p = 1.000"]
+    for text in ("&lt; 0.001", "0.031", "1.000"):
+        assert f'<td class="num">{text}</td>' in page
+    # The four-digit form the table used to show next to the plot's "<0.001".
+    assert "0.0010" not in page
+    assert [pvalue_text(p) for p in (np.nan, 0.001, 0.00099)] == ["n/a", "0.001", "< 0.001"]

@@ -247,3 +247,58 @@ def test_derivative_matches_finite_differences():
                 for row in ids
             ]) / (2 * h)
         np.testing.assert_allclose(derivative, numeric, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+@pytest.mark.parametrize("y_dtype, pred_dtype, weight_dtype", [
+    (np.int64, np.float32, None),          # sklearn sums in float32: exact path
+    (np.float32, np.float32, None),        # the same
+    (np.int64, np.float32, np.float32),    # the same
+    (np.float32, np.float32, np.float64),  # sklearn casts to float64 first
+    (np.float64, np.float32, None),
+    (np.float32, np.float64, None),
+])
+def test_float32_regression_scores_are_exact(name, y_dtype, pred_dtype, weight_dtype):
+    """A float32 regressor's scores equal sklearn's to 1e-12, whatever it sums in.
+
+    Integer targets with float32 predictions used to differ by ~1e-7 (sklearn
+    sums them in float32), and the engine fell back with "Please report this".
+    """
+    rng = np.random.RandomState(0)
+    values = rng.normal(size=200).astype(pred_dtype)
+    y = (rng.normal(size=150) * 3).astype(y_dtype)
+    weight = None if weight_dtype is None else rng.uniform(0.5, 2, 150).astype(weight_dtype)
+    ids = rng.randint(0, 200, (4, 150))
+    model = StoredRegressor({"predict": values}).fit()
+    fast = _check(name, model, values, "predict", ids, y, weight)
+    assert fast is not None
+    _, derivative = fast.score(values, ids, derivative=True)
+    # float64 sums: vectorised, with row contributions; float32 sums: sklearn's own.
+    sums_dtype = np.result_type(*[np.dtype(d) for d in (y_dtype, pred_dtype, weight_dtype)
+                                  if d is not None and np.dtype(d).kind == "f"])
+    assert (derivative is None) == (sums_dtype != np.float64)
+
+
+def test_float32_regressor_in_a_run_needs_no_fallback(shapes_test):
+    """The issue's case: integer counts, a float32 regressor, scoring='r2'."""
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_depict import CaptionToImage, ShapesGenerator, depict_importance
+
+    def flat32(images):
+        return np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+
+    counts = shapes_test.concepts.sum(axis=1).to_numpy()
+    model = make_pipeline(FunctionTransformer(flat32), Ridge()).fit(shapes_test.images, counts)
+    assert model.predict(shapes_test.images[:2]).dtype == np.float32
+    kwargs = dict(scoring="r2", n_repeats=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The vectorised")
+        ours = depict_importance(model, shapes_test.concepts, counts,
+                                 generator=ShapesGenerator(), **kwargs)
+    theirs = permutation_importance(make_pipeline(CaptionToImage(ShapesGenerator()), model),
+                                    shapes_test.concepts, counts, **kwargs)
+    np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-12)

@@ -254,7 +254,7 @@ def test_report_display_and_folds_show_pvalues(bottleneck, small):
         assert by_concept[str(name)] == p
     display = ImportanceDisplay.from_result(result)
     assert len(display.pvalue_texts_) == len(result.concept_names)
-    assert all(t.get_text().startswith("p=") for t in display.pvalue_texts_)
+    assert all(t.get_text().startswith("p ") for t in display.pvalue_texts_)
     folds = cross_validate_importance(bottleneck, table, y, generator=ShapesGenerator(), cv=2,
                                       scoring="roc_auc", n_repeats=2, random_state=0,
                                       ci_random_state=0)
@@ -289,3 +289,68 @@ def test_multiclass_named_scorers_equal_sklearn_on_the_pipeline(shapes_train, sm
         assert ours[name].fast_scoring
         np.testing.assert_allclose(ours[name].importances, theirs[name].importances,
                                    rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------- rounding is not reliance
+
+
+def _red_green(images):
+    """Only the red and green channels: a model built on them cannot see blue."""
+    return np.asarray(images, dtype=float)[..., :2].reshape(len(images), -1)
+
+
+@pytest.fixture(scope="module")
+def blind_to_blue():
+    """A classifier and a regressor that see red and green pixels only, and 300 rows."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_depict import make_shapes_dataset
+
+    train, test = make_shapes_dataset(400, random_state=0), make_shapes_dataset(300,
+                                                                               random_state=1)
+
+    def target(concepts):
+        return (concepts["red circle"] + concepts["green square"]).to_numpy()
+
+    clf = make_pipeline(FunctionTransformer(_red_green), LogisticRegression(max_iter=2000))
+    reg = make_pipeline(FunctionTransformer(_red_green), Ridge())
+    clf.fit(train.images, (target(train.concepts) >= 1).astype(int))
+    reg.fit(train.images, target(train.concepts).astype(float))
+    y_class = (target(test.concepts) >= 1).astype(int)
+    return test.concepts, {"classifier": (clf, y_class),
+                           "regressor": (reg, target(test.concepts).astype(float))}
+
+
+@pytest.mark.parametrize("kind, scoring", [
+    ("classifier", ["roc_auc", "accuracy", "neg_log_loss"]), ("regressor", ["r2"])])
+def test_a_concept_the_model_cannot_see_has_no_effect(blind_to_blue, kind, scoring):
+    """Unchanged predictions: importance exactly 0, interval [0, 0], p = 1, on every seed.
+
+    Before, the vectorised scorer and the baseline's sklearn scorer rounded
+    differently: 1.1e-16 in every repeat, with a bootstrap p-value of 0.001.
+    """
+    table, models = blind_to_blue
+    model, y = models[kind]
+    blue = [list(table.columns).index(name) for name in ("blue circle", "blue square")]
+    red = list(table.columns).index("red circle")
+    for seed, ci_method in [(0, "bootstrap"), (1, "bootstrap"), (2, "bootstrap"), (0, "t")]:
+        results = _run(model, table, y, scoring=scoring, n_repeats=10, random_state=seed,
+                       ci_method=ci_method, n_bootstraps=300, ci_random_state=seed)
+        for name in scoring:
+            result = results[name]
+            assert result.fast_scoring
+            assert np.all(result.importances[blue] == 0.0), name
+            assert np.all(result.importances_ci[blue] == 0.0), name
+            np.testing.assert_array_equal(result.pvalues[blue], 1.0)
+            # The concepts it does see keep their evidence.
+            assert result.pvalues[red] < 0.05
+
+
+def test_rounding_sized_differences_are_ties():
+    from sklearn_depict._engine.score import snap_rounding
+
+    snapped = snap_rounding([1.1e-16, -2.2e-16, 4e-13, 2e-12, -0.003], 0.9)
+    np.testing.assert_array_equal(snapped, [0.0, 0.0, 0.0, 2e-12, -0.003])
+    # The tolerance scales with a large score (a squared error in the millions).
+    np.testing.assert_array_equal(snap_rounding([1e-7, 1e-5], -3e6), [0.0, 1e-5])

@@ -58,3 +58,45 @@ def test_result_carries_intervals_ranking_and_ties(bottleneck, shapes_test,
     flat = [name for group in result.tie_groups for name in group]
     assert sorted(flat) == sorted(result.concept_names)
     assert result.tie_groups[0][0] == result.concept_names[top]
+
+
+def test_tie_groups_do_not_chain_through_overlaps():
+    """The issue's case: a middle concept overlaps both, the two ends are disjoint."""
+    names = ["red square", "green circle", "red circle", "blue circle"]
+    mean = [0.30, 0.025, -0.015, -0.040]
+    intervals = [[0.25, 0.35], [-0.009, 0.059], [-0.030, 0.000], [-0.060, -0.021]]
+    ranking, groups = rank_with_ties(mean, intervals)
+    assert ranking.tolist() == [1, 2, 3, 4]
+    named = [[names[i] for i in group] for group in groups]
+    assert named == [["red square"], ["green circle", "red circle"], ["blue circle"]]
+
+
+def test_tie_groups_are_runs_of_pairwise_overlapping_intervals():
+    """On many random cases: runs of the ranking, pairwise overlapping, maximal."""
+    rng = np.random.RandomState(0)
+
+    def overlap(a, b):
+        return a[0] <= b[1] and b[0] <= a[1]
+
+    for _ in range(300):
+        n = rng.randint(1, 9)
+        mean = rng.normal(size=n)
+        half = rng.uniform(0.05, 1.0, size=n)
+        intervals = np.column_stack([mean - half, mean + half])
+        ranking, groups = rank_with_ties(mean, intervals)
+        order = np.argsort(-mean, kind="stable").tolist()
+        assert [i for group in groups for i in group] == order
+        for g, group in enumerate(groups):
+            for a in group:
+                for b in group:
+                    assert overlap(intervals[a], intervals[b])
+            if g + 1 < len(groups):
+                # The next group's leader could not join: it misses one member.
+                leader = groups[g + 1][0]
+                assert not all(overlap(intervals[leader], intervals[m]) for m in group)
+
+
+def test_tie_groups_without_intervals_are_one_group():
+    mean = [0.3, 0.1, 0.2]
+    _, groups = rank_with_ties(mean, np.full((3, 2), np.nan))
+    assert groups == [[0, 2, 1]]

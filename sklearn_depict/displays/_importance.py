@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._sklearn_compat import release
-from ..formatting import plot_label
+from ..formatting import plot_label, pvalue_text
 from ..uncertainty import importance_intervals
 from ._base import _check_matplotlib, _new_axes, _pyplot, select_metric
 
@@ -285,7 +285,7 @@ class ImportanceDisplay:
             pvalues = np.asarray(self.pvalues, dtype=float)
             # Just right of the axes, level with each box.
             self.pvalue_texts_ = [
-                ax.text(1.01, y, f"p={_pvalue_text(pvalues[i])}", fontsize="small",
+                ax.text(1.01, y, pvalue_text(pvalues[i], prefix=True), fontsize="small",
                         va="center", transform=ax.get_yaxis_transform())
                 for y, i in zip(positions, order)
             ]
@@ -301,8 +301,3 @@ class ImportanceDisplay:
         self.figure_ = ax.figure
         return self
 
-
-def _pvalue_text(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return f"{p:.2g}" if p >= 0.001 else "<0.001"
