@@ -20,7 +20,8 @@ from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
-from .diagnostics import DiagnosticWarning, depict_diagnostics
+from .diagnostics import depict_diagnostics
+from .exceptions import ConstantConceptWarning, DiagnosticWarning
 from .generators import ShapesGenerator
 from .image_transforms import ChannelsFirst, FlattenImages
 from .importance import depict_importance
@@ -32,6 +33,7 @@ __all__ = [
     "ChannelsFirst",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
+    "ConstantConceptWarning",
     "DiagnosticWarning",
     "DiffusersGenerator",
     "FlattenImages",
