@@ -327,7 +327,8 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
         ``size`` (``{"height", "width"}``, or ``{"shortest_edge"}`` with its
         ``crop_size`` when ``do_center_crop``), ``image_mean`` and ``image_std``
         are used unless ``input_size``, ``mean`` or ``std`` are given. Its
-        rescaling to [0, 1] is not applied: images already are.
+        rescaling to [0, 1] is not applied: images already are. It is never
+        called, so its backend (PIL or torchvision) does not matter.
     device : str or torch.device, default="auto"
         Where the module runs. ``"auto"`` uses the device the module's
         parameters are on. Another device moves the module there, in place, on
