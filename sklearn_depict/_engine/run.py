@@ -374,7 +374,8 @@ def explain(
         checks.apply(run, results)
         run.timings["diagnostics"] = time.perf_counter() - start
     else:
-        # A baseline at or below chance fails check 1 even without the checks:
-        # the caller of the public function is four frames up.
+        # A baseline at or below chance fails check 1 even without the checks.
+        # The warning points past explain, the public function and its
+        # parameter validation, at their caller.
         check_baselines(labelled, stacklevel=4)
     return finish(results, run, intervals, verbose=verbose)
