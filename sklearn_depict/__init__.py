@@ -20,9 +20,10 @@ from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
 from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
-from .diagnostics import DiagnosticWarning, depict_diagnostics
+from .diagnostics import depict_diagnostics
 from .digits import digits_detector, make_digits_dataset
 from .digits_diffusion import load_digits_diffusion
+from .exceptions import ConstantConceptWarning, DiagnosticWarning
 from .generators import ShapesGenerator
 from .image_transforms import ChannelsFirst, FlattenImages
 from .importance import depict_importance
@@ -35,6 +36,7 @@ __all__ = [
     "ChannelsFirst",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
+    "ConstantConceptWarning",
     "DiagnosticWarning",
     "DiffusersGenerator",
     "FlattenImages",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["expected_channels"]
+__all__ = ["class_order", "expected_channels", "output_labels"]
 
 
 def expected_channels(module: Any) -> int | None:
@@ -219,3 +219,61 @@ def _logsumexp(scores: np.ndarray) -> np.ndarray:
 
 def _sigmoid(scores: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -scores))
+
+
+def output_labels(classes: Any, module: Any, caller: str) -> np.ndarray:
+    """The label of each of the module's outputs, in the module's order.
+
+    ``classes`` as the user gave it, or a Hugging Face ``config.id2label``.
+    Raises an AttributeError (so that ``hasattr(adapter, "classes_")`` is
+    False) when there are no labels or they cannot name distinct outputs.
+    """
+    if classes is not None:
+        labels = np.asarray(classes)
+        if labels.ndim != 1 or len(labels) < 2:
+            raise AttributeError(
+                f"classes must be a 1-D list of at least 2 labels, got {classes!r}."
+            )
+        source = "classes"
+    else:
+        id2label = getattr(getattr(module, "config", None), "id2label", None)
+        if not (isinstance(id2label, Mapping) and len(id2label) >= 2):
+            raise AttributeError(
+                f"{caller} needs the class labels: pass classes=[...] naming the module's "
+                "outputs in its order (for a single-logit binary head: first the label "
+                "of a low logit, then the label whose probability sigmoid(logit) is). "
+                "Hugging Face models give them through config.id2label. classes_ is "
+                "then sorted as scikit-learn's classifiers sort it, and predict_proba's "
+                "columns follow classes_."
+            )
+        labels = np.asarray([id2label[k] for k in sorted(id2label, key=int)])
+        source = "config.id2label"
+    if len(np.unique(labels)) != len(labels):
+        raise AttributeError(
+            f"{source} must name each output with a distinct label, got "
+            f"{labels.tolist()}."
+        )
+    return labels
+
+
+def class_order(labels: np.ndarray) -> np.ndarray:
+    """The output index of each class of ``classes_``: ``labels[order]`` is sorted.
+
+    scikit-learn's scorers take ``classes_`` to be sorted as ``np.unique``
+    sorts it (the last class is the positive one of a binary metric), so the
+    adapters sort their labels and reorder the module's outputs to match.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_depict._torch_preprocessing import class_order
+    >>> labels = np.array(["normal", "abnormal"])
+    >>> labels[class_order(labels)].tolist()
+    ['abnormal', 'normal']
+    """
+    order = np.argsort(labels, kind="stable")
+    # argsort and np.unique agree for every dtype np.asarray gives; checked so
+    # that a column can never be paired with another class's label.
+    if not np.array_equal(labels[order], np.unique(labels)):  # pragma: no cover
+        raise ValueError(f"Cannot sort the class labels {labels.tolist()}.")
+    return order

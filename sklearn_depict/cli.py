@@ -549,10 +549,12 @@ def _format_ranking(table: Any, first: Any) -> str:
         lines.append(f"Concept importance ({metric}; drop in score when permuted):")
         width = max(len(str(c)) for c in part.concept) + 2
         for _, row in part.iterrows():
-            lines.append(
-                f"  {int(row['rank']):>3}  {str(row.concept):<{width}}"
+            figures = (
                 f"{fixed(row.importance_mean):>9}  [{fixed(row.ci_low)}, {fixed(row.ci_high)}]"
             )
+            if row.get("constant", False):  # 0 by construction: not a finding
+                figures = "   constant in this table"
+            lines.append(f"  {int(row['rank']):>3}  {str(row.concept):<{width}}{figures}")
     lines += format_checks(first.get("diagnostics"))
     lines.append(
         f"Images: {first.n_images_generated} generated, {first.n_images_cached} from the cache "

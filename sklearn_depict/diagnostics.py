@@ -31,6 +31,7 @@ from ._engine.params import (
 from ._engine.plan import ImportancePlan
 from ._engine.run import Run, explain, predict_real
 from ._sklearn_compat import validate_params
+from .chance import chance_failures
 from .concept_auroc import (
     _categories,
     _concept_auroc,
@@ -39,6 +40,7 @@ from .concept_auroc import (
     auroc,
     concept_probabilities,
 )
+from .exceptions import DiagnosticWarning
 from .formatting import quoted
 from .results import is_single_metric
 
@@ -59,10 +61,6 @@ __all__ = [
 DEFAULT_TOLERANCES = {"generation_gap": 0.1, "min_drop": 0.1, "max_leak": 0.05}
 
 
-class DiagnosticWarning(UserWarning):
-    """A check of the generator failed: the ranking may not be trustworthy."""
-
-
 def generation_checks(
     results: Bunch | dict[str, Bunch],
     shared: Bunch,
@@ -71,8 +69,13 @@ def generation_checks(
     *,
     ran_independence: bool,
     stacklevel: int = 2,
+    metric: str | None = None,
 ) -> None:
     """Check 1 for the estimator; store both checks as ``diagnostics`` in each result.
+
+    Check 1 compares the estimator's score on real and on generated images,
+    and fails too when either score is at or below chance
+    (:func:`~sklearn_depict.chance.chance_failures`), real images or not.
 
     Parameters
     ----------
@@ -88,6 +91,8 @@ def generation_checks(
         Whether a detector was checked.
     stacklevel : int, default=2
         Where the :class:`DiagnosticWarning` of a failed check points.
+    metric : str, default=None
+        The scorer's name of a single-metric result, for messages.
     """
     tol = shared.tolerances
     bunches = results if not is_single_metric(results) else {None: results}
@@ -95,6 +100,8 @@ def generation_checks(
         diagnostics = Bunch(**shared)
         own_failures = list(failures)
         diagnostics.generated_score = bunch.baseline_score
+        diagnostics.chance_score = bunch.get("chance_score", np.nan)
+        real = None
         if real_scores is not None:
             real = real_scores[name] if isinstance(real_scores, dict) else real_scores
             diagnostics.real_score = real
@@ -106,9 +113,13 @@ def generation_checks(
                     f"images but {bunch.baseline_score:.3f} on generated ones (gap "
                     f"{diagnostics.score_gap:+.3f}, tolerance {tol['generation_gap']})."
                 )
+        below_chance = chance_failures((metric or "score") if name is None else name,
+                                       bunch, real)
+        own_failures += below_chance
         diagnostics.checks = {
             "effective_generation": _verdict(
-                own_failures, "effective generation", real_scores is not None
+                own_failures, "effective generation",
+                real_scores is not None or bool(below_chance),
             ),
             "independent_permutation": _verdict(
                 own_failures, "independent permutation", ran_independence
@@ -313,9 +324,11 @@ class Checks:
             )
             failures = detector_checks(shared, run.plan, labels, proba, real_proba,
                                        self.concepts_, self.tol_, groups)
+        route = run.fast.get(None)
         generation_checks(results, shared, failures, real_scores,
                           ran_independence=self.detector is not None,
-                          stacklevel=self.stacklevel - 1)
+                          stacklevel=self.stacklevel - 1,
+                          metric=None if route is None else route.metric)
 
 
 @validate_params({**RUN_CONSTRAINTS, **CHECK_CONSTRAINTS}, prefer_skip_nested_validation=True)
@@ -391,9 +404,14 @@ verbose : object
     diagnostics : :class:`~sklearn.utils.Bunch`
         checks : dict
             ``{"effective_generation": bool or None, "independent_permutation":
-            bool}``; None when a check could not run (no real images).
+            bool}``; None when a check could not run (no real images). Check 1
+            also fails, real images or not, when the target model's score on
+            the generated (or real) images is at or below ``chance_score``.
         real_score, generated_score, score_gap : float
             The target model on real and generated images (with ``X_images``).
+        chance_score : float
+            The score at chance (see
+            :func:`~sklearn_depict.chance.chance_level`); NaN when unknown.
         detector_concepts : list
             The table columns the detector's outputs stand for.
         detector_real_auc, detector_generated_auc, detector_gaps : ndarray

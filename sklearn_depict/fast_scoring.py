@@ -379,6 +379,10 @@ class ScoringRoute:
         score / d row weight averaged over the repeats.
     verified : bool
         True once a repeat scored by ``scorer`` matched sklearn's own scorer.
+    metric : str or None
+        sklearn's name of the metric (``"accuracy"`` or ``"r2"`` for the
+        default score), for its chance level; None for a scorer object or
+        callable.
     """
 
     exact: Any
@@ -386,6 +390,7 @@ class ScoringRoute:
     full: FastScorer | None = None
     derivatives: list = field(default_factory=list)
     verified: bool = False
+    metric: str | None = None
 
 
 def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.ndarray | None,
@@ -424,7 +429,8 @@ def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.nda
         name = value
         if value is None:
             name = "accuracy" if is_classifier(replay) else "r2"
-        route = ScoringRoute(exact)
+        metric = name if isinstance(name, str) else None
+        route = ScoringRoute(exact, metric=metric)
         if isinstance(name, str) and name in FAST_SCORERS:
             try:
                 route.full = make_fast_scorer(name, replay=replay, y=y,
@@ -435,7 +441,7 @@ def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.nda
             except ValueError:
                 if value is not None:
                     raise
-                route = ScoringRoute(exact)  # the default score goes its own way
+                route = ScoringRoute(exact, metric=metric)  # the default goes its own way
         routes[key] = route
     return routes
 

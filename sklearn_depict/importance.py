@@ -152,7 +152,14 @@ def depict_importance(
         importances : ndarray of shape (n_concepts, n_repeats)
             Raw drops in score, baseline minus permuted.
 
-        and also ``concept_names``, ``baseline_score``, ``n_images_distinct``
+        and also ``concept_names``, ``baseline_score``, ``chance_score`` (the
+        score at chance for a named scorer: 0.5 for ROC AUC, the majority-class
+        rate for accuracy, 1/K for balanced accuracy, 0 for R², minus the
+        entropy of the class rates for ``neg_log_loss``; NaN otherwise),
+        ``constant_concepts`` (a boolean array: True for a concept that
+        takes a single value in the table, whose importance is then 0 by
+        construction; a ``ConstantConceptWarning`` names them before any
+        image is generated), ``n_images_distinct``
         (distinct (caption, seed) pairs), ``n_images_generated`` (made by the
         generator in this call), ``n_images_cached`` (read from the cache),
         ``n_images_bound`` (the distinct-pair bound), ``n_images_naive`` (what a
@@ -174,7 +181,11 @@ def depict_importance(
         named sklearn scorer) and ``plan``, an :class:`ImportancePlan`: the
         distinct (caption, seed) pairs and which one each row shows in the
         baseline and in every (concept, repeat), as displays and reports use
-        it. A result of :func:`depict_diagnostics` also holds ``diagnostics``.
+        it. A result of :func:`depict_diagnostics` also holds ``diagnostics``,
+        and so does any result whose baseline is at or below ``chance_score``:
+        its check 1 fails, and a :class:`DiagnosticWarning` says so and names
+        the likely causes (the class order or ``pos_label``, a generator that
+        does not draw the domain, a model fitted on other data).
 
     See Also
     --------

@@ -61,8 +61,9 @@ def importance_table(
         H0 "the model does not rely on the concept"; NaN when the result has
         none), ``tie_group`` (1 for the group of the most important concept;
         every two concepts in one group have overlapping intervals, see
-        :func:`~sklearn_depict.uncertainty.rank_with_ties`) and ``oracle`` when
-        given.
+        :func:`~sklearn_depict.uncertainty.rank_with_ties`), ``constant`` (True
+        for a concept that takes a single value in the table: its importance
+        is zero by construction, not evidence) and ``oracle`` when given.
 
     Examples
     --------
@@ -110,6 +111,10 @@ def importance_table(
                 "pvalue": np.asarray(bunch.get("pvalues", np.full(len(names), np.nan)),
                                      dtype=float),
                 "tie_group": [group_of.get(repr(c), 0) for c in names],
+                "constant": np.asarray(
+                    bunch.get("constant_concepts", np.zeros(len(names), dtype=bool)),
+                    dtype=bool,
+                ),
             }
         )
         if oracle is not None:
@@ -263,13 +268,16 @@ def _ranking_context(name: str, bunch: Bunch, oracle: Any, confidence: Any,
     rows = table[table.metric == name].to_dict(orient="records")
     for row in rows:
         row["rank"], row["tie_group"] = int(row["rank"]), int(row["tie_group"])
+    chance = float(bunch.get("chance_score", np.nan))
     return {
         "name": name,
         "baseline": bunch.baseline_score,
+        "chance": chance if np.isfinite(chance) else None,
         "header": header,
         "oracle": oracle is not None,
         "rows": rows,
         "groups": [[str(c) for c in group] for group in bunch.get("tie_groups") or []],
+        "constant": [row["concept"] for row in rows if row["constant"]],
     }
 
 
@@ -284,6 +292,7 @@ def _checks_context(items: list[tuple[str, Bunch]], independence: _Image | None)
             "real_score": diag.get("real_score", np.nan),
             "generated_score": diag.get("generated_score", np.nan),
             "score_gap": diag.get("score_gap", np.nan),
+            "chance_score": diag.get("chance_score", np.nan),
         }
         for name, diag in diagnostics
         if diag is not None
@@ -312,6 +321,8 @@ def _checks_context(items: list[tuple[str, Bunch]], independence: _Image | None)
         "rows": rows,
         "tolerances": diag.get("tolerances", {}),
         "real_images": "real_score" in diag,
+        # Check 1 runs without real images too when a score is at or below chance.
+        "check1_ran": any(row["verdicts"][0].passed is not None for row in rows),
         "detector": detector,
         "failures": failures,
         "independence_image": independence,

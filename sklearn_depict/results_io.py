@@ -7,7 +7,8 @@ else that stores a result use this schema:
   (:data:`SCHEMA_VERSION`), ``version`` (of the package) and ``created``;
 - ``metrics``: the metric names, and ``multi_metric``: whether the result was
   a dict of Bunch (several metrics) or a single Bunch;
-- what every metric shares, once: ``concept_names``, the image counts,
+- what every metric shares, once: ``concept_names``, ``constant_concepts``
+  (absent from results written before it existed), the image counts,
   ``timings`` and, with a plan, ``concept_columns``, ``n_samples``,
   ``n_scored`` and ``n_repeats``;
 - ``results``: per metric, every other entry of its Bunch (importances,
@@ -56,6 +57,7 @@ _FORMAT = "sklearn-depict results"
 # Keys every metric's Bunch shares: stored once at the top of the payload.
 _SHARED_KEYS = (
     "concept_names",
+    "constant_concepts",
     "n_images_distinct",
     "n_images_generated",
     "n_images_cached",
@@ -69,7 +71,8 @@ _FLOAT_ARRAYS = frozenset({
     "importances", "importances_mean", "importances_std", "importances_ci", "pvalues",
     "detector_generated_auc", "detector_real_auc", "detector_gaps",
 })
-_FLOATS = frozenset({"baseline_score", "real_score", "generated_score", "score_gap"})
+_FLOATS = frozenset({"baseline_score", "real_score", "generated_score", "score_gap",
+                     "chance_score"})
 
 
 def _package_version() -> str:
@@ -277,7 +280,11 @@ def results_from_dict(payload: Mapping[str, Any]) -> Any:
     for key in _SHARED_KEYS:
         if key in payload:
             value = payload[key]
-            shared[key] = np.asarray(value, dtype=object) if key == "concept_names" else value
+            if key == "concept_names":
+                value = np.asarray(value, dtype=object)
+            elif key == "constant_concepts":
+                value = np.asarray(value, dtype=bool)
+            shared[key] = value
     plan = payload.get("plan")
     if plan is not None:
         shared["plan"] = _plan_from_dict(plan)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import io
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -36,7 +36,9 @@ from ._torch_preprocessing import (
     _resize,
     _sigmoid,
     _softmax,
+    class_order,
     expected_channels,  # noqa: F401  (defined here before the split)
+    output_labels,
 )
 from ._torch_utils import (
     SavedModule,
@@ -309,9 +311,11 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
     module : torch.nn.Module
         The trained network, taking a float batch (n, channels, height, width).
     classes : array-like of shape (n_classes,), default=None
-        The class labels, in the order of the module's outputs. None reads them
-        from a Hugging Face ``module.config.id2label``. A single-logit binary
-        head has two classes: (negative, positive).
+        The label of each of the module's outputs, in the module's order. None
+        reads them from a Hugging Face ``module.config.id2label``. A
+        single-logit binary head has two: the label of a low logit, then the
+        label whose probability ``sigmoid(logit)`` is. ``classes_`` sorts
+        them, and the outputs are reordered to match.
     input_size : int or (int, int), default=None
         (height, width) the module was trained at; images are resized to it.
         None keeps the images' size, or uses the ``image_processor``'s.
@@ -323,7 +327,8 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
         ``size`` (``{"height", "width"}``, or ``{"shortest_edge"}`` with its
         ``crop_size`` when ``do_center_crop``), ``image_mean`` and ``image_std``
         are used unless ``input_size``, ``mean`` or ``std`` are given. Its
-        rescaling to [0, 1] is not applied: images already are.
+        rescaling to [0, 1] is not applied: images already are. It is never
+        called, so its backend (PIL or torchvision) does not matter.
     device : str or torch.device, default="auto"
         Where the module runs. ``"auto"`` uses the device the module's
         parameters are on. Another device moves the module there, in place, on
@@ -346,7 +351,10 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels.
+        The class labels, sorted as ``np.unique`` sorts them, as every
+        scikit-learn classifier's are: column k of :meth:`predict_proba`
+        belongs to ``classes_[k]``, whatever the module's order, and a binary
+        scorer takes ``classes_[1]`` as the positive class.
 
     See Also
     --------
@@ -361,12 +369,12 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
     >>> net = torch.nn.Sequential(
     ...     torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
     ...     torch.nn.Linear(4, 2))
-    >>> clf = TorchImageClassifier(net, classes=["no", "yes"], mean=0.5, std=0.5)
+    >>> clf = TorchImageClassifier(net, classes=["normal", "abnormal"], mean=0.5, std=0.5)
     >>> data = make_shapes_dataset(5, random_state=0)
     >>> clf.predict_proba(data.images).shape
     (5, 2)
-    >>> clf.classes_.tolist()
-    ['no', 'yes']
+    >>> clf.classes_.tolist()  # sorted: column 0 is the module's output 1
+    ['abnormal', 'normal']
     """
 
     def __init__(
@@ -398,42 +406,31 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
 
     @property
     def classes_(self) -> np.ndarray:
-        """The class labels, in the order of the module's outputs."""
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-            if classes.ndim != 1 or len(classes) < 2:
-                raise AttributeError(
-                    f"classes must be a 1-D list of at least 2 labels, got {self.classes!r}."
-                )
-            return classes
-        id2label = getattr(getattr(self.module, "config", None), "id2label", None)
-        if isinstance(id2label, Mapping) and len(id2label) >= 2:
-            order = sorted(id2label, key=int)
-            return np.asarray([id2label[k] for k in order])
-        raise AttributeError(
-            "TorchImageClassifier needs the class labels: pass classes=[...] in the order "
-            "of the module's outputs (for a single-logit binary head: [negative, "
-            "positive]); Hugging Face models give them through config.id2label."
-        )
+        """The class labels, sorted as ``np.unique`` sorts them."""
+        labels = output_labels(self.classes, self.module, type(self).__name__)
+        return labels[class_order(labels)]
 
     def _check_params(self) -> None:
         super()._check_params()
         if self.output not in _OUTPUTS:
             raise ValueError(f"output must be one of {_OUTPUTS}, got {self.output!r}.")
 
-    def _scores(self, X: Any) -> np.ndarray:
-        """Outputs of the module, checked against the classes."""
-        classes = self.classes_
+    def _scores(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs of the module, checked against the classes, and the class order.
+
+        ``order[k]`` is the output column of ``classes_[k]``.
+        """
+        labels = output_labels(self.classes, self.module, type(self).__name__)
         outputs = self._outputs(X)
-        width, n_classes = outputs.shape[1], len(classes)
+        width, n_classes = outputs.shape[1], len(labels)
         if width != n_classes and not (width == 1 and n_classes == 2):
             raise ValueError(
                 f"The module returns {width} output(s) per image but there are "
-                f"{n_classes} classes {classes.tolist()}. Pass classes= with one label per "
+                f"{n_classes} classes {labels.tolist()}. Pass classes= with one label per "
                 "output, in the module's order (two labels for a single-logit binary "
                 "head), or check that this is the trained classification head."
             )
-        return outputs
+        return outputs, class_order(labels)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities.
@@ -446,8 +443,9 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
+            Column k belongs to ``classes_[k]``.
         """
-        scores = self._scores(X)
+        scores, order = self._scores(X)
         if self.output == "probabilities":
             proba = scores
         elif scores.shape[1] == 1:
@@ -456,7 +454,7 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
             proba = _softmax(scores)
         if proba.shape[1] == 1:
             proba = np.hstack([1.0 - proba, proba])
-        return proba
+        return proba[:, order]
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of the class probabilities, computed stably from logits.
@@ -472,18 +470,23 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
         if self.output == "probabilities":
             with np.errstate(divide="ignore"):
                 return np.log(self.predict_proba(X))
-        scores = self._scores(X)
+        scores, order = self._scores(X)
         if scores.shape[1] == 1:
             # log sigmoid(z) = -log(1 + e^-z), and log(1 - sigmoid(z)) = -log(1 + e^z)
-            return np.hstack([-np.logaddexp(0.0, scores), -np.logaddexp(0.0, -scores)])
-        return scores - _logsumexp(scores)
+            log_proba = np.hstack([-np.logaddexp(0.0, scores), -np.logaddexp(0.0, -scores)])
+        else:
+            log_proba = scores - _logsumexp(scores)
+        return log_proba[:, order]
 
     def _outputs_logits(self) -> bool:
         return self.output == "logits"
 
     @available_if(_outputs_logits)
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits: the log-odds of the positive class for a binary model.
+        """Logits, in the order of ``classes_``.
+
+        For two classes, the log-odds of ``classes_[1]``, the class that
+        scikit-learn's binary scorers (``roc_auc``...) take as positive.
 
         Parameters
         ----------
@@ -493,12 +496,12 @@ class TorchImageClassifier(ClassifierMixin, _TorchImageModel):
         -------
         scores : ndarray of shape (n,) for two classes, else (n, n_classes)
         """
-        scores = self._scores(X)
-        if scores.shape[1] == 1:
-            return scores[:, 0]
-        if scores.shape[1] == 2:
-            return scores[:, 1] - scores[:, 0]
-        return scores
+        scores, order = self._scores(X)
+        if scores.shape[1] > 2:
+            return scores[:, order]
+        # The log-odds of the module's second output, then of classes_[1].
+        log_odds = scores[:, 0] if scores.shape[1] == 1 else scores[:, 1] - scores[:, 0]
+        return log_odds if order[1] == 1 else -log_odds
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each image.

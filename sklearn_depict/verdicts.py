@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .chance import at_or_below_chance
 from .formatting import fixed
 
 __all__ = ["CheckVerdict", "check_verdicts", "format_checks", "verdict_text", "verdict_word"]
@@ -73,9 +74,10 @@ def check_verdicts(diagnostics: Mapping[str, Any] | None) -> list[CheckVerdict]:
     -------
     verdicts : list of CheckVerdict
         ``detail`` names the largest detector AUROC gap (check 1, or the
-        score gap without a detector) and the smallest own drop and largest
-        leak of the independence matrix (check 2); empty when the check did
-        not run.
+        score gap without a detector, or a score at or below chance, which
+        fails check 1 whatever the gaps) and the smallest own drop and
+        largest leak of the independence matrix (check 2); empty when the
+        check did not run.
 
     Examples
     --------
@@ -100,6 +102,12 @@ def check_verdicts(diagnostics: Mapping[str, Any] | None) -> list[CheckVerdict]:
 
 def _detail(key: str, diagnostics: Mapping[str, Any]) -> str:
     if key == "effective_generation":
+        chance = diagnostics.get("chance_score")
+        for where in ("generated", "real"):
+            score = diagnostics.get(f"{where}_score")
+            if at_or_below_chance(score, chance):
+                return (f"score on {where} images {fixed(score, 3)}, at or below chance "
+                        f"{fixed(chance, 3)}")
         gaps = diagnostics.get("detector_gaps")
         if gaps is not None:
             largest = np.nanmax(np.abs(np.asarray(gaps, dtype=float)))

@@ -16,6 +16,7 @@ from conftest import CountingGenerator, flatten
 from sklearn_depict import (
     CaptionToImage,
     ConceptCaptioner,
+    ConstantConceptWarning,
     ImageCache,
     ShapesGenerator,
     depict_importance,
@@ -256,10 +257,13 @@ def test_constant_concept_is_exactly_zero_and_costs_nothing(bottleneck, shapes_t
     concepts = shapes_test.concepts.copy()
     concepts["red circle"] = 1
     counting = CountingGenerator()
-    result = depict_importance(bottleneck, concepts, bottleneck_labels, generator=counting,
-                               n_repeats=3, random_state=0, scoring="roc_auc")
+    with pytest.warns(ConstantConceptWarning, match="red circle"):
+        result = depict_importance(bottleneck, concepts, bottleneck_labels,
+                                   generator=counting, n_repeats=3, random_state=0,
+                                   scoring="roc_auc")
     red = list(result.concept_names).index("red circle")
     assert np.all(result.importances[red] == 0.0)
+    assert result.constant_concepts.tolist() == [n == "red circle" for n in result.concept_names]
     assert result.n_images_bound == len(concepts) * 6
     assert counting.n_images <= result.n_images_bound
 
@@ -398,7 +402,8 @@ def test_result_holds_documented_keys_only(bottleneck, shapes_test, bottleneck_l
         "importances_mean", "importances_std", "importances", "concept_names",
         "baseline_score", "n_images_distinct", "n_images_generated", "n_images_cached",
         "n_images_bound", "n_images_naive", "timings", "importances_ci", "pvalues",
-        "ci_method", "ranking", "tie_groups", "fast_scoring", "plan",
+        "ci_method", "ranking", "tie_groups", "fast_scoring", "plan", "chance_score",
+        "constant_concepts",
     }
     assert set(result) == documented
     assert isinstance(result.plan, ImportancePlan)

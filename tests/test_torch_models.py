@@ -6,15 +6,17 @@ renders; nothing comes from a model hub.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
+import types
 
 import joblib
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import r2_score
+from sklearn.metrics import get_scorer, r2_score, roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
@@ -148,6 +150,107 @@ def test_depict_importance_through_the_adapter_equals_the_hand_written_route(cnn
     assert ours.concept_names[np.argmax(ours.importances_mean)] == CONCEPT
 
 
+class SortedHandWritten(HandWritten):
+    """A hand-written wrapper whose labels are sorted, as sklearn's classifiers' are.
+
+    ``labels`` names the network's outputs in its order; ``classes_`` sorts
+    them and the probability and decision columns follow ``classes_``.
+    """
+
+    def __init__(self, net, labels=(0, 1)):
+        super().__init__(net)
+        self.labels = labels
+
+    @property
+    def classes_(self):
+        return np.sort(np.asarray(self.labels))
+
+    def _order(self):
+        return np.argsort(np.asarray(self.labels))
+
+    def predict_proba(self, X):
+        return super().predict_proba(X)[:, self._order()]
+
+    def decision_function(self, X):
+        proba = self.predict_proba(X)
+        return np.log(proba[:, 1]) - np.log(proba[:, 0])
+
+
+@pytest.mark.parametrize("labels", [["normal", "abnormal"], [1, 0]],
+                         ids=["strings", "integers"])
+def test_labels_given_out_of_order_score_as_sorted_classes(cnn, data, labels):
+    # Output 0 of the network means "no red circle", output 1 "red circle".
+    # Named out of sklearn's order, the adapter must still score the right
+    # column: its classes_ are sorted and its columns follow them.
+    _, test = data
+    present = test.concepts[CONCEPT].to_numpy() == 1
+    y = np.where(present, labels[1], labels[0])
+    adapter = TorchImageClassifier(cnn, classes=labels, mean=0.5, std=0.5)
+    reference = SortedHandWritten(cnn, labels)
+    assert adapter.classes_.tolist() == sorted(labels)
+    np.testing.assert_allclose(adapter.predict_proba(test.images),
+                               reference.predict_proba(test.images), atol=1e-6)
+    np.testing.assert_allclose(adapter.decision_function(test.images),
+                               reference.decision_function(test.images), atol=1e-5)
+    np.testing.assert_array_equal(adapter.predict(test.images), reference.predict(test.images))
+    assert (adapter.predict(test.images) == y).mean() > 0.9
+
+    # sklearn's roc_auc scorer (decision_function first) equals AUROC by hand.
+    by_hand = roc_auc_score(y == sorted(labels)[1],
+                            reference.predict_proba(test.images)[:, 1])
+    assert by_hand > 0.9
+    assert get_scorer("roc_auc")(adapter, test.images, y) == pytest.approx(by_hand, abs=1e-9)
+
+    kwargs = dict(generator=ShapesGenerator(), scoring="roc_auc", n_repeats=2, random_state=0)
+    ours = depict_importance(adapter, test.concepts, y, **kwargs)
+    theirs = depict_importance(reference, test.concepts, y, **kwargs)
+    np.testing.assert_allclose(ours.importances, theirs.importances, atol=1e-9)
+    assert ours.baseline_score > 0.9
+    assert ours.concept_names[np.argmax(ours.importances_mean)] == CONCEPT
+
+
+def test_sigmoid_softmax_and_id2label_heads_are_reordered(cnn, data):
+    _, test = data
+    torch.manual_seed(0)
+    single = _cnn(n_outputs=1)
+    logits = TorchImageRegressor(single).predict(test.images)
+    # A single logit: sigmoid(logit) is the probability of the second label.
+    adapter = TorchImageClassifier(single, classes=["normal", "abnormal"])
+    assert adapter.classes_.tolist() == ["abnormal", "normal"]
+    proba = adapter.predict_proba(test.images)
+    np.testing.assert_allclose(proba[:, 0], 1 / (1 + np.exp(-logits)), atol=1e-12)
+    np.testing.assert_allclose(adapter.decision_function(test.images), -logits, atol=1e-12)
+    np.testing.assert_allclose(np.exp(adapter.predict_log_proba(test.images)), proba,
+                               atol=1e-12)
+    y = np.where(np.arange(len(logits)) % 2 == 0, "normal", "abnormal")
+    assert get_scorer("roc_auc")(adapter, test.images, y) == pytest.approx(
+        roc_auc_score(y == "abnormal", 1 / (1 + np.exp(-logits))), abs=1e-12)
+    as_proba = TorchImageClassifier(torch.nn.Sequential(single, torch.nn.Sigmoid()),
+                                    classes=["normal", "abnormal"], output="probabilities")
+    np.testing.assert_allclose(as_proba.predict_proba(test.images), proba, atol=1e-6)
+
+    # Three outputs named out of order: columns, logits and labels follow classes_.
+    three = _cnn(n_outputs=3)
+    raw = TorchImageRegressor(three).predict(test.images)
+    adapter = TorchImageClassifier(three, classes=["c", "a", "b"])
+    assert adapter.classes_.tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(adapter.decision_function(test.images), raw[:, [1, 2, 0]],
+                               atol=1e-12)
+    np.testing.assert_array_equal(adapter.predict(test.images),
+                                  np.array(["c", "a", "b"])[raw.argmax(axis=1)])
+
+    # Labels from a Hugging Face config.id2label, out of order too.
+    labelled = copy.deepcopy(cnn)
+    labelled.config = types.SimpleNamespace(id2label={0: "normal", 1: "abnormal"})
+    adapter = TorchImageClassifier(labelled, mean=0.5, std=0.5)
+    assert adapter.classes_.tolist() == ["abnormal", "normal"]
+    np.testing.assert_allclose(
+        adapter.predict_proba(test.images),
+        SortedHandWritten(cnn, ["normal", "abnormal"]).predict_proba(test.images), atol=1e-6)
+    with pytest.raises(AttributeError, match="distinct label"):
+        TorchImageClassifier(cnn, classes=["a", "a"]).classes_  # noqa: B018
+
+
 @pytest.mark.slow
 def test_resize_and_normalisation_are_applied(cnn64, data):
     _, test = data  # 32 px images for a model trained at 64 px
@@ -170,9 +273,9 @@ def test_clone_is_cheap_and_params_round_trip(cnn):
     assert copy.module is cnn
     assert copy.mean == adapter.mean and copy.mean is not adapter.mean
     assert copy.get_params()["classes"] == [0, 1]
-    copy.set_params(batch_size=7, classes=["no", "yes"])
+    copy.set_params(batch_size=7, classes=["yes", "no"])
     assert copy.batch_size == 7 and adapter.batch_size == 64
-    assert copy.classes_.tolist() == ["no", "yes"]
+    assert copy.classes_.tolist() == ["no", "yes"]  # sorted, as sklearn's classes_ are
     assert "TorchImageClassifier" in repr(copy)
 
 

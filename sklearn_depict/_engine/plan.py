@@ -10,6 +10,7 @@ which id each row shows. Nothing here generates or predicts.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,17 @@ from sklearn.utils.random import sample_without_replacement
 
 from ..captioning import ConceptCaptioner
 from ..concepts import row_identities, row_seeds
+from ..exceptions import ConstantConceptWarning
+from ..formatting import quoted
 
-__all__ = ["ImportancePlan", "make_plan", "resolve_concepts", "resolve_max_samples"]
+__all__ = [
+    "ImportancePlan",
+    "constant_concepts",
+    "make_plan",
+    "resolve_concepts",
+    "resolve_max_samples",
+    "warn_constant_concepts",
+]
 
 
 @dataclass
@@ -308,3 +318,34 @@ def _value_codes(table: pd.DataFrame, columns: list[Any]) -> tuple[np.ndarray, n
         combined = combined * max(len(uniques), 1) + codes
     _, representatives, codes = np.unique(combined, return_index=True, return_inverse=True)
     return codes.astype(np.intp).ravel(), representatives.astype(np.intp)
+
+
+def constant_concepts(plan: ImportancePlan) -> np.ndarray:
+    """Which permuted concepts (or groups) take a single value in the table.
+
+    Permuting such a concept changes no caption: its importance is exactly 0
+    by construction, which says nothing about the model.
+
+    Returns
+    -------
+    constant : ndarray of bool, shape (n_concepts,)
+    """
+    return np.asarray(plan.n_values, dtype=int) == 1
+
+
+def warn_constant_concepts(plan: ImportancePlan, *, stacklevel: int = 2) -> None:
+    """A :class:`ConstantConceptWarning` naming the constant concepts, if any."""
+    names = [name for name, flag in zip(plan.concept_names, constant_concepts(plan)) if flag]
+    if not names:
+        return
+    shown = ", ".join(quoted(name) for name in names)
+    warnings.warn(
+        f"{shown} take{'s' if len(names) == 1 else ''} a single value in the concept table: "
+        "permuting a constant column changes no caption and no image, so its importance "
+        "is zero by construction, which is no evidence that the model ignores it. The "
+        "result marks it in constant_concepts and the report says 'constant in this "
+        "table' instead of its figures. Add rows where it varies, or leave it out with "
+        "concepts=[...].",
+        ConstantConceptWarning,
+        stacklevel=stacklevel + 1,
+    )

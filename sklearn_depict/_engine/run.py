@@ -30,6 +30,7 @@ from .._replay import (
 )
 from ..cache import ImageCache, check_cache
 from ..captioning import ConceptCaptioner
+from ..chance import chance_level, check_baselines
 from ..concepts import check_concept_table
 from ..fast_scoring import ScoringRoute, fast_scorers
 from ..generators._base import check_generator
@@ -43,11 +44,19 @@ from ..preflight import (
 from ..results import is_single_metric
 from .execute import execute
 from .generate import resolve_fingerprint
-from .plan import ImportancePlan, make_plan, resolve_concepts, resolve_max_samples
+from .plan import (
+    ImportancePlan,
+    constant_concepts,
+    make_plan,
+    resolve_concepts,
+    resolve_max_samples,
+    warn_constant_concepts,
+)
 from .score import score_baseline, score_plan
 
 __all__ = [
     "Run",
+    "add_chance_levels",
     "check_sample_weight",
     "explain",
     "finish",
@@ -152,6 +161,9 @@ def prepare(
         random_state=random_state,
     )
     timings = {"planning": time.perf_counter() - start}
+    # Before any image: prepare, explain, the public function, its parameter
+    # validation, then the caller.
+    warn_constant_concepts(plan, stacklevel=5)
     check_captions(generator, plan.captions)
     # Before any image is made: a named scorer that cannot score these targets fails here.
     fast = fast_scorers(setup.scoring, replay, y_array, weights, plan.row_indices)
@@ -237,6 +249,25 @@ def score(run: Run, *, derivatives: bool) -> Bunch | dict[str, Bunch]:
     return results
 
 
+def add_chance_levels(run: Run, results: Bunch | dict[str, Bunch]) -> dict[str, Bunch]:
+    """Store each metric's ``chance_score``; return the results by metric label.
+
+    The label is the metric's key for several metrics, and for one metric
+    its scorer name (``"score"`` for a scorer object or callable).
+    """
+    if is_single_metric(results):
+        route = run.fast.get(None)
+        metric = None if route is None else route.metric
+        labelled = {metric or "score": results}
+        metrics = [metric]
+    else:
+        labelled = {str(key): bunch for key, bunch in results.items()}
+        metrics = [getattr(run.fast.get(key), "metric", None) for key in results]
+    for bunch, metric in zip(labelled.values(), metrics):
+        bunch.chance_score = chance_level(metric, run.y, run.weights)
+    return labelled
+
+
 def predict_real(run: Run, images: np.ndarray, detector: Any = None) -> tuple[Any, Any]:
     """The estimator's score (or scores) on other images of the same rows.
 
@@ -276,6 +307,7 @@ def finish(
     plan = run.plan
     extras = {
         "concept_names": np.asarray(plan.concept_names, dtype=object),
+        "constant_concepts": constant_concepts(plan),
         "n_images_distinct": plan.n_distinct,
         "n_images_generated": run.stats["generated"],
         "n_images_cached": run.stats["hits"],
@@ -336,8 +368,14 @@ def explain(
     gather(run, detector=None if checks is None else checks.detector, n_jobs=n_jobs,
            verbose=verbose)
     results = score(run, derivatives=intervals.get("method", "bootstrap") == "bootstrap")
+    labelled = add_chance_levels(run, results)
     if checks is not None:
         start = time.perf_counter()
         checks.apply(run, results)
         run.timings["diagnostics"] = time.perf_counter() - start
+    else:
+        # A baseline at or below chance fails check 1 even without the checks.
+        # The warning points past explain, the public function and its
+        # parameter validation, at their caller.
+        check_baselines(labelled, stacklevel=4)
     return finish(results, run, intervals, verbose=verbose)
