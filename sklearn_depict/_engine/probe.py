@@ -11,7 +11,8 @@ images:
 * on one image of the generated size (:func:`probe_images`): a blank image of
   the shape the generator declares (``image_shape``, as
   :class:`~sklearn_depict.ShapesGenerator` has), or else the run's first
-  image, generated once and kept by the cache, so that the run reuses it.
+  image, generated once and kept by the cache, so that the run reuses it
+  (without a cache, nothing is spent on a probe).
 
 A size mismatch is explained in the images' terms (:func:`size_mismatch`).
 In the chunked loop, :func:`predict_chunk` notes which model failed, on how
@@ -306,10 +307,11 @@ def probe_images(
     """One image of the size the run's generator makes, or None.
 
     A blank (mid-grey) image of the shape the generator declares costs
-    nothing. Otherwise the run's first (caption, seed) pair is generated:
-    the cache keeps it and the run reads it back (without a cache, the run
-    generates it again). With several joblib workers nothing is generated
-    here, so that this process does not load a model that each worker loads.
+    nothing. Otherwise the run's first (caption, seed) pair is generated, and
+    the cache keeps it for the run to read back. Without a cache that would
+    keep it, or with several joblib workers (this process would load a model
+    that each worker loads too), nothing is generated here: the run's first
+    chunk then shows what the probe would have.
     """
     shape = declared_image_shape(generator)
     if shape is not None:
@@ -318,18 +320,15 @@ def probe_images(
             f"a blank image of the {_shape_text(shape)} size that "
             f"{generator_name(generator)} declares",
         )
-    if not captions or effective_n_jobs(n_jobs) != 1:
+    if not captions or cache is None or cache.write_failed or effective_n_jobs(n_jobs) != 1:
         return None
-    local = None
-    if cache is not None:
-        local = ImageCache(cache.directory, max_bytes=cache.max_bytes)
-        local.write_failed = cache.write_failed
+    local = ImageCache(cache.directory, max_bytes=cache.max_bytes)
     start = time.perf_counter()
     images, stats = generate_pairs(
         generator, captions[:1], seeds[:1], cache=local, fingerprint=fingerprint
     )
-    stored = local is not None and stats["generated"] == 1 and not local.write_failed
-    if local is not None and local.write_failed:
+    stored = stats["generated"] == 1 and not local.write_failed
+    if local.write_failed:
         cache.write_failed = True  # warned once already
     return Probe(
         images,
