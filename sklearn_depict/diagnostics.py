@@ -236,7 +236,8 @@ class Checks:
     The engine calls :meth:`validate` once the run is planned (before any
     image is generated), :meth:`check_detector_output` on the detector's
     output for a probe image of the generated size, predicts every image with
-    ``detector`` too, and calls :meth:`apply` once the importances are scored. The checks themselves
+    ``detector`` too, and calls :meth:`apply` once the importances are
+    scored. The checks themselves
     (:func:`detector_checks`, :func:`generation_checks`) are pure functions
     of what the engine gathered: image ids, the detector's probabilities,
     concept labels and scores (on the real images too, see

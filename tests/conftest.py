@@ -36,7 +36,7 @@ class CountingGenerator:
     @property
     def image_shape(self):
         # Declared like the inner generator's, so that the estimator is tried on
-        # a blank image of that size rather than on a generated one.
+        # a noise image of that size rather than on a generated one.
         return getattr(self.inner, "image_shape", None)
 
     def check_captions(self, captions):

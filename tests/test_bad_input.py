@@ -21,7 +21,7 @@ class BrokenGenerator:
     """Returns something wrong, chosen by ``mode``."""
 
     fingerprint = "broken-v1"
-    # Declared, so that the estimator is tried on a blank image before the run
+    # Declared, so that the estimator is tried on a noise image before the run
     # and every generate() call is the run's own.
     image_shape = (32, 32, 3)
 

@@ -27,7 +27,7 @@ from sklearn_depict import (
     ShapesGenerator,
     depict_importance,
 )
-from sklearn_depict._engine.probe import PreflightError, size_mismatch
+from sklearn_depict._engine.probe import PreflightError, predict_probe, size_mismatch
 from sklearn_depict.bottleneck import make_shapes_concept_model
 from sklearn_depict.cli import main
 from sklearn_depict.diagnostics import depict_diagnostics
@@ -136,7 +136,7 @@ def test_a_pixel_model_at_another_size_than_the_generator(pixel_clf, rows):
             r"the images are 64×64×3 = 12,288 values; LogisticRegression expects 3,072 = "
             r"32×32×3\. .*ShapesGenerator\(image_size=\.\.\.\).*before generating")):
         depict_importance(pixel_clf, table, y, generator=counting, scoring="roc_auc")
-    assert counting.n_images == 0  # the generator declares its size: a blank image told
+    assert counting.n_images == 0  # the generator declares its size: a noise image told
 
 
 class Undeclared:
@@ -261,6 +261,24 @@ def test_size_mismatch_reads_only_size_errors():
     except RuntimeError as outer:
         assert "takes 8×8" in size_mismatch(outer, images)
     assert size_mismatch(ValueError("Input contains NaN."), images) is None
+
+
+class NaNModel:
+    """Gives NaN for every image, as a model might for noise."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, images):
+        return np.full((len(images), 2), np.nan)
+
+
+def test_made_up_images_only_try_the_call():
+    noise = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
+    kwargs = dict(role="estimator", source="a noise image")
+    outputs = predict_probe(NaNModel(), ["predict_proba"], noise, check_output=False, **kwargs)
+    assert outputs["predict_proba"].shape == (1, 2)
+    with pytest.raises(ValueError, match="NaN"):  # a generated or real image: checked
+        predict_probe(NaNModel(), ["predict_proba"], noise, **kwargs)
 
 
 # --------------------------------------------------------------------------- §3: the loop

@@ -8,7 +8,7 @@ images:
 
 * on two of the real images, when the diagnostics are given some
   (:func:`predict_probe` with ``argument="X_images"``);
-* on one image of the generated size (:func:`probe_images`): a blank image of
+* on one image of the generated size (:func:`probe_images`): a noise image of
   the shape the generator declares (``image_shape``, as
   :class:`~sklearn_depict.ShapesGenerator` has), or else the run's first
   image, generated once and kept by the cache, so that the run reuses it
@@ -171,6 +171,7 @@ def predict_probe(
     role: str,
     source: str,
     argument: str | None = None,
+    check_output: bool = True,
 ) -> dict[str, Any]:
     """Try ``model``'s prediction methods on probe images, before any image is generated.
 
@@ -188,6 +189,10 @@ def predict_probe(
         raises a :class:`PreflightError` naming it. None: the images are of
         the generated size; a size mismatch raises a ValueError that says
         how to fix it, and any other failure is raised with a note.
+    check_output : bool, default=True
+        Check the outputs as the run checks its predictions. False for a
+        made-up image, on which only the call itself tells something (a model
+        may well give NaN for noise).
 
     Returns
     -------
@@ -221,7 +226,9 @@ def predict_probe(
             _add_note(exc, f"while trying the {role} {name}.{method} on {source}, before "
                            "generating the run's images")
             raise
-        outputs[method] = check_prediction_output(output, method, len(images), model)
+        if check_output:
+            output = check_prediction_output(output, method, len(images), model)
+        outputs[method] = output
     return outputs
 
 
@@ -280,6 +287,8 @@ class Probe:
     images : ndarray of shape (1, height, width, channels)
     source : str
         What the image is, for messages.
+    made_up : bool
+        Whether it is noise of the declared shape rather than a generated image.
     generated : int
         Images the generator made for it (0 or 1).
     stored : bool
@@ -290,6 +299,7 @@ class Probe:
 
     images: np.ndarray
     source: str
+    made_up: bool = False
     generated: int = 0
     stored: bool = False
     seconds: float = 0.0
@@ -306,8 +316,9 @@ def probe_images(
 ) -> Probe | None:
     """One image of the size the run's generator makes, or None.
 
-    A blank (mid-grey) image of the shape the generator declares costs
-    nothing. Otherwise the run's first (caption, seed) pair is generated, and
+    Noise of the shape the generator declares costs nothing (noise rather
+    than a blank image, so that a model that normalises each image does not
+    divide by zero). Otherwise the run's first (caption, seed) pair is generated, and
     the cache keeps it for the run to read back. Without a cache that would
     keep it, or with several joblib workers (this process would load a model
     that each worker loads too), nothing is generated here: the run's first
@@ -316,9 +327,10 @@ def probe_images(
     shape = declared_image_shape(generator)
     if shape is not None:
         return Probe(
-            np.full((1, *shape), 0.5, dtype=np.float32),
-            f"a blank image of the {_shape_text(shape)} size that "
+            np.random.default_rng(0).random((1, *shape), dtype=np.float32),
+            f"a noise image of the {_shape_text(shape)} size that "
             f"{generator_name(generator)} declares",
+            made_up=True,
         )
     if not captions or cache is None or cache.write_failed or effective_n_jobs(n_jobs) != 1:
         return None

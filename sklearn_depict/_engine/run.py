@@ -241,7 +241,7 @@ def gather(
 def probe(run: Run, *, detector: Any = None, n_jobs: int | None = None) -> Any:
     """Try the estimator (and the detector) on one image of the generated size.
 
-    A blank image of the size the generator declares, or the run's first
+    Noise of the size the generator declares, or the run's first
     image (see :func:`~sklearn_depict._engine.probe.probe_images`): a model
     that cannot take the generated images fails here, before the run
     generates them.
@@ -257,12 +257,12 @@ def probe(run: Run, *, detector: Any = None, n_jobs: int | None = None) -> Any:
     if found is None:
         return None
     run.probe = found
-    predict_probe(run.estimator, run.methods, found.images, role="estimator",
-                  source=found.source)
+    kwargs = dict(source=found.source, check_output=not found.made_up)
+    predict_probe(run.estimator, run.methods, found.images, role="estimator", **kwargs)
     if detector is None:
         return None
     return predict_probe(detector, ["predict_proba"], found.images, role="detector",
-                         source=found.source)["predict_proba"]
+                         **kwargs)["predict_proba"]
 
 
 def score(run: Run, *, derivatives: bool) -> Bunch | dict[str, Bunch]:
