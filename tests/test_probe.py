@@ -323,6 +323,38 @@ def test_a_failing_estimator_says_which_model_and_how_many_images(shapes_train, 
     assert result.importances.shape == (6, 2)
 
 
+def test_a_torch_adapter_out_of_memory_names_both_batch_sizes(rows):
+    torch = pytest.importorskip("torch")
+    from sklearn_depict import TorchImageClassifier
+
+    class OutOfMemory(torch.nn.Module):
+        """A CNN head that runs out of memory on more than 4 images, as on a GPU."""
+
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                            torch.nn.Linear(3, 2))
+
+        def forward(self, batch):
+            if len(batch) > 4:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.head(batch)
+
+    table, y, _ = rows
+    adapter = TorchImageClassifier(OutOfMemory(), classes=[0, 1], batch_size=16)
+    with pytest.raises(torch.OutOfMemoryError) as info:
+        depict_importance(adapter, table, y, scoring="roc_auc",
+                          generator=CaptionToImage(ShapesGenerator(), batch_size=16))
+    assert "Check input_size" not in str(info.value)  # no preprocessing fixes memory
+    notes = " ".join(getattr(info.value, "__notes__", []))
+    assert "while TorchImageClassifier.decision_function predicted a chunk of 16 image(s)" in notes
+    assert "or the model's own batch_size=16" in notes
+    result = depict_importance(adapter.set_params(batch_size=4), table, y, scoring="roc_auc",
+                               n_repeats=1, generator=CaptionToImage(ShapesGenerator(),
+                                                                     batch_size=16))
+    assert result.importances.shape == (6, 1)
+
+
 # --------------------------------------------------------------------------- §2: command line
 
 
