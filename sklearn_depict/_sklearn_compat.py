@@ -46,6 +46,7 @@ __all__ = [
     "release",
     "scorer_parts",
     "scorer_response_method",
+    "validate_estimator_params",
     "validate_params",
 ]
 
@@ -85,6 +86,7 @@ try:  # private since scikit-learn 1.2; present in every supported release
         InvalidParameterError,
         RealNotInt,
         StrOptions,
+        validate_parameter_constraints,
         validate_params,
     )
 except ImportError:  # pragma: no cover - exercised by a test that hides the module
@@ -118,6 +120,40 @@ except ImportError:  # pragma: no cover - exercised by a test that hides the mod
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Stand-in for scikit-learn's decorator: leaves the function as it is."""
         return lambda function: function
+
+    def validate_parameter_constraints(  # type: ignore[no-redef]
+        constraints: dict[str, Any], params: dict[str, Any], caller_name: str
+    ) -> None:
+        """Stand-in for scikit-learn's check: accepts everything."""
+
+
+def validate_estimator_params(estimator: Any) -> None:
+    """Check an estimator's parameters against its ``_parameter_constraints``.
+
+    What scikit-learn's estimators do at the start of ``fit``, for an object
+    that is used without being fitted (a :class:`~sklearn_depict.CaptionToImage`
+    passed as ``generator=``), so that a bad value fails before any image.
+
+    Examples
+    --------
+    >>> from sklearn_depict import CaptionToImage, ShapesGenerator
+    >>> from sklearn_depict._sklearn_compat import validate_estimator_params
+    >>> try:
+    ...     validate_estimator_params(CaptionToImage(ShapesGenerator(), batch_size=0))
+    ... except ValueError as exc:
+    ...     print(str(exc)[:52])
+    The 'batch_size' parameter of CaptionToImage must be
+    """
+    try:
+        validate_parameter_constraints(
+            estimator._parameter_constraints,
+            estimator.get_params(deep=False),
+            caller_name=type(estimator).__name__,
+        )
+    except InvalidParameterError as exc:
+        # A plain ValueError: inside a function decorated with validate_params,
+        # scikit-learn would rename the message's owner to that function.
+        raise ValueError(str(exc)) from None
 
 
 def scorer_parts(scorer: Any) -> dict[str, Any] | None:

@@ -171,6 +171,34 @@ def _output_tensor(output: Any, caller: str) -> Any:
     return output
 
 
+def _module_failure(
+    exc: Exception, caller: str, batch_shape: tuple[int, ...], image_shape: tuple[int, ...],
+    module: Any,
+) -> Exception | None:
+    """The error to raise when the module fails on a batch; None to raise ``exc`` as it is.
+
+    Torch's shape errors (RuntimeError) and a Hugging Face model's image size
+    error (a ValueError, "Input image size (64*64) doesn't match model
+    (32*32)") say what the module got; this says where it came from and which
+    parameters fix it. Out-of-memory errors and the other ValueErrors are
+    left as they are: no parameter of the preprocessing fixes them.
+    """
+    text = str(exc)
+    if "out of memory" in text.lower() or (
+        isinstance(exc, ValueError) and "doesn't match model" not in text
+    ):
+        return None
+    size = getattr(getattr(module, "config", None), "image_size", None)
+    configured = "" if size is None else f" The module's config says image_size={size}."
+    message = (
+        f"{caller}: the module failed on a batch of shape {batch_shape} (n, channels, "
+        f"height, width), made from images of shape {image_shape} (height, width, "
+        f"channels): {exc}. Check input_size (or the image_processor's size), mean and "
+        f"std, and the number of channels the module expects.{configured}"
+    )
+    return ValueError(message) if isinstance(exc, ValueError) else RuntimeError(message)
+
+
 def _layer_output(module: Any, name: str, batch: Any) -> Any:
     try:
         layer = module.get_submodule(name)

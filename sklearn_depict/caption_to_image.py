@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from ._engine.execute import DEFAULT_CHUNK_SIZE, execute
 from ._engine.generate import distinct_pairs, resolve_fingerprint
+from ._sklearn_compat import HasMethods, Integral, Interval, validate_estimator_params
 from .cache import check_cache
 from .captioning import ConceptCaptioner
 from .concepts import check_concept_table, row_identities, row_seeds
@@ -81,6 +82,16 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
     ((2, 32, 32, 3), dtype('float32'))
     """
 
+    _parameter_constraints: dict = {
+        "generator": "no_validation",
+        "captioner": [HasMethods(["captions", "check"]), None],
+        "cache": "no_validation",
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "concept_names": ["array-like", None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         generator: GeneratorLike,
@@ -134,6 +145,7 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
         -------
         self : CaptionToImage
         """
+        validate_estimator_params(self)
         table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
         self.kinds_ = self._captioner().check(table)
         self.n_features_in_ = table.shape[1]
@@ -156,6 +168,7 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
         images : ndarray of shape (n_samples, height, width, channels), float32
             Values in [0, 1].
         """
+        validate_estimator_params(self)
         table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
         captioner = self._captioner()
         kinds = captioner.check(table)

@@ -25,6 +25,7 @@ from .loaders import (
     read_table,
     set_index,
 )
+from .output_folders import check_output_folders
 from .results import is_single_metric
 from .verdicts import format_checks
 
@@ -434,7 +435,10 @@ def _explain(args: argparse.Namespace) -> int:
     output_dir = args.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"--output-dir {output_dir} exists and is not a directory")
-    cache_dir = args.cache if args.cache is not None else output_dir / "cache"
+    try:
+        cache_dir = check_output_folders(output_dir, args.cache)
+    except InputError as exc:
+        parser.error(str(exc))
     cache = _open_cache(cache_dir, parser)
     for note in notes:
         say(f"note: {note}")
@@ -527,11 +531,16 @@ def _explain(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - reported in one line unless --traceback
         if args.traceback:
             raise
+        from ._engine.probe import PreflightError
+
         kind = "" if isinstance(exc, (ValueError, TypeError, InputError)) else (
             f"{type(exc).__name__}: "
         )
+        message = one_line(exc)
+        if isinstance(exc, PreflightError):  # name the option, not the Python argument
+            message = " ".join(exc.render(_OPTIONS.get(exc.argument, exc.argument)).split())
         print(
-            f"sklearn-depict explain: error: {kind}{one_line(exc)} "
+            f"sklearn-depict explain: error: {kind}{message} "
             "(run with --traceback for details)",
             file=sys.stderr,
         )
@@ -541,6 +550,11 @@ def _explain(args: argparse.Namespace) -> int:
     print(_format_ranking(table_out, first))
     print(f"Report written to {paths.report_html}")
     return 0
+
+
+# The options that give depict_diagnostics' arguments, for its errors.
+_OPTIONS = {"X_images": "--images", "detector_concepts": "--detector-concepts",
+            "detector": "--detector"}
 
 
 def _format_ranking(table: Any, first: Any) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
+from sklearn.utils.validation import check_is_fitted
 
 from ._engine.params import (
     CHECK_CONSTRAINTS,
@@ -29,6 +30,7 @@ from ._engine.params import (
     engine_arguments,
 )
 from ._engine.plan import ImportancePlan
+from ._engine.probe import N_REAL_PROBES, PreflightError, model_name, predict_probe
 from ._engine.run import Run, explain, predict_real
 from ._sklearn_compat import validate_params
 from .chance import chance_failures
@@ -42,6 +44,7 @@ from .concept_auroc import (
 )
 from .exceptions import DiagnosticWarning
 from .formatting import quoted
+from .image_transforms import looks_channels_first
 from .results import is_single_metric
 
 if TYPE_CHECKING:  # annotations only: the public layer is imported by no one here
@@ -245,8 +248,10 @@ class Checks:
     """The two checks of one run: inputs checked before generation, results after.
 
     The engine calls :meth:`validate` once the run is planned (before any
-    image is generated), predicts every image with ``detector`` too, and calls
-    :meth:`apply` once the importances are scored. The checks themselves
+    image is generated), :meth:`check_detector_output` on the detector's
+    output for a probe image of the generated size, predicts every image with
+    ``detector`` too, and calls :meth:`apply` once the importances are
+    scored. The checks themselves
     (:func:`detector_checks`, :func:`generation_checks`) are pure functions
     of what the engine gathered: image ids, the detector's probabilities,
     concept labels and scores (on the real images too, see
@@ -272,7 +277,12 @@ class Checks:
         self.stacklevel = stacklevel
 
     def validate(self, run: Run) -> None:
-        """Check the tolerances, real images and detector concepts; no image needed."""
+        """Check the tolerances, the real images and the detector; no image generated.
+
+        The estimator and the detector are tried on two of the real images,
+        so that real images they cannot take, or a detector whose outputs
+        do not match its concepts, fail now rather than after the run.
+        """
         tol = dict(DEFAULT_TOLERANCES)
         unknown = set(self.tolerances or {}) - set(tol)
         if unknown:
@@ -287,8 +297,24 @@ class Checks:
                     f"X_images must hold one real image per row of the concept table "
                     f"({len(table)}), got an array of shape {self.X_images.shape}."
                 )
+            if looks_channels_first(self.X_images.shape):
+                raise PreflightError(
+                    f"{{argument}} has shape {self.X_images.shape}, which looks channels-first "
+                    "(n, channels, height, width); images are channels last, (n, height, "
+                    "width, channels), as generators make them. Move the channels last "
+                    "(np.moveaxis(images, 1, -1)).",
+                    "X_images",
+                )
         if self.detector is None:
+            self._try_real_images(run)
             return
+        if hasattr(self.detector, "fit") and hasattr(self.detector, "get_params"):
+            check_is_fitted(
+                self.detector,
+                msg="The detector %(name)s is not fitted yet: the checks need a fitted concept "
+                    "detector. Fit it on images and their concept table first "
+                    "(detector.fit(images, concepts)), then pass it as detector=.",
+            )
         concepts = self.detector_concepts
         if concepts is None:
             concepts = [c for columns in run.plan.concept_columns for c in columns]
@@ -300,6 +326,39 @@ class Checks:
                 f"table; its columns are {list(table.columns)}."
             )
         self.concepts_ = concepts
+        self._try_real_images(run)
+
+    def _try_real_images(self, run: Run) -> None:
+        if self.X_images is None:
+            return
+        images = self.X_images[:N_REAL_PROBES]
+        source = f"{len(images)} of the real images"
+        predict_probe(run.estimator, run.methods, images, role="estimator", source=source,
+                      argument="X_images")
+        if self.detector is not None:
+            proba = predict_probe(self.detector, ["predict_proba"], images, role="detector",
+                                  source=source, argument="X_images")["predict_proba"]
+            self.check_detector_output(run, proba)
+
+    def check_detector_output(self, run: Run, proba: Any) -> None:
+        """The detector's ``predict_proba`` on probe images: one output per detector concept."""
+        n_concepts = len(self.concepts_)
+        try:
+            outputs = _outputs(proba, n_concepts, "detector")
+        except ValueError as exc:
+            given = (f"a list of {len(proba)} arrays" if isinstance(proba, list)
+                     else f"an array of shape {np.shape(proba)}")
+            which = ("{argument}" if self.detector_concepts is not None
+                     else "by default every permuted column, as {argument} is not given")
+            raise PreflightError(
+                f"The detector {model_name(self.detector)} must give one output per detector "
+                f"concept, but its predict_proba on the probe image(s) is {given}, for "
+                f"{n_concepts} concept(s) ({which}: "
+                f"{[str(c) for c in self.concepts_]}). Set {{argument}} to the table columns "
+                "its outputs predict, in order. Found before generating the run's images.",
+                "detector_concepts",
+            ) from exc
+        _categories(run.table, self.concepts_, outputs, self.detector)
 
     def apply(self, run: Run, results: Bunch | dict[str, Bunch]) -> None:
         """Compute both checks and store them as ``diagnostics`` in each result."""
@@ -361,9 +420,12 @@ def depict_diagnostics(
     One :func:`depict_importance` run in which the detector predicts every
     generated image alongside the estimator: the importances come for free,
     since the checks reuse the generated images (``result``). Failing checks
-    raise a :class:`DiagnosticWarning`. Everything that needs no image (the
-    tolerances, the real images' shape, the detector's concepts) is checked
-    before the first image is generated.
+    raise a :class:`DiagnosticWarning`. Everything that needs no generated
+    image is checked before the first one: the tolerances, the real images'
+    shape and layout, that the detector is fitted and that it gives one
+    output per detector concept. The estimator and the detector are tried on
+    two of the real images and on one image of the generated size, so that
+    images they cannot take fail at once.
 
     Parameters
     ----------

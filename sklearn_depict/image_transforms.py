@@ -15,7 +15,22 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["ChannelsFirst", "FlattenImages", "check_images"]
+__all__ = ["ChannelsFirst", "FlattenImages", "check_images", "looks_channels_first"]
+
+
+def looks_channels_first(shape: tuple[int, ...]) -> bool:
+    """Whether a 4-D shape is (n, channels, height, width) rather than channels last.
+
+    At most 4 entries on axis 1 and more than 4 on the last axis: a channels-last
+    image has at most 4 channels (grey, RGB or RGBA).
+
+    Examples
+    --------
+    >>> from sklearn_depict.image_transforms import looks_channels_first
+    >>> looks_channels_first((10, 3, 32, 32)), looks_channels_first((10, 32, 32, 3))
+    (True, False)
+    """
+    return len(shape) == 4 and shape[-1] > 4 and shape[1] <= 4
 
 
 def check_images(X: Any, *, caller: str, dtype: Any = np.float32) -> np.ndarray:
@@ -58,7 +73,7 @@ def check_images(X: Any, *, caller: str, dtype: Any = np.float32) -> np.ndarray:
             f"generators return them; got an array of shape {images.shape}. Add a "
             "channel axis to grey images with images[..., None]."
         )
-    if images.shape[-1] > 4 and images.shape[1] <= 4:
+    if looks_channels_first(images.shape):
         raise ValueError(
             f"{caller} expects images of shape (n, height, width, channels) ("
             f"channels last, as generators return them); got shape {images.shape}, "

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import type_of_target
 
 from ._replay import checked_score, make_replay
+from ._sklearn_compat import validate_estimator_params
 from .caption_to_image import CaptionToImage
 
 __all__ = [
@@ -133,6 +134,7 @@ def resolve_run(
         return RunSetup(estimator, generator, captioner, cache, seed, batch_size,
                         concept_names, scoring)
 
+    validate_estimator_params(step)  # used unfitted, so sklearn's fit never checked it
     if not from_generator:
         rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
     check_not_torch_module(rest)

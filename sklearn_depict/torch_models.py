@@ -28,6 +28,7 @@ from ._torch_preprocessing import (
     _check_channels,
     _layer_output,
     _logsumexp,
+    _module_failure,
     _output_tensor,
     _pair,
     _per_channel,
@@ -215,14 +216,12 @@ class _TorchImageModel(BaseEstimator):
                 with autocast:
                     try:
                         out = run(self.module, batch)
-                    except RuntimeError as exc:
-                        raise RuntimeError(
-                            f"{type(self).__name__}: the module failed on a batch of shape "
-                            f"{tuple(batch.shape)} (n, channels, height, width), made from "
-                            f"images of shape {images.shape[1:]} (height, width, channels): "
-                            f"{exc}. Check input_size, mean and std, and the number of "
-                            "channels the module expects."
-                        ) from exc
+                    except (RuntimeError, ValueError) as exc:
+                        failure = _module_failure(exc, type(self).__name__, tuple(batch.shape),
+                                                  images.shape[1:], self.module)
+                        if failure is None:
+                            raise
+                        raise failure from exc
                 outputs.append(out.detach().float().cpu().numpy().astype(np.float64))
         return np.concatenate(outputs)
 

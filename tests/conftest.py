@@ -33,6 +33,12 @@ class CountingGenerator:
     def fingerprint(self):
         return self.inner.fingerprint
 
+    @property
+    def image_shape(self):
+        # Declared like the inner generator's, so that the estimator is tried on
+        # a noise image of that size rather than on a generated one.
+        return getattr(self.inner, "image_shape", None)
+
     def check_captions(self, captions):
         # The inner generator's own check, run before anything is generated.
         check = getattr(self.inner, "check_captions", None)

@@ -21,6 +21,9 @@ class BrokenGenerator:
     """Returns something wrong, chosen by ``mode``."""
 
     fingerprint = "broken-v1"
+    # Declared, so that the estimator is tried on a noise image before the run
+    # and every generate() call is the run's own.
+    image_shape = (32, 32, 3)
 
     def __init__(self, mode):
         self.mode = mode
@@ -234,15 +237,25 @@ def test_custom_score_method_needs_explicit_scoring(small):
                            r"in the range \[1, inf\). Got 0 instead."),
         ({"scoring": "not-a-metric"}, "The 'scoring' parameter of depict_importance"),
         ({"max_samples": 1.5}, "The 'max_samples' parameter"),
-        ({"batch_size": 0}, "The 'batch_size' parameter"),
-        ({"seed": -1}, "The 'seed' parameter"),
         ({"concepts": "red circle"}, "The 'concepts' parameter"),
+        ({"generator": CaptionToImage(ShapesGenerator(), batch_size=0)},
+         "The 'batch_size' parameter of CaptionToImage"),
+        ({"generator": CaptionToImage(ShapesGenerator(), seed=-1)},
+         "The 'seed' parameter of CaptionToImage"),
     ],
 )
 def test_parameter_validation_in_sklearn_style(red_circle_clf, small, kwargs, match):
     table, y = small
-    with pytest.raises(InvalidParameterError, match=match):
-        depict_importance(red_circle_clf, table, y, generator=ShapesGenerator(), **kwargs)
+    kwargs = {"generator": ShapesGenerator(), **kwargs}
+    step = isinstance(kwargs["generator"], CaptionToImage)
+    # The transformer's own parameters are named as its own, not depict_importance's.
+    error = ValueError if step else InvalidParameterError
+    with pytest.raises(error, match=match):
+        depict_importance(red_circle_clf, table, y, **kwargs)
+    # A pipeline that begins with the transformer is checked alike, before any image.
+    if step:
+        with pytest.raises(ValueError, match=match):
+            depict_importance(make_pipeline(kwargs["generator"], red_circle_clf), table, y)
 
 
 def test_not_a_generator(red_circle_clf, small):

@@ -28,7 +28,7 @@ from sklearn_depict import (
 )
 from sklearn_depict._engine.execute import execute
 from sklearn_depict._engine.generate import generate_pairs
-from sklearn_depict.cache import CacheWarning, decode_entry, encode_entry
+from sklearn_depict.cache import SUFFIX, CacheWarning, decode_entry, encode_entry
 from sklearn_depict.cli import main
 
 
@@ -295,8 +295,15 @@ def _explain(folder, out, cache):
 
 
 def test_cli_warns_once_about_a_read_only_cache(saved_task, tmp_path, monkeypatch, capsys):
+    # A shared cache mounted read-only: it holds some of the run's images (an empty
+    # one is refused before the first image, see test_probe.py), and the rest
+    # cannot be stored.
     cache = tmp_path / "cache"
-    cache.mkdir()
+    assert main(_explain(saved_task, tmp_path / "first", cache)) == 0
+    entries = sorted(cache.glob(f"*/*{SUFFIX}"))
+    for entry in entries[::2]:
+        entry.unlink()
+    capsys.readouterr()
     with read_only(monkeypatch, cache), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(_explain(saved_task, tmp_path / "out", cache)) == 0
@@ -316,5 +323,5 @@ def test_cli_refuses_a_cache_path_that_is_a_file(saved_task, tmp_path, capsys):
         main(_explain(saved_task, tmp_path / "out", file))
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "--cache" in err and str(file) in err and "not a directory" in err
+    assert "--cache" in err and str(file) in err and "a file stands where a folder" in err
     assert not (tmp_path / "out").exists()

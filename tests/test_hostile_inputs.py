@@ -92,6 +92,7 @@ def labels_with(value):
 
 class Raising:
     fingerprint = "raising-v1"
+    image_shape = (16, 16, 3)  # declared: no probe image, every call is the run's own
 
     def __init__(self):
         self.calls = 0

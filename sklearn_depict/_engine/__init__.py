@@ -8,6 +8,8 @@ Data flows one way::
 - :mod:`.plan` enumerates the distinct pairs and, for every (concept, repeat),
   the pair id each row shows;
 - :mod:`.generate` makes (or loads) the images of distinct pairs;
+- :mod:`.probe` tries the estimator and the detector on one or two images
+  (real ones, or one of the generated size) before the run generates any;
 - :mod:`.execute` is the one chunked generate-and-predict loop (joblib
   workers, reusing the generator a worker already holds);
 - :mod:`.score` replays stored predictions through sklearn's scorers;

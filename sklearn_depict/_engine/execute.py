@@ -24,6 +24,7 @@ from .._replay import check_prediction_output
 from ..cache import ImageCache
 from ..progress import progress_bar
 from .generate import generate_pairs
+from .probe import predict_chunk
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "Execution", "execute"]
 
@@ -206,7 +207,7 @@ def _chunk_task(
     outputs = [
         {
             method: check_prediction_output(
-                getattr(model, method)(images), method, len(images), model
+                predict_chunk(model, method, images, captions, seeds), method, len(images), model
             )
             for method in methods
         }

@@ -2,13 +2,15 @@
 
 ``concept table -> captions -> plan -> generate (cached) -> predict -> score
 -> result``. :func:`prepare` checks everything that needs no image and makes
-the plan; :func:`gather` generates and predicts every distinct pair once,
-scoring the baseline before any permuted image is made; :func:`score` replays
-the stored predictions through the scorers; :func:`finish` adds the counts,
-intervals and ranking. The public functions (``depict_importance``,
-``depict_diagnostics``, ``cross_validate_importance``) are thin layers over
-these; the checks of :mod:`sklearn_depict.diagnostics` are pure functions of
-what :class:`Run` holds.
+the plan; :func:`probe` tries the estimator on one image of the generated
+size (see :mod:`sklearn_depict._engine.probe`); :func:`gather` generates and
+predicts every distinct pair once, scoring the baseline before any permuted
+image is made; :func:`score` replays the stored predictions through the
+scorers; :func:`finish` adds the counts, intervals and ranking. The public
+functions (``depict_importance``, ``depict_diagnostics``,
+``cross_validate_importance``) are thin layers over these; the checks of
+:mod:`sklearn_depict.diagnostics` are pure functions of what :class:`Run`
+holds.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from .plan import (
     resolve_max_samples,
     warn_constant_concepts,
 )
+from .probe import Probe, predict_probe, probe_images
 from .score import score_baseline, score_plan
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "gather",
     "predict_real",
     "prepare",
+    "probe",
     "score",
 ]
 
@@ -92,6 +96,7 @@ class Run:
     responses: list[dict[str, Any]] = field(default_factory=list)
     baseline: Any = None
     stats: dict[str, Any] = field(default_factory=dict)
+    probe: Probe | None = None
 
 
 def prepare(
@@ -236,8 +241,40 @@ def gather(
     run.responses = execution.responses
     run.replay.responses_ = run.responses[0]
     run.stats = execution.totals
+    if run.probe is not None:
+        # The probe's image counts as generated, not as read back from the cache.
+        run.stats["generated"] += run.probe.generated
+        run.stats["hits"] -= int(run.probe.stored)
+        run.stats["generation"] += run.probe.seconds
     run.timings.update(generation=run.stats["generation"], prediction=run.stats["prediction"])
     return run
+
+
+def probe(run: Run, *, detector: Any = None, n_jobs: int | None = None) -> Any:
+    """Try the estimator (and the detector) on one image of the generated size.
+
+    Noise of the size the generator declares, or the run's first
+    image (see :func:`~sklearn_depict._engine.probe.probe_images`): a model
+    that cannot take the generated images fails here, before the run
+    generates them.
+
+    Returns
+    -------
+    detector_proba : object or None
+        The detector's ``predict_proba`` on the probe; None without a
+        detector or a probe.
+    """
+    found = probe_images(run.generator, run.plan.captions, run.plan.seeds, cache=run.cache,
+                         fingerprint=run.fingerprint, n_jobs=n_jobs)
+    if found is None:
+        return None
+    run.probe = found
+    kwargs = dict(source=found.source, check_output=not found.made_up)
+    predict_probe(run.estimator, run.methods, found.images, role="estimator", **kwargs)
+    if detector is None:
+        return None
+    return predict_probe(detector, ["predict_proba"], found.images, role="detector",
+                         **kwargs)["predict_proba"]
 
 
 def score(run: Run, *, derivatives: bool) -> Bunch | dict[str, Bunch]:
@@ -355,18 +392,22 @@ def explain(
     checks : object, default=None
         The diagnostics: ``checks.validate(run)`` runs before any image is
         generated, ``checks.detector`` (or None) predicts alongside the
-        estimator, and ``checks.apply(run, results)`` adds the checks to the
-        results once they are scored.
+        estimator (``checks.check_detector_output(run, proba)`` checks its
+        output on the probe image first), and ``checks.apply(run, results)``
+        adds the checks to the results once they are scored.
 
     Returns
     -------
     result : Bunch or dict of Bunch
     """
     run = prepare(estimator, X_captions, y, **options)
+    detector = None if checks is None else checks.detector
     if checks is not None:
         checks.validate(run)
-    gather(run, detector=None if checks is None else checks.detector, n_jobs=n_jobs,
-           verbose=verbose)
+    proba = probe(run, detector=detector, n_jobs=n_jobs)
+    if proba is not None:
+        checks.check_detector_output(run, proba)
+    gather(run, detector=detector, n_jobs=n_jobs, verbose=verbose)
     results = score(run, derivatives=intervals.get("method", "bootstrap") == "bootstrap")
     labelled = add_chance_levels(run, results)
     if checks is not None:

@@ -69,6 +69,10 @@ class ShapesGenerator(BaseEstimator):
     fingerprint : str
         Identifies the renderer version and every parameter that changes
         pixels; caches key on it.
+    image_shape : tuple of int
+        ``(image_size, image_size, 3)``, the shape of every image it draws;
+        the estimator is tried on an image of this shape before a run
+        generates anything.
 
     Examples
     --------
@@ -103,6 +107,12 @@ class ShapesGenerator(BaseEstimator):
         """The concept phrases drawn, such as ``"red circle"``."""
         colors, shapes = self._palette()
         return [f"{c} {s}" for c in colors for s in shapes]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of every image, known without drawing one."""
+        self._palette()  # validates image_size
+        return (self.image_size, self.image_size, 3)
 
     @property
     def fingerprint(self) -> str:
