@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._warnings import external_stacklevel
+
 __all__ = ["CacheWarning", "ImageCache", "check_cache", "decode_entry", "encode_entry"]
 
 # An entry: MAGIC, the SHA-256 of the payload, then the payload (an .npy file).
@@ -150,7 +152,7 @@ class ImageCache:
                 f"Ignoring unreadable cache entry {path} ({exc}); it will be "
                 "regenerated.",
                 CacheWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
             _remove(path)
             if self.max_bytes is not None:
@@ -190,7 +192,7 @@ class ImageCache:
                 "going on without caching. Free some space or pass another "
                 "cache directory to keep generated images.",
                 CacheWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
             return
         self.generated += 1
