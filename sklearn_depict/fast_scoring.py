@@ -37,8 +37,7 @@ counts) and :mod:`sklearn_depict._fast_ranking` (ROC AUC, average precision).
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,7 +68,7 @@ __all__ = [
     "check_fast_target",
     "fast_scorers",
     "make_fast_scorer",
-    "split_routes",
+    "split_route",
 ]
 
 # How to score targets that a named scorer refuses.
@@ -213,8 +212,7 @@ class FastScorer:
         return scores
 
     def _sklearn(self, stored: np.ndarray, ids: np.ndarray) -> float:
-        replay = copy.copy(self._replay)
-        replay.responses_ = {self.method: stored}
+        replay = self._replay.with_responses({self.method: stored})
         if self._prep.sample_weight is None:
             return self._scorer(replay, ids, self._prep.y)
         return self._scorer(replay, ids, self._prep.y, sample_weight=self._prep.sample_weight)
@@ -334,7 +332,7 @@ def make_fast_scorer(name: str, *, replay: Any, y: Any, sample_weight: Any = Non
     return FastScorer(name, metric, method, scorer, replay, prep)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScoringRoute:
     """How one metric of a run is scored.
 
@@ -346,18 +344,11 @@ class ScoringRoute:
         The vectorised scorer for the scored rows, when there is one.
     full : FastScorer or None
         The same for all rows (the baseline), used by the bootstrap.
-    derivatives : list of ndarray
-        Filled while scoring when the bootstrap needs them: per concept, d
-        score / d row weight averaged over the repeats.
-    verified : bool
-        True once a repeat scored by ``scorer`` matched sklearn's own scorer.
     """
 
     exact: Any
     scorer: FastScorer | None = None
     full: FastScorer | None = None
-    derivatives: list = field(default_factory=list)
-    verified: bool = False
 
 
 def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.ndarray | None,
@@ -398,16 +389,16 @@ def fast_scorers(scoring: Any, replay: Any, y: np.ndarray, sample_weight: np.nda
             name = "accuracy" if is_classifier(replay) else "r2"
         route = ScoringRoute(exact)
         if isinstance(name, str) and name in FAST_SCORERS:
+            w_scored = None if sample_weight is None else sample_weight[rows]
             try:
-                route.full = make_fast_scorer(name, replay=replay, y=y,
-                                              sample_weight=sample_weight)
-                w_scored = None if sample_weight is None else sample_weight[rows]
-                route.scorer = make_fast_scorer(name, replay=replay, y=y[rows],
-                                                sample_weight=w_scored)
+                full = make_fast_scorer(name, replay=replay, y=y, sample_weight=sample_weight)
+                scored = make_fast_scorer(name, replay=replay, y=y[rows],
+                                          sample_weight=w_scored)
+                route = ScoringRoute(exact, scorer=scored, full=full)
             except ValueError:
                 if value is not None:
                     raise
-                route = ScoringRoute(exact)  # the default score goes its own way
+                # the default score goes its own way
         routes[key] = route
     return routes
 
@@ -426,8 +417,6 @@ class _Item:
         return f"{self.scorer!r}[{self.name!r}]"
 
 
-def split_routes(routes: dict[Any, ScoringRoute], names: list[str]) -> None:
-    """Give each metric of a dict-returning callable its own (exact) route, in place."""
-    if None in routes and names:
-        whole = routes.pop(None)
-        routes.update({name: ScoringRoute(_Item(whole.exact, name)) for name in names})
+def split_route(route: ScoringRoute, names: list[str]) -> dict[str, ScoringRoute]:
+    """One exact route per metric of a callable that returns a dict of them."""
+    return {name: ScoringRoute(_Item(route.exact, name)) for name in names}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ DEFAULT_CHUNK_SIZE = 256
 _CACHE_COUNTERS = ("hits", "misses", "generated")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Execution:
     """What the loop gathered.
 
@@ -51,8 +51,8 @@ class Execution:
     """
 
     responses: list[dict[str, Any]]
-    images: np.ndarray | None = None
-    totals: dict[str, Any] = field(default_factory=dict)
+    images: np.ndarray | None
+    totals: dict[str, Any]
 
 
 def execute(
@@ -108,10 +108,8 @@ def execute(
     """
     n = len(captions)
     step = batch_size or DEFAULT_CHUNK_SIZE
-    execution = Execution(
-        responses=[{} for _ in predictors],
-        totals={"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0},
-    )
+    responses: list[dict[str, Any]] = [{} for _ in predictors]
+    totals = {"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0}
     counters = dict.fromkeys(_CACHE_COUNTERS, 0)
     image_shape: list[tuple[int, ...]] = []
     kept: list[np.ndarray] = []
@@ -133,7 +131,7 @@ def execute(
             )
             results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
             for s, (outputs, images, stats) in zip(starts, results, strict=True):
-                _collect(execution, image_shape, outputs, stats, s, n, generator)
+                _collect(responses, totals, image_shape, outputs, stats, s, n, generator)
                 for key in _CACHE_COUNTERS:
                     counters[key] += stats["cache"][key]
                 if cache is not None and stats["cache"]["write_failed"]:
@@ -143,15 +141,14 @@ def execute(
                     kept.append(images)
                 bar.update(stats["n_images"])
             if phase == 0 and on_first is not None:
-                on_first(execution.responses)
+                on_first(responses)
     if cache is not None:
         for key in _CACHE_COUNTERS:
             setattr(cache, key, getattr(cache, key) + counters[key])
+    images = None
     if keep_images:
-        execution.images = (
-            np.concatenate(kept) if kept else np.empty((0, 0, 0, 0), dtype=np.float32)
-        )
-    return execution
+        images = np.concatenate(kept) if kept else np.empty((0, 0, 0, 0), dtype=np.float32)
+    return Execution(responses=responses, images=images, totals=totals)
 
 
 def _chunk_task(
@@ -220,7 +217,8 @@ def _reuse_in_worker(generator: Any) -> Any:
 
 
 def _collect(
-    execution: Execution,
+    responses: list[dict[str, Any]],
+    totals: dict[str, Any],
     image_shape: list[tuple[int, ...]],
     outputs: list[dict[str, Any]],
     stats: dict[str, Any],
@@ -233,11 +231,11 @@ def _collect(
         image_shape.append(stats["image_shape"])
     else:
         check_image_shape(stats["image_shape"], image_shape[0], generator)
-    for stored, chunk in zip(execution.responses, outputs):
+    for stored, chunk in zip(responses, outputs):
         for method, output in chunk.items():
             _store(stored, method, output, start, n)
-    for key in execution.totals:
-        execution.totals[key] += stats[key]
+    for key in totals:
+        totals[key] += stats[key]
 
 
 def _store(responses: dict[str, Any], method: str, output: Any, start: int, n: int) -> None:
