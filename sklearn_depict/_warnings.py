@@ -16,9 +16,12 @@ __all__ = ["external_stacklevel"]
 
 _PACKAGE = str(Path(__file__).resolve().parent)
 # Frames the package is called through that are not the user's: scikit-learn's
-# parameter validation wraps the public functions, and joblib runs the
-# engine's chunks.
-_PASS_THROUGH = ("sklearn.utils._param_validation", "sklearn.utils.parallel", "joblib")
+# parameter validation wraps the public functions, its set_output wrapper the
+# transformers' transform, and joblib runs the engine's chunks.
+_PASS_THROUGH = (
+    "sklearn.utils._param_validation", "sklearn.utils._set_output",
+    "sklearn.utils.parallel", "joblib",
+)  # fmt: skip
 
 
 def _in_package(frame) -> bool:
@@ -35,8 +38,8 @@ def external_stacklevel() -> int:
 
     Called by the function that issues the warning. Walks outward from it to
     the outermost frame of this package, then past the wrappers it was called
-    through (scikit-learn's parameter validation, joblib), and returns the
-    level of the frame after those: the user's call.
+    through (scikit-learn's parameter validation and ``set_output``, joblib),
+    and returns the level of the frame after those: the user's call.
 
     Returns
     -------

@@ -42,7 +42,7 @@ from .execute import execute
 from .generate import resolve_fingerprint
 from .plan import make_plan, resolve_concepts, resolve_max_samples
 from .score import score_baseline, score_plan
-from .stages import CaptionOptions, Predictions, RunInputs, Scores, stand_in
+from .stages import CaptionOptions, Predictions, RunInputs, Scores
 
 __all__ = [
     "check_sample_weight",
@@ -170,7 +170,7 @@ def gather(
 
     def score_baseline_first(responses: list[dict[str, Any]]) -> None:
         # Errors only predictions reveal surface after the baseline images.
-        replay = stand_in(inputs, responses[0])
+        replay = make_replay(inputs.estimator, inputs.available, responses[0])
         baseline.append(score_baseline(inputs.scorer, replay, plan, inputs.y,
                                        inputs.sample_weight))
 
@@ -216,7 +216,8 @@ def score(inputs: RunInputs, predictions: Predictions, *, derivatives: bool) -> 
     """
     start = time.perf_counter()
     metrics = score_plan(
-        inputs.plan, stand_in(inputs, predictions.responses), inputs.routes, inputs.y,
+        inputs.plan, make_replay(inputs.estimator, inputs.available, predictions.responses),
+        inputs.routes, inputs.y,
         inputs.sample_weight, (predictions.baseline_score, predictions.baseline_warnings),
         derivatives=derivatives,
     )  # fmt: skip
@@ -238,7 +239,8 @@ def predict_real(
     detector_proba : object or None
     """
     estimator = inputs.estimator
-    real = stand_in(inputs, {m: getattr(estimator, m)(images) for m in inputs.methods})
+    real = make_replay(estimator, inputs.available,
+                       {m: getattr(estimator, m)(images) for m in inputs.methods})
     ids = np.arange(len(images))
     if inputs.sample_weight is None:
         scores = inputs.scorer(real, ids, inputs.y)
@@ -282,7 +284,7 @@ def finish(
                "scoring": scores.seconds}  # fmt: skip
     if diagnostics_seconds is not None:
         timings["diagnostics"] = diagnostics_seconds
-    replay = stand_in(inputs, predictions.responses)
+    replay = make_replay(inputs.estimator, inputs.available, predictions.responses)
     start = time.perf_counter()
     results = {}
     for key, metric in scores.metrics.items():

@@ -4,8 +4,8 @@
 ``score`` makes :class:`Scores`, and ``finish`` turns them into the result.
 A stage reads the values of the stages before it and never changes them, so
 what a stage saw is what the next one sees. Each scorer that needs a
-stand-in estimator builds its own from :attr:`Predictions.responses` (see
-:func:`stand_in`).
+stand-in estimator builds its own from :attr:`Predictions.responses`
+(:func:`~sklearn_depict._replay.make_replay`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .._replay import make_replay
 from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
 from ..fast_scoring import ScoringRoute
 from .plan import ImportancePlan
 
-__all__ = ["CaptionOptions", "MetricScores", "Predictions", "RunInputs", "Scores", "stand_in"]
+__all__ = ["CaptionOptions", "MetricScores", "Predictions", "RunInputs", "Scores"]
 
 
 @dataclass(frozen=True)
@@ -199,7 +198,3 @@ class Scores:
         """Whether the run scored one metric (the result is one Bunch)."""
         return list(self.metrics) == [None]
 
-
-def stand_in(inputs: RunInputs, responses: Mapping[str, Any]) -> Any:
-    """A fresh stand-in estimator that answers the scorer from ``responses``."""
-    return make_replay(inputs.estimator, inputs.available, responses)
