@@ -39,9 +39,9 @@ class ImportancePlan:
     Attributes
     ----------
     concept_names : list
-        One name per permuted concept or group.
+        One name per permuted concept (a column, or a concept group).
     concept_columns : list of list
-        The table columns permuted together for each entry of concept_names.
+        The columns of each permuted concept (several for a concept group).
     captions, seeds : list
         The distinct (caption, seed) pairs; a pair's id is its position.
     baseline_ids : ndarray of shape (n_samples,)
@@ -54,7 +54,7 @@ class ImportancePlan:
         The most distinct pairs any number of repeats could need,
         N * (1 + sum_j (K_j - 1)).
     n_values : list of int
-        K_j, the number of distinct values of each permuted concept (or group).
+        K_j, the number of distinct values of each permuted concept.
 
     Examples
     --------

@@ -288,7 +288,8 @@ def finish(
     start = time.perf_counter()
     results = {}
     for key, metric in scores.metrics.items():
-        # 8. The result: sklearn's keys first, then ours.
+        # 8. One Bunch per metric: sklearn's keys, the run's counts, then the
+        # intervals of step 7.
         importances = metric.baseline_score - metric.permuted_scores
         bunch = Bunch(
             importances_mean=np.mean(importances, axis=1),
@@ -309,7 +310,7 @@ def finish(
             plan=plan,
             fast_scoring=metric.route.scorer is not None,
         )
-        # 7. Intervals, p-values and the ranking.
+        # 7. Intervals, p-values and the ranking, from the stored predictions.
         bunch.update(uncertainty(
             importances, concept_names, settings, scores=metric, plan=plan, replay=replay,
             y=inputs.y, sample_weight=inputs.sample_weight, verbose=verbose,
@@ -363,7 +364,8 @@ ci_random_state, pvalue_correction, n_jobs, verbose : object
     -------
     result : Bunch or dict of Bunch
     """
-    # 0.-3. Check the inputs, validate the concept table once, caption, plan.
+    # 0.-3. Check the inputs, validate the concept table once (1.), caption
+    # (2.) and plan (3.) the distinct pairs.
     inputs = prepare(
         estimator, X_captions, y, generator=generator, scoring=scoring,
         n_repeats=n_repeats, random_state=random_state, sample_weight=sample_weight,
