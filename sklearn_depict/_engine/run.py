@@ -123,7 +123,7 @@ def prepare(
     routes = fast_scorers(scoring, replay, y_array, weights, plan.row_indices)
     return RunInputs(
         estimator=estimator, available=available, methods=tuple(sorted(methods)),
-        scoring=scoring, scorer=scorer, routes=routes, table=table, y=y_array,
+        scorer=scorer, routes=routes, table=table, y=y_array,
         sample_weight=weights, plan=plan, generator=generator, cache=cache,
         fingerprint=fingerprint, batch_size=caption_options.batch_size,
         planning_seconds=planning_seconds,

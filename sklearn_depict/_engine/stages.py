@@ -72,8 +72,6 @@ class RunInputs:
         Its prediction methods.
     methods : tuple of str
         The methods the scorer calls: each is predicted on every image.
-    scoring : object
-        The ``scoring`` argument (a fitted search's scorer when it was None).
     scorer : callable
         sklearn's scorer for every metric at once (``check_scoring``).
     routes : mapping
@@ -102,7 +100,6 @@ class RunInputs:
     estimator: Any
     available: tuple[str, ...]
     methods: tuple[str, ...]
-    scoring: Any
     scorer: Any
     routes: Mapping[Any, ScoringRoute]
     table: ConceptTable
