@@ -78,11 +78,13 @@ def _worker(mode: str, n_rows: int) -> dict:
     if mode == "limit":
         from sklearn_depict._engine.plan import make_plan, resolve_concepts
         from sklearn_depict.captioning import ConceptCaptioner
+        from sklearn_depict.concepts import make_concept_table
 
         captioner = ConceptCaptioner()
-        names, columns = resolve_concepts(concepts, None, captioner)
-        plan = make_plan(concepts, concept_names=names, concept_columns=columns,
-                         captioner=captioner, seed=0, n_repeats=N_REPEATS,
+        table = make_concept_table(concepts, captioner=captioner, seed=0)
+        names, columns = resolve_concepts(table, None)
+        plan = make_plan(table, concept_names=names, concept_columns=columns,
+                         captioner=captioner, n_repeats=N_REPEATS,
                          n_scored=n_rows, random_state=0)
         t_gen = t_pred = 0.0
         for start in range(0, plan.n_distinct, CHUNK):

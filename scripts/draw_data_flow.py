@@ -11,20 +11,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
+# Numbered as the comments of sklearn_depict/_engine/run.py number the stages.
 STAGES = [
-    ("concept table", "one row per image", "concepts.py"),
-    ("captions", "one per row", "captioning.py"),
-    ("plan", "distinct (caption,\nseed) pairs", "_engine/plan.py"),
-    ("generate,\ncached", "each pair once", "_engine/generate.py\ngenerators/, cache.py"),
-    ("predict", "each image once", "_engine/execute.py"),
-    ("score", "replay stored\npredictions", "_engine/score.py"),
-    ("result", "sklearn Bunch", "_engine/run.py"),
+    ("1. concept table", "validated once:\nConceptTable", "concepts.py"),
+    ("2. captions", "one call for\nall rows", "captioning.py"),
+    ("3. plan", "distinct (caption,\nseed) pairs", "_engine/plan.py"),
+    ("4. generate,\ncached", "each pair once", "_engine/generate.py\ngenerators/, cache.py"),
+    ("5. predict", "each image once", "_engine/execute.py"),
+    ("6. score", "replay stored\npredictions", "_engine/score.py"),
+    ("7. intervals", "row bootstrap,\np-values, ranking", "intervals.py"),
+    ("8. result", "sklearn Bunch", "_engine/run.py"),
 ]
 ENGINE = range(2, 6)
 
 
 def main(path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(13, 3.6))
+    fig, ax = plt.subplots(figsize=(14.8, 3.6))
     width, gap, top = 1.6, 0.35, 2.2
     for i, (title, what, module) in enumerate(STAGES):
         x = i * (width + gap)
@@ -32,7 +34,7 @@ def main(path: Path) -> None:
         ax.add_patch(FancyBboxPatch((x, top - 1.2), width, 1.2, boxstyle="round,pad=0.04",
                                     fc=colour, ec="#334"))
         ax.text(x + width / 2, top - 0.3, title, ha="center", va="center", weight="bold",
-                fontsize=10.5)
+                fontsize=10)
         ax.text(x + width / 2, top - 0.72, what, ha="center", va="center", fontsize=8.5)
         ax.text(x + width / 2, top - 1.05, module, ha="center", va="center", fontsize=7.5,
                 family="monospace", color="#555")
@@ -41,8 +43,9 @@ def main(path: Path) -> None:
                                          arrowstyle="-|>", mutation_scale=14, color="#333"))
     first, last = ENGINE[0] * (width + gap), ENGINE[-1] * (width + gap) + width
     ax.plot([first, first, last, last], [0.9, 0.8, 0.8, 0.9], color="#334", lw=1)
-    ax.text(first + width + gap / 2, 0.5, "the engine (sklearn_depict/_engine):\nplan, one chunked "
-            "generate-and-predict loop,\nreplay scoring", ha="center", va="center", fontsize=8.5)
+    ax.text(first + width + gap / 2, 0.5, "the engine (sklearn_depict/_engine), frozen values:\n"
+            "prepare -> RunInputs, gather -> Predictions,\nscore -> Scores, finish -> result",
+            ha="center", va="center", fontsize=8.5)
     checks_x = 4 * (width + gap)
     ax.add_patch(FancyBboxPatch((checks_x, -0.45), 2 * width + gap, 0.7,
                                 boxstyle="round,pad=0.04", fc="#fdf3e3", ec="#a63"))

@@ -10,7 +10,9 @@ real estimator and the real images.
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -62,6 +64,22 @@ class _Replay(BaseEstimator):
         if isinstance(stored, list):
             return [output[ids] for output in stored]
         return stored[ids]
+
+    def with_responses(self, responses: Mapping[str, Any]) -> _Replay:
+        """A copy of this stand-in that answers from ``responses`` instead.
+
+        Parameters
+        ----------
+        responses : mapping
+            Method name -> the stored outputs of every image, indexed by id.
+
+        Returns
+        -------
+        replay : estimator
+        """
+        replay = copy.copy(self)
+        replay.responses_ = responses
+        return replay
 
     @available_if(_offers("predict"))
     def predict(self, X: Any) -> Any:
@@ -136,15 +154,33 @@ def check_fitted_estimator(estimator: Any) -> tuple[str, ...]:
     return available
 
 
-def make_replay(estimator: Any, available: tuple[str, ...]) -> _Replay:
-    """A stand-in for ``estimator`` that answers from stored predictions."""
+def make_replay(
+    estimator: Any, available: tuple[str, ...], responses: Mapping[str, Any] | None = None
+) -> _Replay:
+    """A stand-in for ``estimator`` that answers from stored predictions.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted model (its ``classes_`` and kind matter).
+    available : tuple of str
+        Its prediction methods.
+    responses : mapping, default=None
+        Method name -> the stored outputs of every image, indexed by id.
+        Each stage that scores builds its own stand-in from the run's
+        predictions; none is shared and refilled.
+
+    Returns
+    -------
+    replay : estimator
+    """
     name = type(estimator).__name__
     if looks_like_classifier(estimator):
         replay: _Replay = _ReplayClassifier(available, name)
         replay.classes_ = np.asarray(estimator.classes_)
     else:
         replay = _ReplayRegressor(available, name)
-    replay.responses_ = {}
+    replay.responses_ = {} if responses is None else responses
     return replay
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ._warnings import external_stacklevel
+
 __all__ = ["CacheWarning", "ImageCache", "check_cache", "decode_entry", "encode_entry"]
 
 # An entry: MAGIC, the SHA-256 of the payload, then the payload (an .npy file).
@@ -263,7 +265,7 @@ class ImageCache:
             self._deferred.append(message)
         elif message not in self._warned:
             self._warned.add(message)
-            warnings.warn(message, CacheWarning, stacklevel=3)
+            warnings.warn(message, CacheWarning, stacklevel=external_stacklevel())
 
     def _worker_copy(self) -> ImageCache:
         """A fresh copy for one chunk of a run: its own counters, warnings held back."""

@@ -1,25 +1,33 @@
-"""``CaptionToImage``: a scikit-learn transformer from concept tables to images."""
+"""``CaptionToImage``: a scikit-learn transformer from concept tables to images.
+
+Also where the public functions unpack it (:func:`unpack_caption_step`): the
+engine below never sees the transformer, only its generator and its
+:class:`~sklearn_depict._engine.stages.CaptionOptions`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.pipeline import Pipeline
 
 from ._engine.execute import DEFAULT_CHUNK_SIZE, execute
 from ._engine.generate import distinct_pairs, resolve_fingerprint
+from ._engine.stages import CaptionOptions
 from ._sklearn_compat import HasMethods, Integral, Interval, validate_estimator_params
 from .cache import check_cache
 from .captioning import ConceptCaptioner
-from .concepts import check_concept_table, row_identities, row_seeds
+from .concepts import make_concept_table
 from .generators._base import check_generator
+from .preflight import check_not_torch_module
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike
 
-__all__ = ["CaptionToImage", "DEFAULT_CHUNK_SIZE"]
+__all__ = ["CaptionToImage", "DEFAULT_CHUNK_SIZE", "Unpacked", "unpack_caption_step"]
 
 
 class CaptionToImage(TransformerMixin, BaseEstimator):
@@ -146,11 +154,24 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
         self : CaptionToImage
         """
         validate_estimator_params(self)
-        table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
-        self.kinds_ = self._captioner().check(table)
-        self.n_features_in_ = table.shape[1]
+        table = self._table(X, fitted=False)
+        self.kinds_ = dict(table.kinds)
+        self.n_features_in_ = table.frame.shape[1]
         self.feature_names_in_ = np.asarray(table.columns, dtype=object)
         return self
+
+    def _table(self, X: Any, *, fitted: bool) -> Any:
+        """The call's concept table; a fitted transformer's columns and kinds hold."""
+        fitted = fitted and hasattr(self, "kinds_")
+        return make_concept_table(
+            X, captioner=self._captioner(), seed=self.seed,
+            concept_names=self.concept_names, caller="CaptionToImage",
+            # Kinds learned on the whole table keep a row's caption independent
+            # of which other rows come with it (a subset of a count column may
+            # hold only 0 and 1).
+            kinds=self.kinds_ if fitted else None,
+            feature_names_in=self.feature_names_in_ if fitted else None,
+        )  # fmt: skip
 
     def _captioner(self) -> ConceptCaptioner:
         return ConceptCaptioner() if self.captioner is None else self.captioner
@@ -169,27 +190,8 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
             Values in [0, 1].
         """
         validate_estimator_params(self)
-        table = check_concept_table(X, concept_names=self.concept_names, caller="CaptionToImage")
-        captioner = self._captioner()
-        kinds = captioner.check(table)
-        if hasattr(self, "kinds_"):
-            if table.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {table.shape[1]} columns, but CaptionToImage was fitted "
-                    f"with {self.n_features_in_}."
-                )
-            if list(table.columns) != list(self.feature_names_in_):
-                raise ValueError(
-                    "The concept table's columns differ from those seen in fit: "
-                    f"{list(table.columns)} != {list(self.feature_names_in_)}."
-                )
-            # Kinds learned on the whole table keep a row's caption independent
-            # of which other rows come with it (a subset of a count column may
-            # hold only 0 and 1).
-            kinds = self.kinds_
-        captions = captioner.captions(table, kinds=kinds)
-        seeds = row_seeds(row_identities(table), self.seed)
-        return self.generate(captions, seeds)
+        table = self._table(X, fitted=True)
+        return self.generate(self._captioner().captions(table), table.seeds)
 
     def generate(self, captions: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         """Images for explicit (caption, seed) pairs, through the cache.
@@ -223,3 +225,108 @@ class CaptionToImage(TransformerMixin, BaseEstimator):
             label="generating",
         )
         return execution.images[inverse]
+
+
+class Unpacked(NamedTuple):
+    """What the engine runs once a :class:`CaptionToImage` is unpacked."""
+
+    estimator: Any
+    """The model that predicts from images."""
+    generator: Any
+    """The text-to-image generator."""
+    scoring: Any
+    """The scoring (a fitted search's own scorer when ``scoring`` was None)."""
+    caption_options: CaptionOptions
+    """The transformer's captioner, cache, seed, batch size, kinds and columns."""
+
+
+def unpack_caption_step(estimator: Any, *, generator: Any, scoring: Any,
+                        caller: str = "depict_importance") -> Unpacked:
+    """Unpack a pipeline (or search) that begins with :class:`CaptionToImage`.
+
+    ``depict_importance(make_pipeline(CaptionToImage(g), clf), X, y)`` explains
+    ``clf`` with the transformer's generator, captioner (with the column kinds
+    learned in its ``fit``), cache and seed, which is exactly what sklearn's
+    ``permutation_importance`` on the pipeline computes. So does
+    ``generator=CaptionToImage(g, ...)`` with an estimator on images. A fitted
+    search over such a pipeline is explained through its ``best_estimator_``,
+    scored as the search scores (its ``scorer_``) when ``scoring`` is None.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator given to the public function.
+    generator : object
+        Its ``generator`` argument: a generator, a CaptionToImage or None.
+    scoring : object
+        Its ``scoring`` argument.
+    caller : str, default="depict_importance"
+        Name used in error messages.
+
+    Returns
+    -------
+    unpacked : Unpacked
+    """
+    check_not_torch_module(estimator)
+    pipeline = estimator
+    search = None
+    if _is_fitted_search(estimator):
+        search, pipeline = estimator, estimator.best_estimator_
+    step = _caption_step(pipeline)
+    from_generator = step is None and isinstance(generator, CaptionToImage)
+    if from_generator:
+        # generator=CaptionToImage(g, ...) is the pipeline
+        # make_pipeline(CaptionToImage(g, ...), estimator), explained alike.
+        step, rest = generator, pipeline
+    elif step is None:
+        if generator is None:
+            raise TypeError(
+                f"{caller} needs generator= (such as ShapesGenerator() or "
+                "DiffusersGenerator(...)), unless the estimator is a pipeline that begins "
+                "with CaptionToImage(generator)."
+            )
+        return Unpacked(estimator, generator, scoring, CaptionOptions())
+    else:
+        rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
+        if generator is not None and generator is not step.generator:
+            raise ValueError(
+                f"{caller} got generator= and a pipeline whose CaptionToImage has its "
+                "own generator; the pipeline's is used. Leave generator= out (or set it "
+                "on the CaptionToImage)."
+            )
+    check_not_torch_module(rest)
+    validate_estimator_params(step)  # used unfitted, so sklearn's fit never checked it
+    if scoring is None and search is not None:
+        scoring = _search_scorer(search)
+    options = CaptionOptions(
+        captioner=step.captioner,
+        cache=step.cache,
+        seed=step.seed,
+        batch_size=step.batch_size,
+        concept_names=step.concept_names,
+        kinds=getattr(step, "kinds_", None),
+        feature_names_in=getattr(step, "feature_names_in_", None),
+    )
+    return Unpacked(rest, step.generator, scoring, options)
+
+
+def _is_fitted_search(estimator: Any) -> bool:
+    return hasattr(estimator, "cv_results_") and hasattr(estimator, "best_estimator_")
+
+
+def _caption_step(estimator: Any) -> CaptionToImage | None:
+    if isinstance(estimator, Pipeline) and len(estimator.steps) >= 2:
+        first = estimator.steps[0][1]
+        if isinstance(first, CaptionToImage):
+            return first
+    return None
+
+
+def _search_scorer(search: Any) -> Any:
+    """The scorer a fitted search's ``score`` uses, as sklearn's does."""
+    if getattr(search, "scoring", None) is None:
+        return None  # the best estimator's own score
+    scorer = search.scorer_
+    if getattr(search, "multimetric_", False):
+        return scorer[search.refit]
+    return scorer

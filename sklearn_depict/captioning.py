@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .concepts import check_concept_table, infer_column_kinds
+from .concepts import ConceptTable, check_concept_table, infer_column_kinds
 
 __all__ = ["ConceptCaptioner"]
 
@@ -169,22 +169,29 @@ class ConceptCaptioner(TransformerMixin, BaseEstimator):
         return kinds
 
     def captions(
-        self, table: pd.DataFrame, *, kinds: dict[Any, str] | None = None
+        self, table: ConceptTable | pd.DataFrame, *, kinds: Mapping[Any, str] | None = None
     ) -> list[str]:
         """Caption every row of a validated table.
 
         Parameters
         ----------
-        table : DataFrame
-            A concept table, already validated.
-        kinds : dict, default=None
-            Column kinds from :meth:`check`. Pass the kinds of a full table when
-            captioning pieces of it, so that every piece is captioned alike.
+        table : ConceptTable or DataFrame
+            A concept table, already validated: a :class:`ConceptTable`
+            brings its own kinds; a DataFrame (such as rows of a table with
+            some cells permuted) is checked with :meth:`check` unless
+            ``kinds`` is given.
+        kinds : mapping, default=None
+            Column kinds, from :meth:`check` or a :class:`ConceptTable`. Pass
+            the kinds of a full table when captioning pieces of it, so that
+            every piece is captioned alike.
 
         Returns
         -------
         captions : list of str
         """
+        if isinstance(table, ConceptTable):
+            kinds = table.kinds if kinds is None else kinds
+            table = table.frame
         if kinds is None:
             kinds = self.check(table)
         if self.template is not None:
@@ -200,7 +207,7 @@ class ConceptCaptioner(TransformerMixin, BaseEstimator):
             for row in table.itertuples(index=False, name=None)
         ]
 
-    def _joined_bodies(self, table: pd.DataFrame, kinds: dict[Any, str]) -> list[str]:
+    def _joined_bodies(self, table: pd.DataFrame, kinds: Mapping[Any, str]) -> list[str]:
         context = set(self.context_columns(table))
         order = [c for c in table.columns if c not in context] + [
             c for c in table.columns if c in context

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._warnings import external_stacklevel
 from .exceptions import DiagnosticWarning
 from .formatting import fixed
 
@@ -180,7 +181,7 @@ def chance_failures(label: str, bunch: Any, real_score: Any = None) -> list[str]
     return failures
 
 
-def check_baselines(results: dict[Any, Bunch], *, stacklevel: int = 2) -> None:
+def check_baselines(results: dict[Any, Bunch]) -> None:
     """Fail check 1 of every result whose baseline is at or below chance, and warn.
 
     For a run without the paper's checks (plain ``depict_importance``): such
@@ -191,8 +192,6 @@ def check_baselines(results: dict[Any, Bunch], *, stacklevel: int = 2) -> None:
     ----------
     results : dict
         From the metric's label to its result (with ``chance_score``).
-    stacklevel : int, default=2
-        Where the :class:`DiagnosticWarning` points.
     """
     for label, bunch in results.items():
         failures = chance_failures(label, bunch)
@@ -205,4 +204,4 @@ def check_baselines(results: dict[Any, Bunch], *, stacklevel: int = 2) -> None:
             failures=failures,
         )
         for message in failures:
-            warnings.warn(message, DiagnosticWarning, stacklevel=stacklevel + 1)
+            warnings.warn(message, DiagnosticWarning, stacklevel=external_stacklevel())

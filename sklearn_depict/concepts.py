@@ -1,7 +1,11 @@
 """Concept tables: validation, column kinds and per-row noise seeds.
 
-A *concept table* has one row per image and one column per concept. It is the
-``X`` of every public function in this package.
+A *concept table* has one row per image and one column per concept (or per
+context, such as report text). It is the ``X_captions`` of every public
+function in this package. A run validates it once, at its entry, into a
+:class:`ConceptTable` that holds everything derived from it (column kinds,
+context columns, value codes, row identities and seeds); captioning,
+planning and the checks read that and recompute none of it.
 """
 
 from __future__ import annotations
@@ -9,16 +13,23 @@ from __future__ import annotations
 import hashlib
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ._warnings import external_stacklevel
+
 __all__ = [
+    "ConceptTable",
     "DuplicateIndexWarning",
     "check_concept_table",
+    "check_fitted_columns",
     "infer_column_kinds",
+    "make_concept_table",
     "row_seeds",
 ]
 
@@ -103,9 +114,167 @@ def check_concept_table(
             "image. Use table.reset_index(drop=True) to give every row its own "
             "noise.",
             DuplicateIndexWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
     return table
+
+
+def check_fitted_columns(table: pd.DataFrame, feature_names_in: Sequence[Any]) -> None:
+    """The table must have the columns a fitted :class:`CaptionToImage` saw.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A validated concept table.
+    feature_names_in : sequence
+        The ``feature_names_in_`` of the fitted transformer.
+    """
+    expected = list(feature_names_in)
+    if table.shape[1] != len(expected):
+        raise ValueError(
+            f"X has {table.shape[1]} columns, but CaptionToImage was fitted with "
+            f"{len(expected)}."
+        )
+    if list(table.columns) != expected:
+        raise ValueError(
+            "The concept table's columns differ from those CaptionToImage was fitted "
+            f"on: {list(table.columns)} != {expected}."
+        )
+
+
+@dataclass(frozen=True)
+class ConceptTable:
+    """A validated concept table and everything a run derives from it, once.
+
+    Built by :func:`make_concept_table` at the entry of a run (and once per
+    call of :class:`~sklearn_depict.CaptionToImage`'s ``fit`` and
+    ``transform``). Captioning, planning and the checks read it; none of them
+    validates the table again or recomputes a field.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The validated table; a DataFrame input as it is (not copied).
+    columns : tuple
+        Its column names, in order.
+    kinds : mapping
+        Each column's kind, ``"binary"``, ``"count"`` or ``"text"``, as the
+        captioner reads it (context columns are text).
+    context : tuple
+        The captioner's context columns, in table order: captioned, and left
+        out of the permuted concepts by default.
+    codes : ndarray of shape (n_rows, n_columns), read-only
+        Per column, a code per row: rows with equal values share it. The
+        plan finds a permuted concept's distinct values with them.
+    n_codes : tuple of int
+        The number of distinct values of each column.
+    identities : tuple
+        Each row's identity: its index label (its position for an array).
+    seed : int
+        The base of the noise seeds.
+    seeds : ndarray of shape (n_rows,), read-only
+        Each row's noise seed, from its identity and ``seed`` (see
+        :func:`row_seeds`).
+    n_rows : int
+        The number of rows.
+    """
+
+    frame: pd.DataFrame
+    columns: tuple[Any, ...]
+    kinds: Mapping[Any, str]
+    context: tuple[Any, ...]
+    codes: np.ndarray
+    n_codes: tuple[int, ...]
+    identities: tuple[Any, ...]
+    seed: int
+    seeds: np.ndarray
+    n_rows: int
+
+
+def make_concept_table(
+    X: Any,
+    *,
+    captioner: Any,
+    seed: int = 0,
+    concept_names: Sequence[Any] | None = None,
+    kinds: Mapping[Any, str] | None = None,
+    feature_names_in: Sequence[Any] | None = None,
+    caller: str = "depict_importance",
+) -> ConceptTable:
+    """Validate a concept table once and derive what every later step reads.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_samples, n_columns)
+        The concept table.
+    captioner : ConceptCaptioner
+        Checked against the table (its template, context columns and pinned
+        kinds); it gives the column kinds and the context columns.
+    seed : int, default=0
+        The base of the per-row noise seeds.
+    concept_names : sequence, default=None
+        Column names for an array (see :func:`check_concept_table`).
+    kinds : mapping, default=None
+        Kinds learned by a fitted :class:`~sklearn_depict.CaptionToImage`
+        (its ``kinds_``); they replace the kinds inferred from this table, so
+        that a subset is captioned as the whole table was.
+    feature_names_in : sequence, default=None
+        The columns a fitted :class:`~sklearn_depict.CaptionToImage` saw; the
+        table must have the same.
+    caller : str, default="depict_importance"
+        Name used in error messages.
+
+    Returns
+    -------
+    table : ConceptTable
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_depict import ConceptCaptioner
+    >>> from sklearn_depict.concepts import make_concept_table
+    >>> table = make_concept_table(
+    ...     pd.DataFrame({"cat": [0, 1, 1], "person": [0, 3, 1], "note": ["", "a", "b"]}),
+    ...     captioner=ConceptCaptioner(context=["note"]))
+    >>> dict(table.kinds), table.context, table.n_codes
+    ({'cat': 'binary', 'person': 'count', 'note': 'text'}, ('note',), (2, 3, 3))
+    """
+    frame = check_concept_table(X, concept_names=concept_names, caller=caller)
+    if feature_names_in is not None:
+        check_fitted_columns(frame, feature_names_in)
+    # The captioner's own check always runs: it rejects a template or context
+    # column that the table lacks, whatever kinds are pinned.
+    inferred = captioner.check(frame)
+    identities = tuple(row_identities(frame))
+    codes, n_codes = _column_codes(frame)
+    return ConceptTable(
+        frame=frame,
+        columns=tuple(frame.columns),
+        kinds=MappingProxyType(dict(inferred if kinds is None else kinds)),
+        context=tuple(captioner.context_columns(frame)),
+        codes=codes,
+        n_codes=n_codes,
+        identities=identities,
+        seed=seed,
+        seeds=_read_only(row_seeds(identities, seed)),
+        n_rows=len(frame),
+    )
+
+
+def _column_codes(frame: pd.DataFrame) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Code each column's values; missing values get a code of their own."""
+    codes = np.empty(frame.shape, dtype=np.int64)
+    n_codes = []
+    for k in range(frame.shape[1]):
+        column_codes, uniques = pd.factorize(frame.iloc[:, k], use_na_sentinel=False)
+        codes[:, k] = column_codes
+        n_codes.append(len(uniques))
+    return _read_only(codes), tuple(n_codes)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 class DuplicateIndexWarning(UserWarning):

@@ -15,17 +15,12 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
-from ._engine.params import (
-    CHECK_CONSTRAINTS,
-    RUN_CONSTRAINTS,
-    check_scoring_names,
-    interval_arguments,
-)
+from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import explain
 from ._replay import looks_like_classifier
 from ._sklearn_compat import Integral, Interval, RealNotInt, StrOptions, validate_params
 from .cache import ImageCache, check_cache
-from .caption_to_image import CaptionToImage
+from .caption_to_image import CaptionToImage, unpack_caption_step
 from .concepts import check_concept_table
 from .diagnostics import Checks
 from .results import is_single_metric
@@ -231,7 +226,6 @@ pvalue_correction : object
     splitter = check_cv(cv, y_array, classifier=looks_like_classifier(estimator))
     user_cache = check_cache(cache if cache is not None else transformer.cache,
                              caller="cross_validate_importance")
-    intervals = interval_arguments(locals())
 
     with tempfile.TemporaryDirectory(prefix="depict-cv-") if user_cache is None else (
         nullcontext(None)
@@ -250,19 +244,19 @@ pvalue_correction : object
             if detector is not None or X_images is not None:
                 checks = Checks(detector, None if X_images is None else X_images[test],
                                 detector_concepts, tolerances)
+            unpacked = unpack_caption_step(model, generator=step, scoring=scoring,
+                                           caller="cross_validate_importance")
             result = explain(
-                model,
-                table.iloc[test],
-                y_array[test],
-                options=dict(generator=step, scoring=scoring, n_repeats=n_repeats,
-                             random_state=random_state,
-                             sample_weight=None if weights is None else weights[test],
-                             max_samples=max_samples, concepts=concepts),
-                intervals=intervals,
-                n_jobs=n_jobs,
-                verbose=verbose,
-                checks=checks,
-            )
+                unpacked.estimator, table.iloc[test], y_array[test],
+                generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
+                random_state=random_state,
+                sample_weight=None if weights is None else weights[test],
+                max_samples=max_samples, concepts=concepts, confidence=confidence,
+                ci_method=ci_method, n_bootstraps=n_bootstraps,
+                ci_random_state=ci_random_state, pvalue_correction=pvalue_correction,
+                n_jobs=n_jobs, verbose=verbose, checks=checks,
+                caption_options=unpacked.caption_options,
+            )  # fmt: skip
             for bunch in _bunches(result):
                 bunch.train, bunch.test = train, test
             folds.append(result)

@@ -15,7 +15,9 @@ probabilities, concept labels, scores); :class:`Checks` hands them over.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,17 +25,15 @@ import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from ._engine.params import (
-    CHECK_CONSTRAINTS,
-    RUN_CONSTRAINTS,
-    check_scoring_names,
-    engine_arguments,
-)
+from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, check_scoring_names
 from ._engine.plan import ImportancePlan
 from ._engine.probe import N_REAL_PROBES, PreflightError, model_name, predict_probe
-from ._engine.run import Run, explain, predict_real
+from ._engine.run import explain, predict_real
+from ._engine.stages import Predictions, RunInputs, Scores
 from ._sklearn_compat import validate_params
-from .chance import chance_failures
+from ._warnings import external_stacklevel
+from .caption_to_image import CaptionToImage, unpack_caption_step
+from .chance import chance_failures, chance_level
 from .concept_auroc import (
     _categories,
     _concept_auroc,
@@ -47,8 +47,7 @@ from .formatting import quoted
 from .image_transforms import looks_channels_first
 from .results import is_single_metric
 
-if TYPE_CHECKING:  # annotations only: the public layer is imported by no one here
-    from .caption_to_image import CaptionToImage
+if TYPE_CHECKING:
     from .generators._base import GeneratorLike
 
 __all__ = [
@@ -65,25 +64,27 @@ DEFAULT_TOLERANCES = {"generation_gap": 0.1, "min_drop": 0.1, "max_leak": 0.05}
 
 
 def generation_checks(
-    results: Bunch | dict[str, Bunch],
+    baseline_scores: Mapping[Any, Any],
     shared: Bunch,
     failures: list[str],
     real_scores: Any,
     *,
     ran_independence: bool,
-    stacklevel: int = 2,
-    metric: str | None = None,
-) -> None:
-    """Check 1 for the estimator; store both checks as ``diagnostics`` in each result.
+    chance_scores: Mapping[Any, float] | None = None,
+    labels: Mapping[Any, str] | None = None,
+) -> dict[Any, Bunch]:
+    """Check 1 for the estimator; both checks as each metric's ``diagnostics``.
 
     Check 1 compares the estimator's score on real and on generated images,
     and fails too when either score is at or below chance
-    (:func:`~sklearn_depict.chance.chance_failures`), real images or not.
+    (:func:`~sklearn_depict.chance.chance_failures`), real images or not. A
+    :class:`DiagnosticWarning` is issued for each failed check.
 
     Parameters
     ----------
-    results : Bunch or dict of Bunch
-        Scored results, with ``baseline_score``.
+    baseline_scores : mapping
+        From metric name (None for a single metric) to its score on the
+        generated images.
     shared : Bunch
         What the detector's checks found (with ``tolerances``).
     failures : list of str
@@ -92,32 +93,39 @@ def generation_checks(
         The estimator's score on the real images (None without them).
     ran_independence : bool
         Whether a detector was checked.
-    stacklevel : int, default=2
-        Where the :class:`DiagnosticWarning` of a failed check points.
-    metric : str, default=None
-        The scorer's name of a single-metric result, for messages.
+    chance_scores : mapping, default=None
+        From metric name to the score of guessing (NaN where undefined).
+    labels : mapping, default=None
+        From metric name to its name in messages (a single metric's scorer).
+
+    Returns
+    -------
+    diagnostics : dict
+        From metric name to its ``diagnostics`` Bunch.
     """
     tol = shared.tolerances
-    bunches = results if not is_single_metric(results) else {None: results}
-    for name, bunch in bunches.items():
+    found = {}
+    for name, generated in baseline_scores.items():
         diagnostics = Bunch(**shared)
         own_failures = list(failures)
-        diagnostics.generated_score = bunch.baseline_score
-        diagnostics.chance_score = bunch.get("chance_score", np.nan)
+        diagnostics.generated_score = generated
+        diagnostics.chance_score = (chance_scores or {}).get(name, np.nan)
         real = None
         if real_scores is not None:
             real = real_scores[name] if isinstance(real_scores, dict) else real_scores
             diagnostics.real_score = real
-            diagnostics.score_gap = real - bunch.baseline_score
+            diagnostics.score_gap = real - generated
             if abs(diagnostics.score_gap) > tol["generation_gap"]:
                 label = "score" if name is None else name
                 own_failures.append(
                     f"effective generation: the estimator's {label} is {real:.3f} on real "
-                    f"images but {bunch.baseline_score:.3f} on generated ones (gap "
+                    f"images but {generated:.3f} on generated ones (gap "
                     f"{diagnostics.score_gap:+.3f}, tolerance {tol['generation_gap']})."
                 )
-        below_chance = chance_failures((metric or "score") if name is None else name,
-                                       bunch, real)
+        label = (labels or {}).get(name) or ("score" if name is None else str(name))
+        below_chance = chance_failures(
+            label, Bunch(baseline_score=generated, chance_score=diagnostics.chance_score), real
+        )
         own_failures += below_chance
         diagnostics.checks = {
             "effective_generation": _verdict(
@@ -129,13 +137,14 @@ def generation_checks(
             ),
         }
         diagnostics.failures = own_failures
-        bunch.diagnostics = diagnostics
+        found[name] = diagnostics
     seen: set[str] = set()
-    for bunch in bunches.values():
-        for message in bunch.diagnostics.failures:
+    for diagnostics in found.values():
+        for message in diagnostics.failures:
             if message not in seen:
                 seen.add(message)
-                warnings.warn(message, DiagnosticWarning, stacklevel=stacklevel + 1)
+                warnings.warn(message, DiagnosticWarning, stacklevel=external_stacklevel())
+    return found
 
 
 def _verdict(failures: list[str], check: str, ran: bool) -> bool | None:
@@ -244,150 +253,173 @@ def detector_checks(
     return failures
 
 
+@dataclasses.dataclass(frozen=True)
 class Checks:
     """The two checks of one run: inputs checked before generation, results after.
 
     The engine calls :meth:`validate` once the run is planned (before any
-    image is generated), :meth:`check_detector_output` on the detector's
-    output for a probe image of the generated size, predicts every image with
-    ``detector`` too, and calls :meth:`apply` once the importances are
-    scored. The checks themselves
+    image is generated; the estimator and the detector are tried on two real
+    images there) and runs the checks it returns: :meth:`check_detector_output`
+    on the detector's output for a probe image of the generated size, their
+    ``detector`` predicts every image too, and their :meth:`apply` gives each metric's
+    ``diagnostics`` once the importances are scored. The checks themselves
     (:func:`detector_checks`, :func:`generation_checks`) are pure functions
     of what the engine gathered: image ids, the detector's probabilities,
     concept labels and scores (on the real images too, see
     ``sklearn_depict._engine.run.predict_real``).
 
-    Parameters
+    Attributes
     ----------
     detector : object or None
+        The concept detector.
     X_images : array-like or None
+        The real images.
     detector_concepts : list or None
+        The table columns the detector's outputs stand for; None means every
+        permuted column until :meth:`validate` lists them.
     tolerances : dict or None
-    stacklevel : int, default=6
-        Where the warnings of failed checks point: the caller of the public
-        function (through the engine's frames).
+        Overrides of :data:`DEFAULT_TOLERANCES`; all of them after
+        :meth:`validate`.
+    default_concepts : bool
+        Whether :meth:`validate` listed ``detector_concepts`` itself (every
+        permuted column), for messages.
     """
 
-    def __init__(self, detector: Any, X_images: Any, detector_concepts: Any,
-                 tolerances: dict[str, float] | None, *, stacklevel: int = 6) -> None:
-        self.detector = detector
-        self.X_images = X_images
-        self.detector_concepts = detector_concepts
-        self.tolerances = tolerances
-        self.stacklevel = stacklevel
+    detector: Any
+    X_images: Any
+    detector_concepts: Any
+    tolerances: dict[str, float] | None
+    default_concepts: bool = False
 
-    def validate(self, run: Run) -> None:
-        """Check the tolerances, the real images and the detector; no image generated.
+    def validate(self, inputs: RunInputs) -> Checks:
+        """The checks ready to apply; raises on a mistake that needs no generated image.
 
         The estimator and the detector are tried on two of the real images,
-        so that real images they cannot take, or a detector whose outputs
-        do not match its concepts, fail now rather than after the run.
+        so that real images they cannot take, or a detector whose outputs do
+        not match its concepts, fail now rather than after the run.
+
+        Returns
+        -------
+        checks : Checks
+            With every tolerance, ``X_images`` as an array and
+            ``detector_concepts`` listed.
         """
         tol = dict(DEFAULT_TOLERANCES)
         unknown = set(self.tolerances or {}) - set(tol)
         if unknown:
             raise ValueError(f"Unknown tolerance(s) {sorted(unknown)}; use {sorted(tol)}.")
         tol.update(self.tolerances or {})
-        self.tol_ = tol
-        table = run.table
-        if self.X_images is not None:
-            self.X_images = np.asarray(self.X_images)
-            if self.X_images.ndim < 2 or len(self.X_images) != len(table):
+        table = inputs.table
+        images = self.X_images
+        if images is not None:
+            images = np.asarray(images)
+            if images.ndim < 2 or len(images) != table.n_rows:
                 raise ValueError(
                     f"X_images must hold one real image per row of the concept table "
-                    f"({len(table)}), got an array of shape {self.X_images.shape}."
+                    f"({table.n_rows}), got an array of shape {images.shape}."
                 )
-            if looks_channels_first(self.X_images.shape):
+            if looks_channels_first(images.shape):
                 raise PreflightError(
-                    f"{{argument}} has shape {self.X_images.shape}, which looks channels-first "
+                    f"{{argument}} has shape {images.shape}, which looks channels-first "
                     "(n, channels, height, width); images are channels last, (n, height, "
                     "width, channels), as generators make them. Move the channels last "
                     "(np.moveaxis(images, 1, -1)).",
                     "X_images",
                 )
-        if self.detector is None:
-            self._try_real_images(run)
-            return
-        if hasattr(self.detector, "fit") and hasattr(self.detector, "get_params"):
-            check_is_fitted(
-                self.detector,
-                msg="The detector %(name)s is not fitted yet: the checks need a fitted concept "
-                    "detector. Fit it on images and their concept table first "
-                    "(detector.fit(images, concepts)), then pass it as detector=.",
-            )
-        concepts = self.detector_concepts
-        if concepts is None:
-            concepts = [c for columns in run.plan.concept_columns for c in columns]
-        concepts = list(concepts)
-        missing = [c for c in concepts if c not in table.columns]
-        if missing:
-            raise ValueError(
-                f"detector_concepts names column(s) {missing} that are not in the concept "
-                f"table; its columns are {list(table.columns)}."
-            )
-        self.concepts_ = concepts
-        self._try_real_images(run)
+        concepts = None
+        if self.detector is not None:
+            if hasattr(self.detector, "fit") and hasattr(self.detector, "get_params"):
+                check_is_fitted(
+                    self.detector,
+                    msg="The detector %(name)s is not fitted yet: the checks need a fitted "
+                        "concept detector. Fit it on images and their concept table first "
+                        "(detector.fit(images, concepts)), then pass it as detector=.",
+                )
+            concepts = self.detector_concepts
+            if concepts is None:
+                concepts = [c for columns in inputs.plan.concept_columns for c in columns]
+            concepts = list(concepts)
+            missing = [c for c in concepts if c not in table.frame.columns]
+            if missing:
+                raise ValueError(
+                    f"detector_concepts names column(s) {missing} that are not in the "
+                    f"concept table; its columns are {list(table.columns)}."
+                )
+        checks = dataclasses.replace(
+            self, X_images=images, detector_concepts=concepts, tolerances=tol,
+            default_concepts=self.detector is not None and self.detector_concepts is None,
+        )
+        checks._try_real_images(inputs)
+        return checks
 
-    def _try_real_images(self, run: Run) -> None:
+    def _try_real_images(self, inputs: RunInputs) -> None:
         if self.X_images is None:
             return
         images = self.X_images[:N_REAL_PROBES]
         source = f"{len(images)} of the real images"
-        predict_probe(run.estimator, run.methods, images, role="estimator", source=source,
-                      argument="X_images")
+        predict_probe(inputs.estimator, list(inputs.methods), images, role="estimator",
+                      source=source, argument="X_images")
         if self.detector is not None:
             proba = predict_probe(self.detector, ["predict_proba"], images, role="detector",
                                   source=source, argument="X_images")["predict_proba"]
-            self.check_detector_output(run, proba)
+            self.check_detector_output(inputs, proba)
 
-    def check_detector_output(self, run: Run, proba: Any) -> None:
+    def check_detector_output(self, inputs: RunInputs, proba: Any) -> None:
         """The detector's ``predict_proba`` on probe images: one output per detector concept."""
-        n_concepts = len(self.concepts_)
+        concepts = self.detector_concepts
+        n_concepts = len(concepts)
         try:
             outputs = _outputs(proba, n_concepts, "detector")
         except ValueError as exc:
             given = (f"a list of {len(proba)} arrays" if isinstance(proba, list)
                      else f"an array of shape {np.shape(proba)}")
-            which = ("{argument}" if self.detector_concepts is not None
-                     else "by default every permuted column, as {argument} is not given")
+            which = ("by default every permuted column, as {argument} is not given"
+                     if self.default_concepts else "{argument}")
             raise PreflightError(
                 f"The detector {model_name(self.detector)} must give one output per detector "
                 f"concept, but its predict_proba on the probe image(s) is {given}, for "
                 f"{n_concepts} concept(s) ({which}: "
-                f"{[str(c) for c in self.concepts_]}). Set {{argument}} to the table columns "
+                f"{[str(c) for c in concepts]}). Set {{argument}} to the table columns "
                 "its outputs predict, in order. Found before generating the run's images.",
                 "detector_concepts",
             ) from exc
-        _categories(run.table, self.concepts_, outputs, self.detector)
+        _categories(inputs.table.frame, concepts, outputs, self.detector)
 
-    def apply(self, run: Run, results: Bunch | dict[str, Bunch]) -> None:
-        """Compute both checks and store them as ``diagnostics`` in each result."""
+    def apply(self, inputs: RunInputs, predictions: Predictions,
+              scores: Scores) -> dict[Any, Bunch]:
+        """Both checks, as each metric's ``diagnostics`` (from validated checks)."""
         real_scores = real_proba = None
         if self.X_images is not None:
-            real_scores, real_proba = predict_real(run, self.X_images, self.detector)
-        shared = Bunch(tolerances=self.tol_)
+            real_scores, real_proba = predict_real(inputs, self.X_images, self.detector)
+        shared = Bunch(tolerances=self.tolerances)
         failures: list[str] = []
         if self.detector is not None:
-            n_concepts = len(self.concepts_)
-            generated = run.responses[1]["predict_proba"]
+            frame = inputs.table.frame
+            concepts = self.detector_concepts
+            n_concepts = len(concepts)
+            generated = predictions.detector_proba
             categories = _categories(
-                run.table, self.concepts_, _outputs(generated, n_concepts, "detector"),
-                self.detector,
+                frame, concepts, _outputs(generated, n_concepts, "detector"), self.detector,
             )
             proba = concept_probabilities(generated, n_concepts, categories=categories)
             if real_proba is not None:
                 real_proba = concept_probabilities(real_proba, n_concepts, categories=categories)
-            labels = _presence(run.table, self.concepts_, categories)
+            labels = _presence(frame, concepts, categories)
             groups = np.repeat(
                 np.arange(n_concepts), [1 if c is None else len(c) for c in categories]
             )
-            failures = detector_checks(shared, run.plan, labels, proba, real_proba,
-                                       self.concepts_, self.tol_, groups)
-        route = run.fast.get(None)
-        generation_checks(results, shared, failures, real_scores,
-                          ran_independence=self.detector is not None,
-                          stacklevel=self.stacklevel - 1,
-                          metric=None if route is None else route.metric)
+            failures = detector_checks(shared, inputs.plan, labels, proba, real_proba,
+                                       concepts, self.tolerances, groups)
+        baseline_scores = {key: metric.baseline_score for key, metric in scores.metrics.items()}
+        chance_scores = {
+            key: chance_level(metric.route.metric, inputs.y, inputs.sample_weight)
+            for key, metric in scores.metrics.items()
+        }
+        labels = {key: metric.route.metric for key, metric in scores.metrics.items()
+                  if key is None}
+        return generation_checks(baseline_scores, shared, failures, real_scores,
+                                 ran_independence=self.detector is not None,
+                                 chance_scores=chance_scores, labels=labels)
 
 
 @validate_params({**RUN_CONSTRAINTS, **CHECK_CONSTRAINTS}, prefer_skip_nested_validation=True)
@@ -469,11 +501,11 @@ verbose : object
             bool}``; None when a check could not run (no real images). Check 1
             also fails, real images or not, when the target model's score on
             the generated (or real) images is at or below ``chance_score``.
-        real_score, generated_score, score_gap : float
-            The target model on real and generated images (with ``X_images``).
         chance_score : float
             The score at chance (see
             :func:`~sklearn_depict.chance.chance_level`); NaN when unknown.
+        real_score, generated_score, score_gap : float
+            The target model on real and generated images (with ``X_images``).
         detector_concepts : list
             The table columns the detector's outputs stand for.
         detector_real_auc, detector_generated_auc, detector_gaps : ndarray
@@ -506,17 +538,24 @@ verbose : object
     >>> checks.checks
     {'effective_generation': True, 'independent_permutation': True}
     """
-    arguments = dict(locals())  # every parameter as passed; taken before any other name
     if detector is None and X_images is None:
         raise ValueError(
             "depict_diagnostics needs detector= (a fitted concept detector, for both "
             "checks) or X_images= (the real images, for check 1), or both."
         )
     check_scoring_names(scoring, caller="depict_diagnostics")
+    unpacked = unpack_caption_step(estimator, generator=generator, scoring=scoring,
+                                   caller="depict_diagnostics")
     result = explain(
-        estimator, X_captions, y, **engine_arguments(arguments),
+        unpacked.estimator, X_captions, y,
+        generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
+        random_state=random_state, sample_weight=sample_weight, max_samples=max_samples,
+        concepts=concepts, confidence=confidence, ci_method=ci_method,
+        n_bootstraps=n_bootstraps, ci_random_state=ci_random_state,
+        pvalue_correction=pvalue_correction, n_jobs=n_jobs, verbose=verbose,
         checks=Checks(detector, X_images, detector_concepts, tolerances),
-    )
+        caption_options=unpacked.caption_options,
+    )  # fmt: skip
     bunch = result if is_single_metric(result) else next(iter(result.values()))
     diagnostics = Bunch(**bunch.diagnostics)
     diagnostics.result = result

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.utils import Bunch
 
-from ._engine.params import RUN_CONSTRAINTS, check_scoring_names, engine_arguments
+from ._engine.params import RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import explain
 from ._sklearn_compat import validate_params
+from .caption_to_image import CaptionToImage, unpack_caption_step
 
-if TYPE_CHECKING:  # annotations only: the public layer is imported by no one here
-    from .caption_to_image import CaptionToImage
+if TYPE_CHECKING:
     from .generators._base import GeneratorLike
 
 __all__ = ["depict_importance"]
@@ -212,4 +212,16 @@ def depict_importance(
     (6, 3)
     """
     check_scoring_names(scoring, caller="depict_importance")
-    return explain(estimator, X_captions, y, **engine_arguments(locals()))
+    # 0. A pipeline (or search) beginning with CaptionToImage, or
+    # generator=CaptionToImage(...), is unpacked here: the engine sees the
+    # model, the generator and the transformer's settings.
+    unpacked = unpack_caption_step(estimator, generator=generator, scoring=scoring)
+    return explain(
+        unpacked.estimator, X_captions, y,
+        generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
+        random_state=random_state, sample_weight=sample_weight, max_samples=max_samples,
+        concepts=concepts, confidence=confidence, ci_method=ci_method,
+        n_bootstraps=n_bootstraps, ci_random_state=ci_random_state,
+        pvalue_correction=pvalue_correction, n_jobs=n_jobs, verbose=verbose,
+        caption_options=unpacked.caption_options,
+    )  # fmt: skip

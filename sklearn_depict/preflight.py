@@ -8,25 +8,18 @@ a run. Pure functions: nothing here generates or predicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import type_of_target
 
 from ._replay import checked_score, make_replay
-from ._sklearn_compat import validate_estimator_params
-from .caption_to_image import CaptionToImage
 
 __all__ = [
-    "RunSetup",
     "check_captions",
     "check_not_torch_module",
     "check_scoring_before_generating",
     "is_torch_module",
-    "resolve_run",
 ]
 
 
@@ -64,151 +57,6 @@ def check_not_torch_module(obj: Any, role: str = "estimator") -> None:
         "it takes the (n, height, width, channels) images that generators produce. "
         "A Hugging Face model can pass image_processor= for its size and normalisation."
     )
-
-
-@dataclass
-class RunSetup:
-    """What a run uses once a pipeline starting with CaptionToImage is unpacked."""
-
-    estimator: Any
-    generator: Any
-    captioner: Any
-    cache: Any
-    seed: int
-    batch_size: int | None
-    concept_names: Any
-    scoring: Any
-    caption_step: CaptionToImage | None = None
-
-
-def resolve_run(
-    estimator: Any,
-    *,
-    generator: Any,
-    captioner: Any,
-    cache: Any,
-    seed: int,
-    batch_size: int | None,
-    concept_names: Any,
-    scoring: Any,
-) -> RunSetup:
-    """Unpack a pipeline (or search) that begins with :class:`CaptionToImage`.
-
-    ``depict_importance(make_pipeline(CaptionToImage(g), clf), X, y)`` explains
-    ``clf`` with the transformer's generator, captioner (with the column kinds
-    learned in its ``fit``), cache and seed, which is exactly what sklearn's
-    ``permutation_importance`` on the pipeline computes. So does
-    ``generator=CaptionToImage(g, ...)`` with an estimator on images. A fitted search over
-    such a pipeline is explained through its ``best_estimator_``, scored as
-    the search scores (its ``scorer_``) when ``scoring`` is None.
-
-    Parameters
-    ----------
-    estimator : object
-        The estimator given to ``depict_importance``.
-    generator, captioner, cache, seed, batch_size, concept_names, scoring
-        The arguments given to ``depict_importance``.
-
-    Returns
-    -------
-    setup : RunSetup
-    """
-    check_not_torch_module(estimator)
-    pipeline = estimator
-    search = None
-    if _is_fitted_search(estimator):
-        search, pipeline = estimator, estimator.best_estimator_
-    step = _caption_step(pipeline)
-    from_generator = step is None and isinstance(generator, CaptionToImage)
-    if from_generator:
-        # generator=CaptionToImage(g, ...) is the pipeline
-        # make_pipeline(CaptionToImage(g, ...), estimator), explained alike.
-        step, rest, generator = generator, pipeline, None
-    if step is None:
-        if generator is None:
-            raise TypeError(
-                "depict_importance needs generator= (such as ShapesGenerator() or "
-                "DiffusersGenerator(...)), unless the estimator is a pipeline that begins "
-                "with CaptionToImage(generator)."
-            )
-        return RunSetup(estimator, generator, captioner, cache, seed, batch_size,
-                        concept_names, scoring)
-
-    validate_estimator_params(step)  # used unfitted, so sklearn's fit never checked it
-    if not from_generator:
-        rest = pipeline[1:] if len(pipeline.steps) > 2 else pipeline.steps[1][1]
-    check_not_torch_module(rest)
-    _check_same("generator", generator, step.generator, from_generator=from_generator)
-    _check_same("captioner", captioner, step.captioner, from_generator=from_generator)
-    _check_same("cache", cache, step.cache, from_generator=from_generator)
-    if seed not in (0, step.seed):
-        raise ValueError(
-            f"seed={seed} differs from the pipeline's CaptionToImage(seed={step.seed}); "
-            "the pipeline's seed is used. Leave seed= out, or set it on the transformer."
-        )
-    step_captioner = step._captioner()
-    if hasattr(step, "kinds_"):
-        # Kinds learned in fit keep captions as the pipeline makes them.
-        step_captioner = clone(step_captioner).set_params(kinds=dict(step.kinds_))
-    if scoring is None and search is not None:
-        scoring = _search_scorer(search)
-    return RunSetup(
-        estimator=rest,
-        generator=step.generator,
-        captioner=step_captioner,
-        cache=step.cache,
-        seed=step.seed,
-        batch_size=step.batch_size if batch_size is None else batch_size,
-        concept_names=step.concept_names if concept_names is None else concept_names,
-        scoring=scoring,
-        caption_step=step,
-    )
-
-
-def _is_fitted_search(estimator: Any) -> bool:
-    return hasattr(estimator, "cv_results_") and hasattr(estimator, "best_estimator_")
-
-
-def _caption_step(estimator: Any) -> CaptionToImage | None:
-    if isinstance(estimator, Pipeline) and len(estimator.steps) >= 2:
-        first = estimator.steps[0][1]
-        if isinstance(first, CaptionToImage):
-            return first
-    return None
-
-
-def _check_same(name: str, given: Any, in_pipeline: Any, *, from_generator: bool) -> None:
-    if given is None or given is in_pipeline:
-        return
-    where, owner = (
-        ("generator=CaptionToImage(...), which", "transformer") if from_generator
-        else ("a pipeline whose CaptionToImage", "pipeline")
-    )
-    raise ValueError(
-        f"depict_importance got {name}= and {where} has its own {name}; the "
-        f"{owner}'s is used. Leave {name}= out (or set it on the CaptionToImage)."
-    )
-
-
-def _search_scorer(search: Any) -> Any:
-    """The scorer a fitted search's ``score`` uses, as sklearn's does."""
-    if getattr(search, "scoring", None) is None:
-        return None  # the best estimator's own score
-    scorer = search.scorer_
-    if getattr(search, "multimetric_", False):
-        return scorer[search.refit]
-    return scorer
-
-
-def check_table_columns(step: CaptionToImage | None, table: Any) -> None:
-    """The concept table must have the columns the CaptionToImage step was fitted on."""
-    if step is None or not hasattr(step, "feature_names_in_"):
-        return
-    if list(table.columns) != list(step.feature_names_in_):
-        raise ValueError(
-            "The concept table's columns differ from those the pipeline's CaptionToImage "
-            f"was fitted on: {list(table.columns)} != {list(step.feature_names_in_)}."
-        )
 
 
 def check_scoring_before_generating(
@@ -257,7 +105,7 @@ def check_scoring_before_generating(
     classes = getattr(replay, "classes_", None)
     if y.ndim != 1 or (classes is not None and classes.ndim != 1):
         return  # multi-output targets: left to the baseline check
-    replay.responses_ = _stand_in_predictions(methods, y, classes)
+    replay = replay.with_responses(_stand_in_predictions(methods, y, classes))
     target = type_of_target(y, input_name="y")
     hint = ""
     if target == "multiclass":

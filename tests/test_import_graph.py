@@ -1,9 +1,10 @@
-"""The package's modules import each other one way: no cycles, engine below the API."""
+"""The package's modules import each other one way: down the layers, no cycles."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,33 @@ import sklearn_depict
 
 PACKAGE = Path(sklearn_depict.__file__).parent
 NAME = "sklearn_depict"
+ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.rst"
+
+# The layers of docs/architecture.rst, top to bottom: a module imports its own
+# layer and those below it. Keys are top-level modules and subpackages.
+LAYERS = {
+    "Public API": (
+        "__init__", "__main__", "importance", "diagnostics", "cross_validation",
+        "caption_to_image", "displays", "report", "cli", "loaders", "output_folders", "demo",
+        "demo_digits", "digits_shortcuts",
+    ),
+    "Training (leaf)": ("text_to_image", "testing"),
+    "Results": ("results", "results_io", "verdicts"),
+    "Models and domains": (
+        "torch_models", "_torch_preprocessing", "image_transforms", "bottleneck",
+        "datasets", "digits", "shapes_judge", "shapes_diffusion", "digits_diffusion",
+        "shipped_models",
+    ),
+    "Engine (private)": ("_engine",),
+    "Scoring and uncertainty": (
+        "_replay", "fast_scoring", "_fast_metrics", "_fast_ranking", "row_bootstrap",
+        "intervals", "uncertainty", "chance", "concept_auroc", "preflight",
+    ),
+    "Generators, cache and concept tables": ("generators", "cache", "captioning", "concepts"),
+    "Foundation (leaves)": ("_sklearn_compat", "_warnings", "_torch_utils", "progress",
+                            "formatting", "exceptions"),
+}  # fmt: skip
+RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}
 
 
 def _module_name(path: Path) -> str:
@@ -107,13 +135,63 @@ def test_no_import_cycle():
     assert _cycle() is None, " -> ".join(_cycle() or [])
 
 
-def test_engine_and_checks_never_import_the_public_functions():
-    api = {f"{NAME}.importance", f"{NAME}.cross_validation", f"{NAME}.cli", f"{NAME}.demo",
-           f"{NAME}.report", f"{NAME}.displays"}
+def _unit(module: str) -> str:
+    """The top-level module or subpackage a module belongs to."""
+    parts = module.split(".")
+    return "__init__" if len(parts) == 1 else parts[1]
+
+
+def upward_imports(graph: dict[str, set[str]] = GRAPH) -> list[str]:
+    """Every import of a module from a layer above its own."""
+    found = []
+    for module, dependencies in sorted(graph.items()):
+        for dependency in sorted(dependencies):
+            if RANK[_unit(dependency)] < RANK[_unit(module)]:
+                found.append(f"{module} ({_layer(module)}) imports {dependency} "
+                             f"({_layer(dependency)})")
+    return found
+
+
+def _layer(module: str) -> str:
+    return list(LAYERS)[RANK[_unit(module)]]
+
+
+def test_every_module_has_a_layer():
+    unplaced = sorted({_unit(m) for m in MODULES} - set(RANK))
+    assert not unplaced, (
+        f"{unplaced} belong to no layer: add them to the table of docs/architecture.rst "
+        "and to LAYERS here."
+    )
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    violations = upward_imports()
+    assert not violations, "\n".join(violations)
+
+
+def test_the_layers_are_those_of_the_architecture_page():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    table = text[text.index(".. list-table::", text.index("Layers\n------")):]
+    rows = re.split(r"\n   \* - ", table)[2:]  # the header row first
+    documented = {}
+    for row in rows:
+        name, _, modules = row.partition("\n     - ")
+        units = re.findall(r"``([\w.]+?)(?:\.py|/)``", modules.split("\n\n")[0])
+        documented[name.strip()] = {u for u in units if u in RANK}
+    assert list(documented) == list(LAYERS)
+    for layer, units in LAYERS.items():
+        assert documented[layer] == set(units), layer
+
+
+def test_the_engine_and_intervals_stay_below_the_public_layer():
+    # The two upward imports the layering once hid: the engine reached the
+    # public CaptionToImage through preflight, and intervals and the engine
+    # imported each other.
     for module, dependencies in GRAPH.items():
         if module.startswith(f"{NAME}._engine"):
-            assert not dependencies & (api | {f"{NAME}.diagnostics"}), module
-    assert f"{NAME}.importance" not in GRAPH[f"{NAME}.diagnostics"]
+            assert not {d for d in dependencies if _layer(d) == "Public API"}, module
+    assert not {d for d in GRAPH[f"{NAME}.intervals"] if d.startswith(f"{NAME}._engine")}
+    assert f"{NAME}.caption_to_image" not in GRAPH[f"{NAME}.preflight"]
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.endswith("__main__")))

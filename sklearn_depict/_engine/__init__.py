@@ -1,9 +1,20 @@
 """The DEPICT engine: one way from a concept table to importances.
 
-Data flows one way::
+The stages, numbered as the boxes of the data-flow picture in
+``docs/architecture.rst`` and as the comments of :func:`.run.explain`::
 
-    concept table -> captions -> plan (distinct (caption, seed) pairs)
-        -> generate, cached -> predict -> score -> result
+    table = ConceptTable(X_captions)                      # 1. validated once: kinds, codes, seeds
+    for each row i and each permuted concept j:           # 2.-3. captions and the plan
+        pairs |= {(caption(row i), seed_i)}
+        pairs |= {(caption(row i with j's value of row k), seed_i) for each value k of j}
+    for each distinct pair, in chunks:                    # 4.-5. each image made once
+        image = cache.get(pair) or generator(pair)        #       (or read from the cache)
+        stored[pair] = estimator.predict*(image)          #       and predicted once
+    baseline = scorer(stored[plan.baseline_ids], y)       # 6. scores replay stored predictions
+    for each permuted concept j, repeat r:
+        importance[j, r] = baseline - scorer(stored[plan.permuted_ids[j, r]], y)
+    ci, pvalues = row_bootstrap(importance)               # 7. intervals, p-values, ranking
+    return Bunch(importances_mean=..., ...)               # 8. the result
 
 - :mod:`.plan` enumerates the distinct pairs and, for every (concept, repeat),
   the pair id each row shows;
@@ -13,9 +24,12 @@ Data flows one way::
 - :mod:`.execute` is the one chunked generate-and-predict loop (joblib
   workers, reusing the generator a worker already holds);
 - :mod:`.score` replays stored predictions through sklearn's scorers;
+- :mod:`.stages` holds the frozen values the stages hand on (``RunInputs``,
+  ``Predictions``, ``Scores``);
 - :mod:`.run` strings them together for the public functions.
 
-The package imports nothing from the public API modules (``importance``,
-``diagnostics``, ``cross_validation``); they import it. Nothing is imported
-here, so that modules it uses (``intervals``) may import its submodules.
+The engine imports nothing from the public layer (``importance``,
+``diagnostics``, ``cross_validation``, ``caption_to_image``); they import it.
+Nothing is imported here, so that importing one submodule does not load the
+rest.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ DEFAULT_CHUNK_SIZE = 256
 _CACHE_COUNTERS = ("hits", "misses", "generated")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Execution:
     """What the loop gathered.
 
@@ -52,8 +52,8 @@ class Execution:
     """
 
     responses: list[dict[str, Any]]
-    images: np.ndarray | None = None
-    totals: dict[str, Any] = field(default_factory=dict)
+    images: np.ndarray | None
+    totals: dict[str, Any]
 
 
 def execute(
@@ -114,10 +114,8 @@ def execute(
     """
     n = len(captions)
     step = batch_size or DEFAULT_CHUNK_SIZE
-    execution = Execution(
-        responses=[{} for _ in predictors],
-        totals={"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0},
-    )
+    responses: list[dict[str, Any]] = [{} for _ in predictors]
+    totals = {"hits": 0, "generated": 0, "generation": 0.0, "prediction": 0.0}
     counters = dict.fromkeys(_CACHE_COUNTERS, 0)
     # The run's image shape, and where it came from: every generated batch
     # is checked against it inside its chunk, before it is predicted or stored.
@@ -153,7 +151,7 @@ def execute(
                     if shape is None:
                         shape, source = stats["image_shape"], stats["shape_source"]
                     replaced += stats["replaced"]
-                    _collect(execution, outputs, stats, s, n)
+                    _collect(responses, totals, outputs, stats, s, n)
                     for key in _CACHE_COUNTERS:
                         counters[key] += stats["cache"][key]
                     if cache is not None:
@@ -162,7 +160,7 @@ def execute(
                         kept.append(images)
                     bar.update(stats["n_images"])
             if phase == 0 and on_first is not None:
-                on_first(execution.responses)
+                on_first(responses)
     if replaced and cache is not None:
         cache._warn(
             f"{replaced} image(s) in the cache in {cache.directory} had another shape "
@@ -173,11 +171,10 @@ def execute(
     if cache is not None:
         for key in _CACHE_COUNTERS:
             setattr(cache, key, getattr(cache, key) + counters[key])
+    images = None
     if keep_images:
-        execution.images = (
-            np.concatenate(kept) if kept else np.empty((0, 0, 0, 0), dtype=np.float32)
-        )
-    return execution
+        images = np.concatenate(kept) if kept else np.empty((0, 0, 0, 0), dtype=np.float32)
+    return Execution(responses=responses, images=images, totals=totals)
 
 
 def _chunk_task(
@@ -258,18 +255,19 @@ def _report_cache_warnings(cache: ImageCache, chunk: dict[str, Any]) -> None:
 
 
 def _collect(
-    execution: Execution,
+    responses: list[dict[str, Any]],
+    totals: dict[str, Any],
     outputs: list[dict[str, Any]],
     stats: dict[str, Any],
     start: int,
     n: int,
 ) -> None:
     """Store one chunk's predictions and add up its counters."""
-    for stored, chunk in zip(execution.responses, outputs):
+    for stored, chunk in zip(responses, outputs):
         for method, output in chunk.items():
             _store(stored, method, output, start, n)
-    for key in execution.totals:
-        execution.totals[key] += stats[key]
+    for key in totals:
+        totals[key] += stats[key]
 
 
 def _store(responses: dict[str, Any], method: str, output: Any, start: int, n: int) -> None:

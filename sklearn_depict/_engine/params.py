@@ -1,9 +1,14 @@
-"""Parameter constraints shared by the public entry points."""
+"""Parameter constraints shared by the public entry points.
+
+The public functions validate their parameters with these, under their public
+names, and pass them on to :func:`~sklearn_depict._engine.run.explain` under
+the same names.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from sklearn.metrics import get_scorer_names
@@ -22,8 +27,6 @@ __all__ = [
     "CHECK_CONSTRAINTS",
     "RUN_CONSTRAINTS",
     "check_scoring_names",
-    "engine_arguments",
-    "interval_arguments",
     "unknown_scorers_message",
 ]
 
@@ -67,51 +70,6 @@ CHECK_CONSTRAINTS: dict[str, Any] = {
     "detector_concepts": [list, tuple, None],
     "tolerances": [dict, None],
 }
-
-# The public keywords that the engine's prepare() takes as they are, and those
-# of the intervals under the names IntervalSettings gives them.
-_RUN_OPTIONS = (
-    "generator", "scoring", "n_repeats", "random_state", "sample_weight", "max_samples",
-    "concepts",
-)  # fmt: skip
-_INTERVAL_OPTIONS = {
-    "confidence": "confidence", "ci_method": "method", "n_bootstraps": "n_bootstraps",
-    "ci_random_state": "random_state", "pvalue_correction": "correction",
-}  # fmt: skip
-
-
-def interval_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The IntervalSettings of a public function's ``confidence``, ``ci_method``, ...
-
-    Parameters
-    ----------
-    params : mapping
-        The public function's parameters by name.
-
-    Returns
-    -------
-    intervals : dict
-    """
-    return {new: params[old] for old, new in _INTERVAL_OPTIONS.items()}
-
-
-def engine_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of :func:`~sklearn_depict._engine.run.explain`.
-
-    Parameters
-    ----------
-    params : mapping
-        A public function's parameters by name (the caption options too,
-        where it still takes them).
-
-    Returns
-    -------
-    arguments : dict
-        ``options``, ``intervals``, ``n_jobs`` and ``verbose``.
-    """
-    options = {name: params[name] for name in _RUN_OPTIONS}
-    return dict(options=options, intervals=interval_arguments(params),
-                n_jobs=params["n_jobs"], verbose=params["verbose"])
 
 
 def _normalised(name: str) -> str:

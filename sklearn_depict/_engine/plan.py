@@ -20,8 +20,9 @@ import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 
+from .._warnings import external_stacklevel
 from ..captioning import ConceptCaptioner
-from ..concepts import row_identities, row_seeds
+from ..concepts import ConceptTable
 from ..exceptions import ConstantConceptWarning
 from ..formatting import quoted
 
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImportancePlan:
     """The plan of a DEPICT run: distinct (caption, seed) pairs and who shows which.
 
@@ -49,9 +50,9 @@ class ImportancePlan:
     Attributes
     ----------
     concept_names : list
-        One name per permuted concept or group.
+        One name per permuted concept (a column, or a concept group).
     concept_columns : list of list
-        The table columns permuted together for each entry of concept_names.
+        The columns of each permuted concept (several for a concept group).
     captions, seeds : list
         The distinct (caption, seed) pairs; a pair's id is its position.
     baseline_ids : ndarray of shape (n_samples,)
@@ -64,7 +65,7 @@ class ImportancePlan:
         The most distinct pairs any number of repeats could need,
         N * (1 + sum_j (K_j - 1)).
     n_values : list of int
-        K_j, the number of distinct values of each permuted concept (or group).
+        K_j, the number of distinct values of each permuted concept.
 
     Examples
     --------
@@ -110,18 +111,16 @@ class ImportancePlan:
         return len(self.baseline_ids) + n_concepts * n_repeats * n_scored
 
 
-def resolve_concepts(
-    table: pd.DataFrame, concepts: Any, captioner: ConceptCaptioner
-) -> tuple[list[Any], list[list[Any]]]:
-    """Names and columns of the concepts to permute.
+def resolve_concepts(table: ConceptTable, concepts: Any) -> tuple[list[Any], list[list[Any]]]:
+    """Names and columns of the permuted concepts.
 
-    ``concepts`` may be None (every column except the captioner's context
-    columns), a list of column names, or groups: a dict from a name to a list
-    of columns, or tuples of columns inside the list, each permuted together.
+    ``concepts`` may be None (every column except the table's context
+    columns), a list of column names, or concept groups: a dict from a name
+    to a list of columns, or tuples of columns inside the list, each group
+    permuted together.
     """
     if concepts is None:
-        context = set(captioner.context_columns(table))
-        names = [c for c in table.columns if c not in context]
+        names = [c for c in table.columns if c not in table.context]
         return names, [[c] for c in names]
     if isinstance(concepts, Mapping):
         items = list(concepts.items())
@@ -159,9 +158,9 @@ def resolve_concepts(
     return names, columns
 
 
-def _is_column(table: pd.DataFrame, key: Any) -> bool:
+def _is_column(table: ConceptTable, key: Any) -> bool:
     try:
-        return key in table.columns
+        return key in table.frame.columns
     except TypeError:
         return False
 
@@ -222,27 +221,28 @@ def permutation_indices(
 
 
 def make_plan(
-    table: pd.DataFrame,
+    table: ConceptTable,
     *,
     concept_names: list[Any],
     concept_columns: list[list[Any]],
     captioner: ConceptCaptioner,
-    seed: int,
     n_repeats: int,
     n_scored: int,
     random_state: Any,
 ) -> ImportancePlan:
     """Enumerate the distinct (caption, seed) pairs of a run.
 
+    Every caption the run needs (each row's own, and each row with a permuted
+    concept's value replaced by another value of its columns) is made in one
+    call of the captioner, with the table's kinds.
+
     Parameters
     ----------
-    table : DataFrame
-        A validated concept table.
+    table : ConceptTable
+        The run's concept table, with its kinds, value codes and row seeds.
     concept_names, concept_columns : list
         From :func:`resolve_concepts`.
     captioner : ConceptCaptioner
-    seed : int
-        Base of the per-row noise seeds.
     n_repeats, n_scored : int
     random_state : int, RandomState or None
 
@@ -250,42 +250,50 @@ def make_plan(
     -------
     plan : ImportancePlan
     """
-    kinds = captioner.check(table)
-    n = len(table)
-    seeds = row_seeds(row_identities(table), seed)
-    ids: dict[tuple[str, int], int] = {}
-
-    def assign(captions: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        out = np.empty(len(rows), dtype=np.intp)
-        for k, (caption, row) in enumerate(zip(captions, rows)):
-            out[k] = ids.setdefault((caption, int(seeds[row])), len(ids))
-        return out
-
-    baseline_ids = assign(captioner.captions(table, kinds=kinds), np.arange(n))
+    n = table.n_rows
+    position = {column: k for k, column in enumerate(table.columns)}
     row_indices, permutations = permutation_indices(random_state, n, n_scored, n_repeats)
     # source_rows[r, i]: the table row whose concept value scored row i shows.
     source_rows = row_indices[permutations]
     target_rows = np.broadcast_to(row_indices, source_rows.shape)
 
-    permuted_ids = np.empty((len(concept_columns), n_repeats, n_scored), dtype=np.intp)
+    # The rows to caption, as the table row each cell's value comes from:
+    # first every row as it is, then each (row, new value) of each permuted
+    # concept once, however many repeats use it.
+    sources = [np.repeat(np.arange(n)[:, None], len(table.columns), axis=1)]
+    changes = []
     n_values = []
-    for j, columns in enumerate(concept_columns):
-        codes, representatives = _value_codes(table, columns)
+    for columns in concept_columns:
+        codes, representatives = _value_codes(table, [position[c] for c in columns])
         n_values.append(len(representatives))
         changed = codes[source_rows] != codes[target_rows]
-        permuted_ids[j] = baseline_ids[target_rows]
-        if not changed.any():
-            continue
-        # Each (row, new value) is captioned once, however many repeats use it.
         n_codes = len(representatives)
         cells = target_rows[changed] * n_codes + codes[source_rows[changed]]
         unique_cells, inverse = np.unique(cells, return_inverse=True)
         rows, new_codes = np.divmod(unique_cells, n_codes)
-        modified = table.iloc[rows].copy()
+        block = np.repeat(rows[:, None], len(table.columns), axis=1)
         for column in columns:
-            values = table[column].to_numpy()[representatives[new_codes]]
-            modified[column] = pd.Series(values, index=modified.index, dtype=table[column].dtype)
-        cell_ids = assign(captioner.captions(modified, kinds=kinds), rows)
+            block[:, position[column]] = representatives[new_codes]
+        sources.append(block)
+        changes.append((changed, inverse.ravel(), rows))
+    captions = captioner.captions(_take_cells(table, np.concatenate(sources)),
+                                  kinds=table.kinds)
+
+    ids: dict[tuple[str, int], int] = {}
+
+    def assign(first: int, rows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.intp)
+        for k, row in enumerate(rows):
+            out[k] = ids.setdefault((captions[first + k], int(table.seeds[row])), len(ids))
+        return out
+
+    baseline_ids = assign(0, np.arange(n))
+    permuted_ids = np.empty((len(concept_columns), n_repeats, n_scored), dtype=np.intp)
+    first = n
+    for j, (changed, inverse, rows) in enumerate(changes):
+        permuted_ids[j] = baseline_ids[target_rows]
+        cell_ids = assign(first, rows)
+        first += len(rows)
         permuted_ids[j][changed] = cell_ids[inverse]
 
     n_bound = n * (1 + sum(k - 1 for k in n_values))
@@ -302,20 +310,33 @@ def make_plan(
     )
 
 
-def _value_codes(table: pd.DataFrame, columns: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Code each row by its values in ``columns``.
+def _take_cells(table: ConceptTable, sources: np.ndarray) -> pd.DataFrame:
+    """Rows whose cell in column k is that of table row ``sources[:, k]``.
+
+    Each column keeps its dtype, so every row is captioned as the table's own.
+    """
+    frame = table.frame
+    cells = pd.DataFrame({
+        k: frame.iloc[:, k].take(sources[:, k]).reset_index(drop=True)
+        for k in range(len(table.columns))
+    })
+    cells.columns = frame.columns
+    return cells
+
+
+def _value_codes(table: ConceptTable, positions: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Code each row by its values in the columns at ``positions``.
 
     Returns
     -------
     codes : ndarray of shape (n_samples,)
-        Rows with equal values in all of ``columns`` share a code.
+        Rows with equal values in all of those columns share a code.
     representatives : ndarray
         For each code, one row that has it.
     """
-    combined = np.zeros(len(table), dtype=np.int64)
-    for column in columns:
-        codes, uniques = pd.factorize(table[column], use_na_sentinel=False)
-        combined = combined * max(len(uniques), 1) + codes
+    combined = np.zeros(table.n_rows, dtype=np.int64)
+    for k in positions:
+        combined = combined * max(table.n_codes[k], 1) + table.codes[:, k]
     _, representatives, codes = np.unique(combined, return_index=True, return_inverse=True)
     return codes.astype(np.intp).ravel(), representatives.astype(np.intp)
 
@@ -333,7 +354,7 @@ def constant_concepts(plan: ImportancePlan) -> np.ndarray:
     return np.asarray(plan.n_values, dtype=int) == 1
 
 
-def warn_constant_concepts(plan: ImportancePlan, *, stacklevel: int = 2) -> None:
+def warn_constant_concepts(plan: ImportancePlan) -> None:
     """A :class:`ConstantConceptWarning` naming the constant concepts, if any."""
     names = [name for name, flag in zip(plan.concept_names, constant_concepts(plan)) if flag]
     if not names:
@@ -347,5 +368,5 @@ def warn_constant_concepts(plan: ImportancePlan, *, stacklevel: int = 2) -> None
         "table' instead of its figures. Add rows where it varies, or leave it out with "
         "concepts=[...].",
         ConstantConceptWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=external_stacklevel(),
     )

@@ -278,7 +278,7 @@ def declared_image_shape(generator: Any) -> tuple[int, ...] | None:
     return shape if len(shape) == 3 and min(shape) >= 1 else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Probe:
     """One image of the generated size, to try the models on before a run.
 

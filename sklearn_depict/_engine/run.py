@@ -1,26 +1,29 @@
 """One DEPICT run, from the concept table to the result.
 
-``concept table -> captions -> plan -> generate (cached) -> predict -> score
--> result``. :func:`prepare` checks everything that needs no image and makes
-the plan; :func:`probe` tries the estimator on one image of the generated
-size (see :mod:`sklearn_depict._engine.probe`); :func:`gather` generates and
-predicts every distinct pair once, scoring the baseline before any permuted
-image is made; :func:`score` replays the stored predictions through the
-scorers; :func:`finish` adds the counts, intervals and ranking. The public
-functions (``depict_importance``, ``depict_diagnostics``,
-``cross_validate_importance``) are thin layers over these; the checks of
-:mod:`sklearn_depict.diagnostics` are pure functions of what :class:`Run`
-holds.
+:func:`explain` strings the stages together; each stage takes the frozen
+values of the stages before it (:mod:`.stages`) and returns its own:
+
+- :func:`prepare` checks everything that needs no image and plans the
+  distinct pairs: :class:`~.stages.RunInputs`;
+- :func:`probe` tries the estimator (and the detector) on one image of the
+  generated size before any other is made: a :class:`~.probe.Probe`;
+- :func:`gather` generates and predicts every distinct pair once, scoring the
+  baseline before any permuted image is made: :class:`~.stages.Predictions`;
+- :func:`score` replays the stored predictions through the scorers:
+  :class:`~.stages.Scores`;
+- :func:`finish` adds the counts, intervals and ranking: the result.
+
+The public functions (``depict_importance``, ``depict_diagnostics``,
+``cross_validate_importance``) are thin layers over :func:`explain`; the
+checks of :mod:`sklearn_depict.diagnostics` are pure functions of these values.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import check_scoring
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
@@ -30,24 +33,17 @@ from .._replay import (
     make_replay,
     needed_methods,
 )
-from ..cache import ImageCache, check_cache
+from ..cache import check_cache
 from ..captioning import ConceptCaptioner
 from ..chance import chance_level, check_baselines
-from ..concepts import check_concept_table
-from ..fast_scoring import ScoringRoute, fast_scorers
+from ..concepts import make_concept_table
+from ..fast_scoring import fast_scorers, snap_rounding
 from ..generators._base import check_generator
-from ..intervals import IntervalSettings, add_uncertainty
-from ..preflight import (
-    check_captions,
-    check_scoring_before_generating,
-    check_table_columns,
-    resolve_run,
-)
-from ..results import is_single_metric
+from ..intervals import IntervalSettings, uncertainty
+from ..preflight import check_captions, check_scoring_before_generating
 from .execute import execute
 from .generate import resolve_fingerprint
 from .plan import (
-    ImportancePlan,
     constant_concepts,
     make_plan,
     resolve_concepts,
@@ -56,10 +52,9 @@ from .plan import (
 )
 from .probe import Probe, predict_probe, probe_images
 from .score import score_baseline, score_plan
+from .stages import CaptionOptions, Predictions, RunInputs, Scores
 
 __all__ = [
-    "Run",
-    "add_chance_levels",
     "check_sample_weight",
     "explain",
     "finish",
@@ -69,34 +64,6 @@ __all__ = [
     "probe",
     "score",
 ]
-
-
-@dataclass
-class Run:
-    """Everything a run checked, planned and gathered.
-
-    Filled by :func:`prepare` (up to ``fast``) and :func:`gather` (the rest).
-    """
-
-    estimator: Any
-    available: tuple[str, ...]
-    methods: list[str]
-    scorer: Any
-    replay: Any
-    table: pd.DataFrame
-    y: np.ndarray
-    weights: np.ndarray | None
-    plan: ImportancePlan
-    generator: Any
-    cache: ImageCache | None
-    fingerprint: str | None
-    batch_size: int | None
-    fast: dict[Any, ScoringRoute]
-    timings: dict[str, float] = field(default_factory=dict)
-    responses: list[dict[str, Any]] = field(default_factory=list)
-    baseline: Any = None
-    stats: dict[str, Any] = field(default_factory=dict)
-    probe: Probe | None = None
 
 
 def prepare(
@@ -111,72 +78,67 @@ def prepare(
     sample_weight: Any,
     max_samples: float | int,
     concepts: Any,
-    captioner: ConceptCaptioner | None = None,
-    cache: Any = None,
-    seed: int | None = None,
-    batch_size: int | None = None,
-    concept_names: Any = None,
-) -> Run:
-    """Check everything that needs no image, then plan the distinct pairs."""
-    setup = resolve_run(
-        estimator, generator=generator, captioner=captioner, cache=cache,
-        seed=0 if seed is None else seed, batch_size=batch_size,
-        concept_names=concept_names, scoring=scoring,
+    caption_options: CaptionOptions,
+) -> RunInputs:
+    """Check everything that needs no image, then plan the distinct pairs.
+
+    ``estimator``, ``generator`` and ``scoring`` come unpacked: never a
+    ``CaptionToImage`` (its settings are ``caption_options``).
+    """
+    captioner = caption_options.captioner or ConceptCaptioner()
+    # 1. The concept table, validated once: kinds, context columns, value
+    #    codes, row identities and seeds.
+    table = make_concept_table(
+        X_captions, captioner=captioner, seed=caption_options.seed,
+        concept_names=caption_options.concept_names, kinds=caption_options.kinds,
+        feature_names_in=caption_options.feature_names_in,
     )  # fmt: skip
-    estimator, generator, captioner, cache = (
-        setup.estimator, setup.generator, setup.captioner, setup.cache
-    )  # fmt: skip
-    table = check_concept_table(X_captions, concept_names=setup.concept_names)
-    check_table_columns(setup.caption_step, table)
-    n_samples = len(table)
     y_array = check_array(
         y, ensure_2d=False, dtype=None, input_name="y", ensure_all_finite=True
     )
-    check_consistent_length(table, y_array)
-    weights = check_sample_weight(sample_weight, n_samples)
-    n_scored = resolve_max_samples(max_samples, n_samples)
+    check_consistent_length(table.frame, y_array)
+    weights = check_sample_weight(sample_weight, table.n_rows)
+    n_scored = resolve_max_samples(max_samples, table.n_rows)
 
     available = check_fitted_estimator(estimator)
     generator = check_generator(generator)
-    cache = check_cache(cache)
+    cache = check_cache(caption_options.cache)
     fingerprint = resolve_fingerprint(generator, cache)
     if cache is not None:
         cache.remove_stale_temporary_files()
-    captioner = ConceptCaptioner() if captioner is None else captioner
-    names, columns = resolve_concepts(table, concepts, captioner)
+    names, columns = resolve_concepts(table, concepts)
 
     replay = make_replay(estimator, available)
-    if setup.scoring is None:
+    if scoring is None:
         check_default_score(estimator)
-    scorer = check_scoring(replay, scoring=setup.scoring)
-    methods = needed_methods(scorer, available, default=setup.scoring is None)
+    scorer = check_scoring(replay, scoring=scoring)
+    methods = needed_methods(scorer, available, default=scoring is None)
     check_scoring_before_generating(
-        estimator, available, methods, scorer, y_array, weights, scoring=setup.scoring
+        estimator, available, methods, scorer, y_array, weights, scoring=scoring
     )
 
+    # 2. Captions and 3. the plan: every distinct (caption, seed) pair.
     start = time.perf_counter()
     plan = make_plan(
         table,
         concept_names=names,
         concept_columns=columns,
         captioner=captioner,
-        seed=setup.seed,
         n_repeats=n_repeats,
         n_scored=n_scored,
         random_state=random_state,
     )
-    timings = {"planning": time.perf_counter() - start}
-    # Before any image: prepare, explain, the public function, its parameter
-    # validation, then the caller.
-    warn_constant_concepts(plan, stacklevel=5)
+    planning_seconds = time.perf_counter() - start
+    warn_constant_concepts(plan)
     check_captions(generator, plan.captions)
     # Before any image is made: a named scorer that cannot score these targets fails here.
-    fast = fast_scorers(setup.scoring, replay, y_array, weights, plan.row_indices)
-    return Run(
-        estimator=estimator, available=available, methods=sorted(methods), scorer=scorer,
-        replay=replay, table=table, y=y_array, weights=weights, plan=plan,
-        generator=generator, cache=cache, fingerprint=fingerprint,
-        batch_size=setup.batch_size, fast=fast, timings=timings,
+    routes = fast_scorers(scoring, replay, y_array, weights, plan.row_indices)
+    return RunInputs(
+        estimator=estimator, available=available, methods=tuple(sorted(methods)),
+        scorer=scorer, routes=routes, table=table, y=y_array,
+        sample_weight=weights, plan=plan, generator=generator, cache=cache,
+        fingerprint=fingerprint, batch_size=caption_options.batch_size,
+        planning_seconds=planning_seconds,
     )  # fmt: skip
 
 
@@ -203,109 +165,117 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return weights
 
 
+def probe(
+    inputs: RunInputs, *, detector: Any = None, n_jobs: int | None = None
+) -> tuple[Probe | None, Any]:
+    """Try the estimator (and the detector) on one image of the generated size.
+
+    Noise of the size the generator declares, or the run's first image (see
+    :func:`~sklearn_depict._engine.probe.probe_images`): a model that cannot
+    take the generated images fails here, before the run generates them.
+
+    Returns
+    -------
+    probe : Probe or None
+        The image tried; None when nothing could be tried for free.
+    detector_proba : object or None
+        The detector's ``predict_proba`` on it; None without a detector or a
+        probe.
+    """
+    found = probe_images(inputs.generator, inputs.plan.captions, inputs.plan.seeds,
+                         cache=inputs.cache, fingerprint=inputs.fingerprint, n_jobs=n_jobs)
+    if found is None:
+        return None, None
+    kwargs = dict(source=found.source, check_output=not found.made_up)
+    predict_probe(inputs.estimator, list(inputs.methods), found.images, role="estimator",
+                  **kwargs)
+    if detector is None:
+        return found, None
+    proba = predict_probe(detector, ["predict_proba"], found.images, role="detector",
+                          **kwargs)["predict_proba"]
+    return found, proba
+
+
 def gather(
-    run: Run,
+    inputs: RunInputs,
     *,
     detector: Any = None,
+    probe: Probe | None = None,
     n_jobs: int | None = None,
     verbose: int = 0,
-) -> Run:
+) -> Predictions:
     """Generate and predict every distinct pair once; score the baseline first.
 
     With a ``detector``, it predicts every image alongside the estimator
-    (``run.responses[1]["predict_proba"]``), at no extra generation.
+    (``Predictions.detector_proba``), at no extra generation. The ``probe``'s
+    image counts as generated, not as read back from the cache.
     """
-    plan = run.plan
+    plan = inputs.plan
+    baseline = []
 
     def score_baseline_first(responses: list[dict[str, Any]]) -> None:
         # Errors only predictions reveal surface after the baseline images.
-        run.replay.responses_ = responses[0]
-        run.baseline = score_baseline(run.scorer, run.replay, plan, run.y, run.weights)
+        replay = make_replay(inputs.estimator, inputs.available, responses[0])
+        baseline.append(score_baseline(inputs.scorer, replay, plan, inputs.y,
+                                       inputs.sample_weight))
 
-    predictors = [(run.estimator, run.methods)]
+    predictors = [(inputs.estimator, list(inputs.methods))]
     if detector is not None:
         predictors.append((detector, ["predict_proba"]))
+    # 4. Generate (or read from the cache) and 5. predict each distinct pair once.
     execution = execute(
         plan.captions,
         plan.seeds,
-        generator=run.generator,
-        fingerprint=run.fingerprint,
+        generator=inputs.generator,
+        fingerprint=inputs.fingerprint,
         predictors=predictors,
-        cache=run.cache,
-        batch_size=run.batch_size,
+        cache=inputs.cache,
+        batch_size=inputs.batch_size,
         n_jobs=n_jobs,
         verbose=verbose,
         n_first=plan.n_baseline,
         on_first=score_baseline_first,
     )
-    run.responses = execution.responses
-    run.replay.responses_ = run.responses[0]
-    run.stats = execution.totals
-    if run.probe is not None:
-        # The probe's image counts as generated, not as read back from the cache.
-        run.stats["generated"] += run.probe.generated
-        run.stats["hits"] -= int(run.probe.stored)
-        run.stats["generation"] += run.probe.seconds
-    run.timings.update(generation=run.stats["generation"], prediction=run.stats["prediction"])
-    return run
+    (baseline_score, baseline_warnings), = baseline
+    totals = dict(execution.totals)
+    if probe is not None:
+        totals["generated"] += probe.generated
+        totals["hits"] -= int(probe.stored)
+        totals["generation"] += probe.seconds
+    # One dict of outputs per predictor, in the order of `predictors`.
+    estimator_responses, *detector_responses = execution.responses
+    return Predictions(
+        responses=estimator_responses,
+        detector_proba=(detector_responses[0]["predict_proba"] if detector_responses
+                        else None),
+        baseline_score=baseline_score,
+        baseline_warnings=tuple(baseline_warnings),
+        n_generated=totals["generated"],
+        n_cached=totals["hits"],
+        generation_seconds=totals["generation"],
+        prediction_seconds=totals["prediction"],
+    )
 
 
-def probe(run: Run, *, detector: Any = None, n_jobs: int | None = None) -> Any:
-    """Try the estimator (and the detector) on one image of the generated size.
+def score(inputs: RunInputs, predictions: Predictions, *, derivatives: bool) -> Scores:
+    """Permuted scores from the stored predictions (the baseline is already scored).
 
-    Noise of the size the generator declares, or the run's first
-    image (see :func:`~sklearn_depict._engine.probe.probe_images`): a model
-    that cannot take the generated images fails here, before the run
-    generates them.
-
-    Returns
-    -------
-    detector_proba : object or None
-        The detector's ``predict_proba`` on the probe; None without a
-        detector or a probe.
+    With ``derivatives``, each vectorised metric also returns its rows'
+    contributions, from which the row bootstrap draws its intervals.
     """
-    found = probe_images(run.generator, run.plan.captions, run.plan.seeds, cache=run.cache,
-                         fingerprint=run.fingerprint, n_jobs=n_jobs)
-    if found is None:
-        return None
-    run.probe = found
-    kwargs = dict(source=found.source, check_output=not found.made_up)
-    predict_probe(run.estimator, run.methods, found.images, role="estimator", **kwargs)
-    if detector is None:
-        return None
-    return predict_probe(detector, ["predict_proba"], found.images, role="detector",
-                         **kwargs)["predict_proba"]
-
-
-def score(run: Run, *, derivatives: bool) -> Bunch | dict[str, Bunch]:
-    """Baseline and permuted scores from the stored predictions."""
     start = time.perf_counter()
-    results = score_plan(run.plan, run.replay, run.scorer, run.y, run.weights, run.fast,
-                         derivatives=derivatives, baseline=run.baseline)
-    run.timings["scoring"] = time.perf_counter() - start
-    return results
+    metrics = score_plan(
+        inputs.plan, make_replay(inputs.estimator, inputs.available, predictions.responses),
+        inputs.routes, inputs.y,
+        inputs.sample_weight, (predictions.baseline_score, predictions.baseline_warnings),
+        derivatives=derivatives,
+    )  # fmt: skip
+    return Scores(metrics=metrics, seconds=time.perf_counter() - start)
 
 
-def add_chance_levels(run: Run, results: Bunch | dict[str, Bunch]) -> dict[str, Bunch]:
-    """Store each metric's ``chance_score``; return the results by metric label.
-
-    The label is the metric's key for several metrics, and for one metric
-    its scorer name (``"score"`` for a scorer object or callable).
-    """
-    if is_single_metric(results):
-        route = run.fast.get(None)
-        metric = None if route is None else route.metric
-        labelled = {metric or "score": results}
-        metrics = [metric]
-    else:
-        labelled = {str(key): bunch for key, bunch in results.items()}
-        metrics = [getattr(run.fast.get(key), "metric", None) for key in results]
-    for bunch, metric in zip(labelled.values(), metrics):
-        bunch.chance_score = chance_level(metric, run.y, run.weights)
-    return labelled
-
-
-def predict_real(run: Run, images: np.ndarray, detector: Any = None) -> tuple[Any, Any]:
+def predict_real(
+    inputs: RunInputs, images: np.ndarray, detector: Any = None
+) -> tuple[Any, Any]:
     """The estimator's score (or scores) on other images of the same rows.
 
     For the diagnostics' real images: predicted with the methods the scorer
@@ -317,54 +287,91 @@ def predict_real(run: Run, images: np.ndarray, detector: Any = None) -> tuple[An
     scores : float or dict
     detector_proba : object or None
     """
-    real = make_replay(run.estimator, run.available)
-    real.responses_ = {m: getattr(run.estimator, m)(images) for m in run.methods}
+    estimator = inputs.estimator
+    real = make_replay(estimator, inputs.available,
+                       {m: getattr(estimator, m)(images) for m in inputs.methods})
     ids = np.arange(len(images))
-    if run.weights is None:
-        scores = run.scorer(real, ids, run.y)
+    if inputs.sample_weight is None:
+        scores = inputs.scorer(real, ids, inputs.y)
     else:
-        scores = run.scorer(real, ids, run.y, sample_weight=run.weights)
+        scores = inputs.scorer(real, ids, inputs.y, sample_weight=inputs.sample_weight)
     return scores, None if detector is None else detector.predict_proba(images)
 
 
 def finish(
-    results: Bunch | dict[str, Bunch],
-    run: Run,
-    intervals: dict[str, Any],
+    inputs: RunInputs,
+    predictions: Predictions,
+    scores: Scores,
+    settings: IntervalSettings,
     *,
+    diagnostics: dict[Any, Bunch] | None = None,
+    diagnostics_seconds: float | None = None,
     verbose: int = 0,
 ) -> Bunch | dict[str, Bunch]:
-    """Add the counts, timings, plan, intervals and ranking to each result.
+    """One Bunch per metric: importances, counts, timings, plan, intervals, ranking.
 
-    ``intervals`` holds the arguments of :class:`IntervalSettings`; they are
-    only turned into settings here, after the plan has drawn its
-    permutations, so that a ``ci_random_state`` shared with ``random_state``
-    never changes the permutations.
+    Parameters
+    ----------
+    inputs, predictions, scores
+        The values of the stages before.
+    settings : IntervalSettings
+    diagnostics : dict, default=None
+        Per metric, the checks' ``diagnostics``.
+    diagnostics_seconds : float, default=None
+        Time the checks took.
+    verbose : int, default=0
+
+    Returns
+    -------
+    result : Bunch or dict of Bunch
     """
-    plan = run.plan
-    extras = {
-        "concept_names": np.asarray(plan.concept_names, dtype=object),
-        "constant_concepts": constant_concepts(plan),
-        "n_images_distinct": plan.n_distinct,
-        "n_images_generated": run.stats["generated"],
-        "n_images_cached": run.stats["hits"],
-        "n_images_bound": plan.n_bound,
-        "n_images_naive": plan.n_naive,
-        "timings": run.timings,
-        "plan": plan,
-    }
+    plan = inputs.plan
+    concept_names = np.asarray(plan.concept_names, dtype=object)
+    timings = {"planning": inputs.planning_seconds,
+               "generation": predictions.generation_seconds,
+               "prediction": predictions.prediction_seconds,
+               "scoring": scores.seconds}  # fmt: skip
+    if diagnostics_seconds is not None:
+        timings["diagnostics"] = diagnostics_seconds
+    replay = make_replay(inputs.estimator, inputs.available, predictions.responses)
     start = time.perf_counter()
-    settings = IntervalSettings(**intervals)
-    single = is_single_metric(results)
-    keys = [None] if single else list(results)
-    bunches = [results] if single else list(results.values())
-    for key, bunch in zip(keys, bunches):
-        bunch.update(extras)
-        bunch.fast_scoring = run.fast[key].scorer is not None
-        add_uncertainty(bunch, settings, plan=plan, replay=run.replay, route=run.fast[key],
-                        y=run.y, sample_weight=run.weights, verbose=verbose)
-    run.timings["intervals"] = time.perf_counter() - start
-    return results
+    results = {}
+    for key, metric in scores.metrics.items():
+        # 8. One Bunch per metric: sklearn's keys, the run's counts, then the
+        # intervals of step 7.
+        # A permutation that changes no prediction has an importance of
+        # exactly 0, not the last bits of two roundings.
+        importances = snap_rounding(metric.baseline_score - metric.permuted_scores,
+                                    metric.baseline_score)
+        bunch = Bunch(
+            importances_mean=np.mean(importances, axis=1),
+            importances_std=np.std(importances, axis=1),
+            importances=importances,
+            baseline_score=metric.baseline_score,
+            chance_score=chance_level(metric.route.metric, inputs.y, inputs.sample_weight),
+        )
+        if diagnostics is not None:
+            bunch.diagnostics = diagnostics[key]
+        bunch.update(
+            concept_names=concept_names,
+            constant_concepts=constant_concepts(plan),
+            n_images_distinct=plan.n_distinct,
+            n_images_generated=predictions.n_generated,
+            n_images_cached=predictions.n_cached,
+            n_images_bound=plan.n_bound,
+            n_images_naive=plan.n_naive,
+            timings=timings,
+            plan=plan,
+            fast_scoring=metric.route.scorer is not None,
+        )
+        # 7. Intervals, p-values and the ranking, from the stored predictions.
+        bunch.update(uncertainty(
+            importances, concept_names, settings, scores=metric, plan=plan, replay=replay,
+            y=inputs.y, sample_weight=inputs.sample_weight, verbose=verbose,
+        ))  # fmt: skip
+        results[key] = bunch
+    timings["intervals"] = time.perf_counter() - start
+    return results[None] if scores.single else results
 
 
 def explain(
@@ -372,51 +379,91 @@ def explain(
     X_captions: Any,
     y: Any,
     *,
-    options: dict[str, Any],
-    intervals: dict[str, Any],
+    generator: Any,
+    scoring: Any,
+    n_repeats: int,
+    random_state: Any,
+    sample_weight: Any,
+    max_samples: float | int,
+    concepts: Any,
+    confidence: float,
+    ci_method: str,
+    n_bootstraps: int,
+    ci_random_state: Any,
+    pvalue_correction: str | None,
     n_jobs: int | None = None,
     verbose: int = 0,
     checks: Any = None,
+    caption_options: CaptionOptions | None = None,
 ) -> Bunch | dict[str, Bunch]:
     """A whole run: prepare, gather, score, check and finish.
 
     Parameters
     ----------
-    estimator, X_captions, y : object
-        As given to the public function.
-    options : dict
-        Keyword arguments of :func:`prepare`.
-    intervals : dict
-        Keyword arguments of :class:`IntervalSettings`.
-    n_jobs, verbose : int
+    estimator, X_captions, y, generator, scoring, n_repeats, random_state, \
+sample_weight, max_samples, concepts, confidence, ci_method, n_bootstraps, \
+ci_random_state, pvalue_correction, n_jobs, verbose : object
+        As given to :func:`~sklearn_depict.depict_importance`, with a
+        ``CaptionToImage`` unpacked: ``estimator`` and ``generator`` are the
+        model and the generator, its settings are ``caption_options``.
     checks : object, default=None
-        The diagnostics: ``checks.validate(run)`` runs before any image is
-        generated, ``checks.detector`` (or None) predicts alongside the
-        estimator (``checks.check_detector_output(run, proba)`` checks its
-        output on the probe image first), and ``checks.apply(run, results)``
-        adds the checks to the results once they are scored.
+        The diagnostics: ``checks.validate(inputs)`` returns the checks ready
+        to run (before any image is generated); their ``detector`` (or None)
+        predicts alongside the estimator, and their ``apply(inputs,
+        predictions, scores)`` returns each metric's ``diagnostics``.
+    caption_options : CaptionOptions, default=None
+        The captioner, cache, seed and batch size; None uses the defaults.
 
     Returns
     -------
     result : Bunch or dict of Bunch
     """
-    run = prepare(estimator, X_captions, y, **options)
-    detector = None if checks is None else checks.detector
+    # 0.-3. Check the inputs, validate the concept table once (1.), caption
+    # (2.) and plan (3.) the distinct pairs.
+    inputs = prepare(
+        estimator, X_captions, y, generator=generator, scoring=scoring,
+        n_repeats=n_repeats, random_state=random_state, sample_weight=sample_weight,
+        max_samples=max_samples, concepts=concepts,
+        caption_options=caption_options or CaptionOptions(),
+    )  # fmt: skip
+    # Only after the plan has drawn its permutations: a ci_random_state shared
+    # with random_state never changes them.
+    settings = IntervalSettings(
+        confidence=confidence, ci_method=ci_method, n_bootstraps=n_bootstraps,
+        ci_random_state=ci_random_state, pvalue_correction=pvalue_correction,
+    )  # fmt: skip
     if checks is not None:
-        checks.validate(run)
-    proba = probe(run, detector=detector, n_jobs=n_jobs)
+        checks = checks.validate(inputs)
+    detector = None if checks is None else checks.detector
+    # 4. Try the models on one image of the generated size before making the others.
+    found, proba = probe(inputs, detector=detector, n_jobs=n_jobs)
     if proba is not None:
-        checks.check_detector_output(run, proba)
-    gather(run, detector=detector, n_jobs=n_jobs, verbose=verbose)
-    results = score(run, derivatives=intervals.get("method", "bootstrap") == "bootstrap")
-    labelled = add_chance_levels(run, results)
+        checks.check_detector_output(inputs, proba)
+    # 4.-5. Generate (cached) and predict each distinct pair once.
+    predictions = gather(inputs, detector=detector, probe=found, n_jobs=n_jobs,
+                         verbose=verbose)
+    # 6. Score every (concept, repeat) from the stored predictions.
+    scores = score(inputs, predictions, derivatives=settings.ci_method == "bootstrap")
+    diagnostics = seconds = None
     if checks is not None:
         start = time.perf_counter()
-        checks.apply(run, results)
-        run.timings["diagnostics"] = time.perf_counter() - start
-    else:
+        diagnostics = checks.apply(inputs, predictions, scores)
+        seconds = time.perf_counter() - start
+    # 7. Intervals and 8. the result.
+    result = finish(inputs, predictions, scores, settings, diagnostics=diagnostics,
+                    diagnostics_seconds=seconds, verbose=verbose)
+    if checks is None:
         # A baseline at or below chance fails check 1 even without the checks.
-        # The warning points past explain, the public function and its
-        # parameter validation, at their caller.
-        check_baselines(labelled, stacklevel=4)
-    return finish(results, run, intervals, verbose=verbose)
+        check_baselines(_by_label(result, scores))
+    return result
+
+
+def _by_label(result: Bunch | dict[str, Bunch], scores: Scores) -> dict[str, Bunch]:
+    """The result's Bunches by the metric's name in messages.
+
+    The key for several metrics; for one metric its scorer name (``"score"``
+    for a scorer object or callable).
+    """
+    if scores.single:
+        return {scores.metrics[None].route.metric or "score": result}
+    return {str(key): bunch for key, bunch in result.items()}

@@ -17,57 +17,18 @@ differences within floating-point rounding are ties: :func:`snap_rounding`.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from sklearn.utils import Bunch
 
 from .._replay import checked_score, weighted_score
-from ..fast_scoring import ScoringRoute, split_routes
+from .._warnings import external_stacklevel
+from ..fast_scoring import ScoringRoute, snap_rounding, split_route
 from .plan import ImportancePlan
+from .stages import MetricScores
 
-__all__ = ["ROUNDING_TOLERANCE", "baseline_what", "score_baseline", "score_plan",
-           "snap_rounding"]
-
-ROUNDING_TOLERANCE = 1e-12
-"""Score differences within ``ROUNDING_TOLERANCE * max(1, |score|)`` are ties."""
-
-
-def snap_rounding(differences: Any, score: Any) -> np.ndarray:
-    """``differences`` with the ones within floating-point rounding set to 0.
-
-    Two scores of the same predictions computed in a different order can
-    differ in their last bits (1e-16 for an AUROC). Such a difference is no
-    evidence of reliance; counted as a drop it would give a p-value of 0.001.
-    A difference within ``ROUNDING_TOLERANCE * max(1, |score|)`` is a tie. The
-    tolerance sits far below any difference a metric can show on real data
-    (an AUROC moves by at least ``1 / (n_positive * n_negative)``), and below
-    the 1e-12 to which the results equal scikit-learn's.
-
-    Parameters
-    ----------
-    differences : array-like
-        Importances (score drops) or bootstrap replicates of them.
-    score : float or array-like
-        The score they are differences of (the baseline), broadcast against
-        ``differences``.
-
-    Returns
-    -------
-    snapped : ndarray of float
-
-    Examples
-    --------
-    >>> from sklearn_depict._engine.score import snap_rounding
-    >>> snap_rounding([1.1e-16, -2.2e-16, 0.004], 0.83)
-    array([0.   , 0.   , 0.004])
-    """
-    snapped = np.array(differences, dtype=float)
-    with np.errstate(invalid="ignore"):
-        tolerance = ROUNDING_TOLERANCE * np.maximum(1.0, np.abs(np.asarray(score, float)))
-        snapped[np.abs(snapped) <= tolerance] = 0.0
-    return snapped
-
+__all__ = ["baseline_what", "score_baseline", "score_plan"]
 
 def baseline_what(scorer: Any) -> str:
     return f"Scoring the images generated from the unpermuted captions with {scorer!r}"
@@ -88,37 +49,52 @@ def score_baseline(
 def score_plan(
     plan: ImportancePlan,
     replay: Any,
-    scorer: Any,
+    routes: dict[Any, ScoringRoute],
     y: np.ndarray,
     weights: Any,
-    routes: dict[Any, ScoringRoute],
+    baseline: tuple[Any, tuple[warnings.WarningMessage, ...]],
+    *,
     derivatives: bool = False,
-    baseline: tuple[Any, list[warnings.WarningMessage]] | None = None,
-) -> Bunch | dict[str, Bunch]:
-    """Score the baseline and every (concept, repeat) from stored predictions.
+) -> dict[Any, MetricScores]:
+    """Score every (concept, repeat) from stored predictions.
 
-    The baseline goes through sklearn's scorer (or is ``baseline``, the
-    ``(score, warnings)`` of :func:`score_baseline` when it was scored before
-    the permuted images were generated). The permuted scores of a metric with
-    a vectorised scorer come from one array computation per concept (and,
-    with ``derivatives``, each row's contribution for the bootstrap); every
-    other metric is scored repeat by repeat with its own sklearn scorer.
+    The baseline is ``baseline``, the ``(score, warnings)`` of
+    :func:`score_baseline`, scored before the permuted images were
+    generated; its warnings are issued again here. The permuted scores of a
+    metric with a vectorised scorer come from one array computation per
+    concept (and, with ``derivatives``, each row's contribution for the
+    bootstrap); every other metric is scored repeat by repeat with its own
+    sklearn scorer.
+
+    Returns
+    -------
+    metrics : dict
+        From metric name (None for a single metric) to :class:`MetricScores`.
     """
-    if baseline is None:
-        baseline = score_baseline(scorer, replay, plan, y, weights)
     baseline, caught = baseline
     for warning in caught:
-        warnings.warn(warning.message, stacklevel=6)
+        warnings.warn(warning.message, stacklevel=external_stacklevel())
     rows = plan.row_indices
     y_scored = y[rows]
     w_scored = None if weights is None else weights[rows]
+    routes = dict(routes)
     permuted: dict[Any, list] = {key: [] for key in routes}
+    # A vectorised scorer is checked against sklearn on its first concept;
+    # one that disagrees is dropped for the rest of the run.
+    verified: set[Any] = set()
+    row_derivatives: dict[Any, list] = {key: [] for key in routes}
     for concept_ids in plan.permuted_ids:
-        for key, route in routes.items():
+        for key, route in list(routes.items()):
             scores = None
             if route.scorer is not None:
-                scores = _fast_scores(route, replay, concept_ids, y_scored, w_scored,
-                                      derivatives)
+                fast = _fast_scores(route, replay, concept_ids, y_scored, w_scored,
+                                    derivatives, check=key not in verified)
+                if fast is None:
+                    routes[key] = route = replace(route, scorer=None, full=None)
+                elif fast is not _NOT_VECTORISED:
+                    scores, derivative = fast
+                    verified.add(key)
+                    row_derivatives[key].append(derivative)
             if scores is None:
                 raw = [weighted_score(route.exact, replay, ids, y_scored, w_scored)
                        for ids in concept_ids]
@@ -128,17 +104,35 @@ def score_plan(
                     continue
                 scores = np.array(raw)
             permuted[key].append(scores)
-    if isinstance(baseline, dict):
-        split_routes(routes, list(baseline))
-        return {
-            name: _importances_bunch(
-                _same_arithmetic(baseline[name], routes.get(name), replay, plan),
-                np.array(permuted[name]),
-            )
-            for name in baseline
-        }
-    return _importances_bunch(_same_arithmetic(baseline, routes.get(None), replay, plan),
-                              np.array(permuted[None]))
+    if not isinstance(baseline, dict):
+        return {None: _metric(baseline, permuted[None], routes[None], row_derivatives[None],
+                              plan, replay, None in verified)}
+    if None in routes:  # a callable's dict: each metric gets its own exact route
+        routes = split_route(routes[None], list(baseline))
+    return {
+        name: _metric(baseline[name], permuted[name], routes[name],
+                      row_derivatives.get(name, []), plan, replay, name in verified)
+        for name in baseline
+    }
+
+
+def _metric(baseline: Any, permuted: list, route: ScoringRoute, derivatives: list,
+            plan: ImportancePlan, replay: Any, verified: bool) -> MetricScores:
+    complete = (
+        route.scorer is not None
+        and len(derivatives) == len(plan.permuted_ids)
+        and all(d is not None for d in derivatives)
+    )
+    return MetricScores(
+        baseline_score=_same_arithmetic(baseline, route, replay, plan, verified),
+        permuted_scores=np.array(permuted),
+        route=route,
+        derivatives=np.array(derivatives) if complete else None,
+    )
+
+
+# What _fast_scores gives when the stored outputs cannot be vectorised.
+_NOT_VECTORISED = object()
 
 
 def _fast_scores(
@@ -148,38 +142,42 @@ def _fast_scores(
     y: np.ndarray,
     weights: Any,
     derivatives: bool,
-) -> np.ndarray | None:
-    """All repeats of a concept at once; None (and a warning) if it disagrees with sklearn."""
+    *,
+    check: bool,
+) -> Any:
+    """All repeats of a concept at once, with their row derivatives (or None).
+
+    Returns ``(scores, derivative)``; ``_NOT_VECTORISED`` for a multi-output
+    model (the exact path scores it); None, with a warning, when ``check``
+    finds that the first repeat disagrees with sklearn.
+    """
     fast = route.scorer
     stored = replay.responses_[fast.method]
     if isinstance(stored, list):  # multi-output models keep the exact path
-        return None
+        return _NOT_VECTORISED
     if derivatives:
         scores, derivative = fast.score(stored, concept_ids, derivative=True)
-        route.derivatives.append(derivative)
     else:
-        scores = fast.score(stored, concept_ids)
-    if route.verified:
-        return scores
+        scores, derivative = fast.score(stored, concept_ids), None
+    if not check:
+        return scores, derivative
     # One repeat through sklearn itself, once per run, guards the vectorised
     # path against a scikit-learn version that computes a metric differently.
     reference = weighted_score(route.exact, replay, concept_ids[0], y, weights)
     if np.allclose(scores[0], reference, rtol=1e-9, atol=1e-12, equal_nan=True):
-        route.verified = True
-        return scores
+        return scores, derivative
     warnings.warn(
         f"The vectorised {fast.name!r} scorer gave {scores[0]!r} where scikit-learn "
         f"gives {reference!r}; scoring repeat by repeat instead. Please report this "
         "with your scikit-learn version.",
         RuntimeWarning,
-        stacklevel=7,
+        stacklevel=external_stacklevel(),
     )
-    route.scorer = route.full = None
     return None
 
 
 def _same_arithmetic(
-    baseline: Any, route: ScoringRoute | None, replay: Any, plan: ImportancePlan
+    baseline: Any, route: ScoringRoute, replay: Any, plan: ImportancePlan, verified: bool
 ) -> Any:
     """The baseline scored as the permutations were, where that is sklearn's score.
 
@@ -191,7 +189,7 @@ def _same_arithmetic(
     when it equals sklearn's to rounding (the cross-check already held).
     """
     rows = plan.row_indices
-    if (route is None or route.scorer is None or not route.verified
+    if (route.scorer is None or not verified
             or len(rows) != len(plan.baseline_ids)
             or not np.array_equal(rows, np.arange(len(rows)))):
         return baseline
@@ -204,14 +202,3 @@ def _same_arithmetic(
     if snap_rounding(fast - baseline, baseline) == 0:
         return fast
     return baseline
-
-
-def _importances_bunch(baseline: Any, permuted: np.ndarray) -> Bunch:
-    importances = snap_rounding(baseline - permuted, baseline)
-    return Bunch(
-        importances_mean=np.mean(importances, axis=1),
-        importances_std=np.std(importances, axis=1),
-        importances=importances,
-        baseline_score=baseline,
-    )
-

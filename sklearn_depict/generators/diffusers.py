@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._torch_utils import dtype_name
+from .._warnings import external_stacklevel
 from . import _fingerprint as _fp
 from . import lora as _lora
 from ._base import check_captions_and_seeds
@@ -554,7 +555,7 @@ def _warn_if_truncated(pipe: Any, captions: list[str]) -> None:
             "shorten the captions (a template, fewer context columns) or put the "
             "permuted concepts first.",
             CaptionTruncationWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
 
 

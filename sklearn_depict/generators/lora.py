@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "ADAPTER_PREFIX",
     "LORA_WEIGHT_NAME",
+    "TRAINING_RECORD",
     "activated",
     "adapter_folder_base",
     "adapter_name",
@@ -32,6 +33,7 @@ __all__ = [
     "fuse",
     "is_generator_adapter_key",
     "load_adapters",
+    "read_training_record",
     "resolve_lora_files",
     "text_encoder_lora_problem",
 ]
@@ -129,6 +131,18 @@ def _check_lora_keys(path: Path) -> None:
         )
 
 
+#: The record ``fit_text_to_image(method="lora")`` writes beside its adapters.
+TRAINING_RECORD = "lora_training.json"
+
+
+def read_training_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The record of a LoRA training run in ``folder``, or None."""
+    path = Path(folder) / TRAINING_RECORD
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
 def adapter_folder_base(folder: Any) -> tuple[bool, str | None]:
     """Whether ``folder`` holds LoRA adapters instead of a pipeline, and their base.
 
@@ -148,8 +162,6 @@ def adapter_folder_base(folder: Any) -> tuple[bool, str | None]:
     path = Path(os.fspath(folder)).expanduser()
     if (path / "model_index.json").exists() or not (path / LORA_WEIGHT_NAME).is_file():
         return False, None
-    from ..text_to_image.lora import read_training_record  # stdlib only, no torch
-
     try:
         base = (read_training_record(path) or {}).get("base")
     except (OSError, ValueError, AttributeError):  # unreadable: no base to suggest

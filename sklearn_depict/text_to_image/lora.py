@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..generators.lora import TRAINING_RECORD, read_training_record
+
 __all__ = [
     "TEXT_ENCODER_TARGETS",
     "TRAINING_RECORD",
@@ -34,7 +36,6 @@ TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 #: What ``fit_text_to_image(method="lora")`` writes next to the adapter: the
 #: base model it adapts and the adapter's settings.
-TRAINING_RECORD = "lora_training.json"
 
 _ADAPTER = "default"
 
@@ -195,11 +196,3 @@ def write_training_record(folder: str | os.PathLike, record: dict[str, Any]) -> 
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
     os.replace(tmp, path)
-
-
-def read_training_record(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The record of a LoRA training run in ``folder``, or None."""
-    path = Path(folder) / TRAINING_RECORD
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
