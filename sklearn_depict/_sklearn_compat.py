@@ -36,6 +36,7 @@ import sklearn
 
 __all__ = [
     "SKLEARN_VERSION",
+    "EstimatorParameterError",
     "HasMethods",
     "Integral",
     "Interval",
@@ -151,9 +152,14 @@ def validate_estimator_params(estimator: Any) -> None:
             caller_name=type(estimator).__name__,
         )
     except InvalidParameterError as exc:
-        # A plain ValueError: inside a function decorated with validate_params,
-        # scikit-learn would rename the message's owner to that function.
-        raise ValueError(str(exc)) from None
+        # Not an InvalidParameterError: inside a function decorated with
+        # validate_params, scikit-learn would rename the message's owner to
+        # that function. Both a ValueError and a TypeError, as sklearn's is.
+        raise EstimatorParameterError(str(exc)) from None
+
+
+class EstimatorParameterError(ValueError, TypeError):
+    """A parameter of an estimator used without ``fit`` has a value it does not take."""
 
 
 def scorer_parts(scorer: Any) -> dict[str, Any] | None:

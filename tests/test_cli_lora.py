@@ -66,7 +66,8 @@ def _explain(folder, generator, out, *extra):
         "explain", "--estimator", str(folder / "clf.joblib"),
         "--concepts", str(folder / "table.csv"), "--labels", str(folder / "labels.npy"),
         "--generator", str(generator), "--local-files-only", "--steps", "2",
-        "--scoring", "accuracy", "--n-repeats", "1", "--n-bootstraps", "20",
+        "--scoring", "accuracy", "--n-repeats", "1", "--random-state", "0",
+        "--n-bootstraps", "20",
         "--examples", "0", "--quiet", "--output-dir", str(out), *extra,
     ]  # fmt: skip
 
@@ -75,7 +76,8 @@ def _api_run(clf, table, y, cache, **lora):
     generator = DiffusersGenerator(
         str(lora.pop("base")), num_inference_steps=2, local_files_only=True, **lora
     )
-    return depict_importance(clf, table, y, scoring="accuracy", n_repeats=1,
+    # The command's permutations: the same random_state draws the same pairs.
+    return depict_importance(clf, table, y, scoring="accuracy", n_repeats=1, random_state=0,
                              generator=CaptionToImage(generator, cache=cache))
 
 

@@ -248,7 +248,7 @@ CASES = [
          "0 rows"),
     Case("CaptionToImage with a text seed",
          lambda: CaptionToImage(ShapesGenerator(), seed="1").transform(TABLE), TypeError,
-         "seed must be an int"),
+         "'seed' parameter of CaptionToImage must be an int"),
     Case("CaptionToImage without a generator",
          lambda: CaptionToImage(None).transform(TABLE), TypeError,
          "must be an object with a generate"),
