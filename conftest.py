@@ -20,10 +20,10 @@ if importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("to
 _DOCTESTS_NEED = {
     "sklearn_depict.shapes_diffusion.load_shapes_diffusion": ("torch", "diffusers"),
     "sklearn_depict.digits_diffusion.load_digits_diffusion": ("torch", "diffusers"),
-    "sklearn_depict.torch_models.": ("torch",),
-    "sklearn_depict.shapes_judge.": ("torch",),
+    "sklearn_depict.models.torch_adapters.": ("torch",),
+    "sklearn_depict.datasets.shapes_judge.": ("torch",),
     "sklearn_depict._torch_utils.one_thread": ("torch",),
-    "sklearn_depict.digits_shortcuts.train_digits_cnn": ("torch",),
+    "sklearn_depict.case_studies.digits_shortcuts.train_digits_cnn": ("torch",),
 }
 
 

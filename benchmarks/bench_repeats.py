@@ -6,7 +6,7 @@ The engine generates and predicts each distinct image once, whatever
 ``n_repeats`` is; every (concept, repeat) score is a gather of stored
 predictions. Scoring those gathers with one sklearn scorer call per repeat
 made a 500-repeat run 9x slower than a 25-repeat one. The vectorised named
-scorers (:mod:`sklearn_depict.fast_scoring`) score all repeats of a concept at
+scorers (:mod:`sklearn_depict.stats.fast_scoring`) score all repeats of a concept at
 once.
 
 Setup: ``make_shapes_dataset(500)`` explained, a logistic regression trained on

@@ -50,8 +50,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_depict import CaptionToImage, ShapesGenerator, depict_importance, make_shapes_dataset
-from sklearn_depict.datasets import make_concept_labels
-from sklearn_depict.uncertainty import importance_intervals
+from sklearn_depict.datasets.shapes import make_concept_labels
+from sklearn_depict.stats.ranking import importance_intervals
 
 METHODS = ("bootstrap", "t")
 

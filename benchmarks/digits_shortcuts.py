@@ -2,7 +2,7 @@
 
 Regenerates every number of ``docs/digits_shortcuts.rst``.
 
-Part 1, the shortcut case study (:mod:`sklearn_depict.digits_shortcuts`)
+Part 1, the shortcut case study (:mod:`sklearn_depict.case_studies.digits_shortcuts`)
     Task "digit >= 5" on the real digits of ``load_digits`` at 16 px. A small
     CNN trained on the natural training split (``clean``) and one per style
     concept trained only on the rows where that concept equals the label
@@ -53,11 +53,15 @@ import numpy as np
 import torch
 
 from sklearn_depict import ImageCache
-from sklearn_depict.datasets import make_concept_labels, oracle_importance
-from sklearn_depict.demo_digits import format_shortcut_report
-from sklearn_depict.digits import digits_detector
+from sklearn_depict.case_studies.digits_shortcuts import (
+    IMAGE_SIZE,
+    digits_split,
+    run_shortcut_study,
+)
+from sklearn_depict.cli.demo_digits import format_shortcut_report
+from sklearn_depict.datasets.digits import digits_detector
+from sklearn_depict.datasets.shapes import make_concept_labels, oracle_importance
 from sklearn_depict.digits_diffusion import load_digits_diffusion
-from sklearn_depict.digits_shortcuts import IMAGE_SIZE, digits_split, run_shortcut_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_synthetic import (  # noqa: E402  (a sibling script, not a package)

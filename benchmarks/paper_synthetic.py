@@ -16,10 +16,10 @@ is known. This script reproduces that design on the shapes domain:
   ``w_m ~ U[0, 1]``, ``P(y = 1) = sigmoid((w_m . p - t_m) / T)``, where ``t_m``
   is the median of ``w_m . p`` on the training renders and ``T`` is
   ``--temperature``. Its labels are ``y_m = w_m . c > median``
-  (:func:`sklearn_depict.datasets.make_concept_labels`).
+  (:func:`sklearn_depict.datasets.shapes.make_concept_labels`).
 * The **oracle** of model ``m`` is ``w_m`` times the standard deviation of the
   detector's concept probabilities on the explained real images
-  (:func:`sklearn_depict.datasets.oracle_importance`).
+  (:func:`sklearn_depict.datasets.shapes.oracle_importance`).
 
 Three explanations are turned into one score per (model, concept):
 
@@ -132,7 +132,7 @@ from sklearn_depict import (
     depict_importance,
     make_shapes_dataset,
 )
-from sklearn_depict.datasets import make_concept_labels, oracle_importance
+from sklearn_depict.datasets.shapes import make_concept_labels, oracle_importance
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FIGURE = REPO / "docs" / "_static" / "paper_synthetic.png"

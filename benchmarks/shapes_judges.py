@@ -6,9 +6,9 @@ sampler settings (fixed seeds), then prints, per concept, the false-alarm rate
 (concept absent from the caption, the judge reads it) and the miss rate
 (present, the judge does not read it) under
 
-* the morphology judge, :func:`sklearn_depict.bottleneck.shapes_detector`
+* the morphology judge, :func:`sklearn_depict.models.bottleneck.shapes_detector`
   (pixel counts and logistic regressions, the judge of training.json), and
-* the CNN judge, :func:`sklearn_depict.shapes_judge.shapes_cnn_judge`
+* the CNN judge, :func:`sklearn_depict.datasets.shapes_judge.shapes_cnn_judge`
   (a small convolutional network that learns its own features; three of
   them, with different seeds, their probabilities averaged, and each alone),
 
@@ -106,13 +106,13 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from sklearn_depict import make_shapes_dataset
-    from sklearn_depict.bottleneck import shapes_detector
+    from sklearn_depict.datasets.shapes_judge import shapes_cnn_judge
+    from sklearn_depict.models.bottleneck import shapes_detector
     from sklearn_depict.shapes_diffusion import (
         GUIDANCE_SCALE,
         NUM_INFERENCE_STEPS,
         training_report,
     )
-    from sklearn_depict.shapes_judge import shapes_cnn_judge
 
     args.steps = NUM_INFERENCE_STEPS if args.steps is None else args.steps
     args.guidance = GUIDANCE_SCALE if args.guidance is None else args.guidance

@@ -1,12 +1,12 @@
 """Train the shipped digits diffusion model (sklearn_depict/digits_diffusion/weights).
 
 Trains a pixel-space text-to-image model with ``fit_text_to_image`` on the
-training split of :func:`sklearn_depict.digits.make_digits_dataset` (captions
+training split of :func:`sklearn_depict.datasets.digits.make_digits_dataset` (captions
 such as ``"seven, thick, slanted"``), each image also shifted sideways by up
 to ``--shift`` pixels. After every ``--eval-every`` steps it
 generates one image per held-out caption with the averaged weights, at the
 shipped sampling settings, and judges them with
-:func:`~sklearn_depict.digits.digits_detector` (fitted on real digits): the
+:func:`~sklearn_depict.datasets.digits.digits_detector` (fitted on real digits): the
 digit read correctly, and each style concept measured as the caption says.
 The best weights so far go to the package; ``training.json`` beside them
 records the settings, seed, wall time, history and final figures.
@@ -34,7 +34,7 @@ def split(seed: int = 0, image_size: int = 16):
     """The training and held-out rows of the digits domain (stratified 75/25)."""
     from sklearn.model_selection import train_test_split
 
-    from sklearn_depict.digits import make_digits_dataset
+    from sklearn_depict.datasets.digits import make_digits_dataset
 
     data = make_digits_dataset(image_size=image_size)
     train, test = train_test_split(
@@ -144,7 +144,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from sklearn_depict.digits import digits_detector
+    from sklearn_depict.datasets.digits import digits_detector
     from sklearn_depict.text_to_image import fit_text_to_image
     from sklearn_depict.text_to_image.recipe import train_in_chunks
 

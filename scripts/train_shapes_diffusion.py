@@ -116,7 +116,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from sklearn_depict import make_shapes_dataset
-    from sklearn_depict.bottleneck import shapes_detector
+    from sklearn_depict.models.bottleneck import shapes_detector
     from sklearn_depict.shapes_diffusion import GUIDANCE_SCALE, NUM_INFERENCE_STEPS
     from sklearn_depict.text_to_image import fit_text_to_image
     from sklearn_depict.text_to_image.recipe import train_in_chunks

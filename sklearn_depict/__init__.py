@@ -14,19 +14,19 @@ from importlib import import_module
 from typing import Any
 
 from ._engine.plan import ImportancePlan
-from .bottleneck import ConceptBottleneckClassifier
 from .cache import ImageCache
 from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
-from .datasets import make_concept_labels, make_shapes_dataset, oracle_importance
+from .datasets.digits import digits_detector, make_digits_dataset
+from .datasets.shapes import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import depict_diagnostics
-from .digits import digits_detector, make_digits_dataset
 from .digits_diffusion import load_digits_diffusion
 from .exceptions import ConstantConceptWarning, DiagnosticWarning
 from .generators import ShapesGenerator
-from .image_transforms import ChannelsFirst, FlattenImages
 from .importance import depict_importance
+from .models.bottleneck import ConceptBottleneckClassifier
+from .models.image_transforms import ChannelsFirst, FlattenImages
 from .shapes_diffusion import load_shapes_diffusion
 
 __version__ = "0.1.0"
@@ -62,11 +62,11 @@ __all__ = [
 
 _LAZY = {
     "DiffusersGenerator": "sklearn_depict.generators.diffusers",
-    "ImportanceDisplay": "sklearn_depict.displays",
-    "IndependenceDisplay": "sklearn_depict.displays",
-    "PermutationExamplesDisplay": "sklearn_depict.displays",
-    "TorchImageClassifier": "sklearn_depict.torch_models",
-    "TorchImageRegressor": "sklearn_depict.torch_models",
+    "ImportanceDisplay": "sklearn_depict.reporting.displays",
+    "IndependenceDisplay": "sklearn_depict.reporting.displays",
+    "PermutationExamplesDisplay": "sklearn_depict.reporting.displays",
+    "TorchImageClassifier": "sklearn_depict.models.torch_adapters",
+    "TorchImageRegressor": "sklearn_depict.models.torch_adapters",
 }
 
 

@@ -16,13 +16,13 @@ from sklearn.pipeline import Pipeline
 
 from ._engine.execute import DEFAULT_CHUNK_SIZE, execute
 from ._engine.generate import distinct_pairs, resolve_fingerprint
+from ._engine.preflight import check_not_torch_module
 from ._engine.stages import CaptionOptions
 from ._sklearn_compat import HasMethods, Integral, Interval, validate_estimator_params
 from .cache import check_cache
 from .captioning import ConceptCaptioner
 from .concepts import make_concept_table
 from .generators._base import check_generator
-from .preflight import check_not_torch_module
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike

@@ -17,20 +17,15 @@ from sklearn.utils import Bunch, check_array, check_consistent_length
 
 from ._engine.params import CHECK_CONSTRAINTS, RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import explain
-from ._replay import looks_like_classifier
 from ._sklearn_compat import Integral, Interval, RealNotInt, StrOptions, validate_params
 from .cache import ImageCache, check_cache
 from .caption_to_image import CaptionToImage, unpack_caption_step
 from .concepts import check_concept_table
 from .diagnostics import Checks
-from .results import is_single_metric
-from .row_bootstrap import t_pvalues
-from .uncertainty import (
-    STABILITY_MEASURES,
-    fold_agreement,
-    importance_intervals,
-    rank_with_ties,
-)
+from .stats.bootstrap import t_pvalues
+from .stats.ranking import STABILITY_MEASURES, fold_agreement, importance_intervals, rank_with_ties
+from .stats.replay import looks_like_classifier
+from .stats.results import is_single_metric
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike
@@ -142,7 +137,7 @@ pvalue_correction : object
         order of concepts no fold tells apart from zero does not count.
         ``"kendall_tau"``: the plain mean pairwise Kendall tau over all
         concepts (the earlier verdict). See
-        :func:`~sklearn_depict.uncertainty.fold_agreement`.
+        :func:`~sklearn_depict.stats.ranking.fold_agreement`.
     verbose : int, default=0
         Progress bars when above 0.
 
@@ -170,7 +165,7 @@ pvalue_correction : object
             1 for the concept with the largest mean across folds.
         tie_groups : list of list
             Runs of the ranking whose across-fold intervals all overlap
-            pairwise (see :func:`~sklearn_depict.uncertainty.rank_with_ties`).
+            pairwise (see :func:`~sklearn_depict.stats.ranking.rank_with_ties`).
         concept_names : ndarray
             The permuted concepts.
         rank_agreement : float

@@ -33,8 +33,11 @@ from ._engine.stages import Predictions, RunInputs, Scores
 from ._sklearn_compat import validate_params
 from ._warnings import external_stacklevel
 from .caption_to_image import CaptionToImage, unpack_caption_step
-from .chance import chance_failures, chance_level
-from .concept_auroc import (
+from .exceptions import DiagnosticWarning
+from .formatting import quoted
+from .models.image_transforms import looks_channels_first
+from .stats.chance import chance_failures, chance_level
+from .stats.concept_auroc import (
     _categories,
     _concept_auroc,
     _outputs,
@@ -42,10 +45,7 @@ from .concept_auroc import (
     auroc,
     concept_probabilities,
 )
-from .exceptions import DiagnosticWarning
-from .formatting import quoted
-from .image_transforms import looks_channels_first
-from .results import is_single_metric
+from .stats.results import is_single_metric
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike
@@ -77,7 +77,7 @@ def generation_checks(
 
     Check 1 compares the estimator's score on real and on generated images,
     and fails too when either score is at or below chance
-    (:func:`~sklearn_depict.chance.chance_failures`), real images or not. A
+    (:func:`~sklearn_depict.stats.chance.chance_failures`), real images or not. A
     :class:`DiagnosticWarning` is issued for each failed check.
 
     Parameters
@@ -503,7 +503,7 @@ verbose : object
             the generated (or real) images is at or below ``chance_score``.
         chance_score : float
             The score at chance (see
-            :func:`~sklearn_depict.chance.chance_level`); NaN when unknown.
+            :func:`~sklearn_depict.stats.chance.chance_level`); NaN when unknown.
         real_score, generated_score, score_gap : float
             The target model on real and generated images (with ``X_images``).
         detector_concepts : list
@@ -524,7 +524,7 @@ verbose : object
     Examples
     --------
     >>> from sklearn_depict import ShapesGenerator, make_shapes_dataset
-    >>> from sklearn_depict.bottleneck import (ConceptBottleneckClassifier,
+    >>> from sklearn_depict.models.bottleneck import (ConceptBottleneckClassifier,
     ...                                        make_shapes_detector)
     >>> from sklearn_depict.diagnostics import depict_diagnostics
     >>> train = make_shapes_dataset(600, random_state=0)

@@ -176,7 +176,7 @@ def depict_importance(
         ``pvalue_correction`` is set, ``ci_method``, ``ranking`` (1 = most
         important), ``tie_groups`` (concept names in runs of the ranking whose
         intervals all overlap pairwise, most important first; see
-        :func:`~sklearn_depict.uncertainty.rank_with_ties`), ``fast_scoring``
+        :func:`~sklearn_depict.stats.ranking.rank_with_ties`), ``fast_scoring``
         (True when the scores came from the vectorised implementation of a
         named sklearn scorer) and ``plan``, an :class:`ImportancePlan`: the
         distinct (caption, seed) pairs and which one each row shows in the

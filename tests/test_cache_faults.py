@@ -29,7 +29,7 @@ from sklearn_depict import (
 from sklearn_depict._engine.execute import execute
 from sklearn_depict._engine.generate import generate_pairs
 from sklearn_depict.cache import SUFFIX, CacheWarning, decode_entry, encode_entry
-from sklearn_depict.cli import main
+from sklearn_depict.cli.main import main
 
 
 class SeesShapes:

@@ -1,7 +1,7 @@
 """A baseline at or below chance: its level per metric, the warning and a failed check 1.
 
 The API (``depict_importance``, ``depict_diagnostics``), the command line and
-the report all read the one definition of chance in ``sklearn_depict.chance``.
+the report all read the one definition of chance in ``sklearn_depict.stats.chance``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from sklearn_depict import (
     make_concept_labels,
     make_shapes_dataset,
 )
-from sklearn_depict.chance import at_or_below_chance, chance_level
-from sklearn_depict.cli import main
-from sklearn_depict.results_io import read_results
-from sklearn_depict.verdicts import format_checks
+from sklearn_depict.cli.main import main
+from sklearn_depict.reporting.results_io import read_results
+from sklearn_depict.reporting.verdicts import format_checks
+from sklearn_depict.stats.chance import at_or_below_chance, chance_level
 
 CONCEPT = "red circle"
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import sklearn_depict
-from sklearn_depict.cli import main
+from sklearn_depict.cli.main import main
 
 DEMO = ["demo", "--n-samples", "120", "--n-repeats", "3", "--n-train", "600", "--quiet"]
 
@@ -54,7 +54,7 @@ def test_demo_writes_results(tmp_path, capsys, suffix):
                                        "oracle", "rank", "oracle_rank"]
         assert len(table) == 6
     else:
-        # The one results schema (sklearn_depict.results_io), as in results.json.
+        # The one results schema (sklearn_depict.reporting.results_io), as in results.json.
         payload = json.loads(path.read_text())
         assert len(payload["concept_names"]) == 6
         assert len(payload["results"]["roc_auc"]["importances"][0]) == 3
@@ -118,7 +118,7 @@ def test_public_names_resolve():
 
 def test_demo_with_the_shipped_diffusion_model():
     pytest.importorskip("diffusers")
-    from sklearn_depict.demo import format_report, run_demo
+    from sklearn_depict.cli.demo import format_report, run_demo
 
     report = run_demo(20, n_repeats=2, n_train=300, verbose=0, generator="diffusion")
     text = format_report(report)

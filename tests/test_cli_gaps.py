@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 
 import sklearn_depict
 from sklearn_depict import FlattenImages, make_shapes_dataset
-from sklearn_depict.cli import main
+from sklearn_depict.cli.main import main
 from sklearn_depict.formatting import fixed, plot_label
 
 CONCEPT = "blue square"
@@ -122,7 +122,7 @@ def test_a_saved_bare_torch_module_names_the_adapter(task, tmp_path, capsys):
 def test_no_negative_zero_in_tables():
     from sklearn.utils import Bunch
 
-    from sklearn_depict.cli import _format_ranking
+    from sklearn_depict.cli.main import _format_ranking
 
     table = pd.DataFrame({"metric": ["roc_auc"] * 2, "rank": [1, 2], "concept": ["a", "b"],
                           "importance_mean": [0.25, -0.00001], "ci_low": [0.2, -0.00004],
@@ -136,7 +136,7 @@ def test_no_negative_zero_in_tables():
 def test_long_and_dollar_labels_in_plots(tmp_path):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
-    from sklearn_depict.displays import ImportanceDisplay, IndependenceDisplay
+    from sklearn_depict.reporting.displays import ImportanceDisplay, IndependenceDisplay
 
     long = "patient has a documented history of chronic obstructive pulmonary disease"
     names = [long, "cost $5 to $10", "age"]
@@ -156,7 +156,7 @@ def test_long_and_dollar_labels_in_plots(tmp_path):
 @pytest.mark.filterwarnings("ignore::sklearn_depict.DiagnosticWarning")
 def test_check_messages_show_names_not_reprs():
     from sklearn_depict import ShapesGenerator, depict_diagnostics
-    from sklearn_depict.bottleneck import make_shapes_detector
+    from sklearn_depict.models.bottleneck import make_shapes_detector
 
     train = make_shapes_dataset(200, random_state=0)
     test = make_shapes_dataset(30, random_state=1)

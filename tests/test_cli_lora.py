@@ -28,7 +28,7 @@ from sklearn_depict import (  # noqa: E402
     depict_importance,
     make_shapes_dataset,
 )
-from sklearn_depict.cli import main  # noqa: E402
+from sklearn_depict.cli.main import main  # noqa: E402
 from sklearn_depict.text_to_image import fit_text_to_image  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -13,9 +13,9 @@ from sklearn_depict import (
     ShapesGenerator,
     depict_importance,
 )
-from sklearn_depict.cli import _format_ranking
-from sklearn_depict.report import importance_table, write_report
-from sklearn_depict.results_io import results_from_dict, results_to_dict
+from sklearn_depict.cli.main import _format_ranking
+from sklearn_depict.reporting.report import importance_table, write_report
+from sklearn_depict.reporting.results_io import results_from_dict, results_to_dict
 
 
 class _Refusing:

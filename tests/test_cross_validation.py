@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from conftest import CountingGenerator, flatten
 from sklearn_depict import ShapesGenerator, depict_importance
 from sklearn_depict.cross_validation import cross_validate_importance
-from sklearn_depict.uncertainty import fold_agreement
+from sklearn_depict.stats.ranking import fold_agreement
 
 
 def test_prefit_folds_match_explaining_each_fold(bottleneck, shapes_test, bottleneck_labels):

@@ -10,8 +10,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import Bunch
 
 from sklearn_depict import ShapesGenerator, depict_importance
-from sklearn_depict.bottleneck import make_shapes_concept_model
 from sklearn_depict.diagnostics import DiagnosticWarning, auroc, depict_diagnostics
+from sklearn_depict.models.bottleneck import make_shapes_concept_model
 
 
 class IgnoringGenerator:

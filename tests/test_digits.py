@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 
 from sklearn_depict import ConceptCaptioner
-from sklearn_depict.digits import (
+from sklearn_depict.datasets.digits import (
     DIGIT_WORDS,
     DigitsConceptDetector,
     digits_detector,

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from sklearn_depict.digits_shortcuts import (
+from sklearn_depict.case_studies.digits_shortcuts import (
     EXPECTED_TOP,
     MODELS,
     concept_oracle,
@@ -161,13 +161,13 @@ def test_study_finds_each_models_shortcut_with_a_faithful_generator(split, tmp_p
 
 
 def test_demo_digits_rejects_options_it_cannot_honour(capsys):
-    from sklearn_depict.cli import main
+    from sklearn_depict.cli.main import main
 
     for extra in (["--generator", "shapes"], ["--output", "out.json"]):
         with pytest.raises(SystemExit):
             main(["demo", "--domain", "digits", *extra])
         assert "cannot be used with --domain digits" in capsys.readouterr().err
-    from sklearn_depict.demo_digits import run_digits_demo
+    from sklearn_depict.cli.demo_digits import run_digits_demo
 
     with pytest.raises(ValueError, match="one generator"):
         run_digits_demo(generator="shapes")
@@ -177,8 +177,8 @@ def test_demo_digits_rejects_options_it_cannot_honour(capsys):
 
 def test_case_study_modules_do_not_import_torch():
     code = (
-        "import sys, sklearn_depict, sklearn_depict.digits_shortcuts, "
-        "sklearn_depict.demo_digits; print('torch' in sys.modules)"
+        "import sys, sklearn_depict, sklearn_depict.case_studies.digits_shortcuts, "
+        "sklearn_depict.cli.demo_digits; print('torch' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
@@ -188,7 +188,7 @@ def test_case_study_modules_do_not_import_torch():
 @pytest.mark.slow
 def test_demo_with_the_shipped_diffusion_model(tmp_path):
     pytest.importorskip("diffusers")
-    from sklearn_depict.demo_digits import format_shortcut_report, run_digits_demo
+    from sklearn_depict.cli.demo_digits import format_shortcut_report, run_digits_demo
 
     study = run_digits_demo(60, n_repeats=2, cache=tmp_path, verbose=0)
     text = format_shortcut_report(study)

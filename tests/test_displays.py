@@ -24,8 +24,8 @@ from sklearn_depict import (  # noqa: E402
     make_shapes_dataset,
     oracle_importance,
 )
-from sklearn_depict.bottleneck import make_shapes_concept_model  # noqa: E402
-from sklearn_depict.displays import (  # noqa: E402
+from sklearn_depict.models.bottleneck import make_shapes_concept_model  # noqa: E402
+from sklearn_depict.reporting.displays import (  # noqa: E402
     ImportanceDisplay,
     IndependenceDisplay,
     PermutationExamplesDisplay,
@@ -234,8 +234,9 @@ def test_independence_display_needs_a_detector(multi_result):
 
 def test_plots_need_matplotlib_only_when_drawing(monkeypatch):
     code = (
-        "import sys, sklearn_depict, sklearn_depict.displays, sklearn_depict.report, "
-        "sklearn_depict.cli;"
+        "import sys, sklearn_depict, sklearn_depict.reporting.displays, "
+        "sklearn_depict.reporting.report, "
+        "sklearn_depict.cli.main;"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -284,7 +285,7 @@ def test_report_table_and_plot_write_pvalues_alike(tmp_path):
     from sklearn.utils import Bunch
 
     from sklearn_depict.formatting import pvalue_text
-    from sklearn_depict.report import write_report
+    from sklearn_depict.reporting.report import write_report
 
     importances = np.array([[0.30, 0.32, 0.31], [0.05, 0.00, 0.10], [0.0, 0.0, 0.0]])
     pvalues = np.array([1 / 1001, 0.0312, 1.0])

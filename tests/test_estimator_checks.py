@@ -26,7 +26,7 @@ from sklearn_depict import (
     ShapesGenerator,
     make_shapes_dataset,
 )
-from sklearn_depict.digits import DigitsConceptDetector
+from sklearn_depict.datasets.digits import DigitsConceptDetector
 
 # Checks that fit on a random numeric matrix, by the contract they check.
 _FITS_ON_RANDOM_MATRICES = (

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 
-from sklearn_depict._replay import make_replay
-from sklearn_depict.fast_scoring import FAST_SCORERS, make_fast_scorer
+from sklearn_depict.stats.fast_scoring import FAST_SCORERS, make_fast_scorer
+from sklearn_depict.stats.replay import make_replay
 
 BINARY = ["roc_auc", "average_precision", "neg_log_loss", "accuracy", "balanced_accuracy",
           "f1", "roc_auc_ovr", "roc_auc_ovo_weighted"]

@@ -118,7 +118,7 @@ class WrongProba(RedScore):
 
 
 def run_cli(*argv):
-    from sklearn_depict.cli import main
+    from sklearn_depict.cli.main import main
 
     return main(list(argv))
 

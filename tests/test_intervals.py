@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from conftest import CountingGenerator
 from sklearn_depict import CaptionToImage, ShapesGenerator, depict_importance
 from sklearn_depict._sklearn_compat import InvalidParameterError
-from sklearn_depict.row_bootstrap import (
+from sklearn_depict.stats.bootstrap import (
     bootstrap_counts,
     holm_adjust,
     linear_replicates,
@@ -60,7 +60,7 @@ def test_scorer_objects_and_callables_keep_the_exact_path(bottleneck, small):
 
 
 def test_a_disagreeing_fast_scorer_falls_back_to_sklearn(bottleneck, small, monkeypatch):
-    from sklearn_depict import fast_scoring
+    from sklearn_depict.stats import fast_scoring
 
     table, y = small
     expected = _run(bottleneck, table, y, scoring="roc_auc", ci_method="t")
@@ -145,7 +145,7 @@ def test_linear_replicates_against_rescoring_every_repeat(bottleneck, small, nam
     y = np.asarray(y)
     counts = next(bootstrap_counts(len(y), 40, random_state=1))
     brute = _brute_force_replicates(result.plan, replay, y, counts, name)
-    from sklearn_depict.fast_scoring import make_fast_scorer
+    from sklearn_depict.stats.fast_scoring import make_fast_scorer
 
     fast = make_fast_scorer(name, replay=replay, y=y)
     method = fast.method
@@ -243,8 +243,8 @@ def test_report_display_and_folds_show_pvalues(bottleneck, small):
 
     matplotlib.use("Agg")
     from sklearn_depict.cross_validation import cross_validate_importance
-    from sklearn_depict.displays import ImportanceDisplay
-    from sklearn_depict.report import importance_table
+    from sklearn_depict.reporting.displays import ImportanceDisplay
+    from sklearn_depict.reporting.report import importance_table
 
     table, y = small
     result = _run(bottleneck, table, y, scoring="roc_auc", ci_random_state=0)

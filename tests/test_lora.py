@@ -34,7 +34,7 @@ from sklearn_depict.generators.diffusers import (  # noqa: E402
     clear_pipeline_cache,
     make_tiny_pipeline,
 )
-from sklearn_depict.generators.lora import text_encoder_lora_problem  # noqa: E402
+from sklearn_depict.generators.lora_loading import text_encoder_lora_problem  # noqa: E402
 from sklearn_depict.text_to_image import (  # noqa: E402
     PixelDiffusionPipeline,
     fit_text_to_image,

@@ -28,9 +28,9 @@ from sklearn_depict import (
     depict_importance,
 )
 from sklearn_depict._engine.probe import PreflightError, predict_probe, size_mismatch
-from sklearn_depict.bottleneck import make_shapes_concept_model
-from sklearn_depict.cli import main
+from sklearn_depict.cli.main import main
 from sklearn_depict.diagnostics import depict_diagnostics
+from sklearn_depict.models.bottleneck import make_shapes_concept_model
 
 CONCEPT = "red circle"
 N_ROWS = 30

@@ -22,8 +22,8 @@ from sklearn_depict import (  # noqa: E402
     make_concept_labels,
     make_shapes_dataset,
 )
-from sklearn_depict.bottleneck import make_shapes_concept_model  # noqa: E402
-from sklearn_depict.cli import main  # noqa: E402
+from sklearn_depict.cli.main import main  # noqa: E402
+from sklearn_depict.models.bottleneck import make_shapes_concept_model  # noqa: E402
 
 N_REPEATS = 3
 

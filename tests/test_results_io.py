@@ -23,9 +23,8 @@ from sklearn_depict import (
     make_concept_labels,
     make_shapes_dataset,
 )
-from sklearn_depict.bottleneck import make_shapes_detector
-from sklearn_depict.results import is_single_metric, metric_items
-from sklearn_depict.results_io import (
+from sklearn_depict.models.bottleneck import make_shapes_detector
+from sklearn_depict.reporting.results_io import (
     SCHEMA_VERSION,
     dumps,
     read_results,
@@ -33,7 +32,8 @@ from sklearn_depict.results_io import (
     results_to_dict,
     write_results,
 )
-from sklearn_depict.verdicts import check_verdicts, format_checks, verdict_word
+from sklearn_depict.reporting.verdicts import check_verdicts, format_checks, verdict_word
+from sklearn_depict.stats.results import is_single_metric, metric_items
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -164,8 +164,8 @@ def test_one_verdict_wording_for_text_and_report(single, multi):
 
 
 def test_the_cli_prints_the_shared_check_lines(single):
-    from sklearn_depict.cli import _format_ranking
-    from sklearn_depict.report import importance_table
+    from sklearn_depict.cli.main import _format_ranking
+    from sklearn_depict.reporting.report import importance_table
 
     text = _format_ranking(importance_table(single, metric_name="roc_auc"), single)
     for line in format_checks(single.diagnostics):
@@ -189,7 +189,7 @@ HOSTILE = '<script>alert("x")</script>'
 
 def test_report_escapes_hostile_names_captions_and_options(task, tmp_path):
     pytest.importorskip("matplotlib").use("Agg")
-    from sklearn_depict.report import write_report
+    from sklearn_depict.reporting.report import write_report
 
     clf, detector, test, y = task
     table = test.concepts.rename(columns={"red circle": HOSTILE, "blue square": "<b>&amp;"})
@@ -221,8 +221,8 @@ def test_report_escapes_hostile_names_captions_and_options(task, tmp_path):
 def test_the_templates_ship_as_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert any(r.lower().startswith("jinja2>=3.1") for r in config["project"]["dependencies"])
-    patterns = config["tool"]["setuptools"]["package-data"]["sklearn_depict"]
-    folder = ROOT / "sklearn_depict" / "templates"
+    patterns = config["tool"]["setuptools"]["package-data"]["sklearn_depict.reporting"]
+    folder = ROOT / "sklearn_depict" / "reporting" / "templates"
     shipped = [p.relative_to(folder.parent).as_posix() for p in folder.iterdir()]
     assert "templates/report.html.j2" in shipped
     for name in shipped:

@@ -15,7 +15,7 @@ from sklearn_depict import (
 )
 from sklearn_depict._engine.params import unknown_scorers_message
 from sklearn_depict._sklearn_compat import InvalidParameterError
-from sklearn_depict.cli import main
+from sklearn_depict.cli.main import main
 
 
 def _quoted(message):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from sklearn_depict import ShapesGenerator, make_concept_labels, make_shapes_dataset
-from sklearn_depict.bottleneck import (
+from sklearn_depict.datasets.shapes import oracle_importance
+from sklearn_depict.models.bottleneck import (
     make_shapes_concept_model,
     make_shapes_detector,
     shapes_detector,
 )
-from sklearn_depict.datasets import oracle_importance
 
 
 def test_deterministic_and_independent_of_batch():

@@ -1,4 +1,4 @@
-"""Tests of sklearn_depict.shapes_judge, the CNN judge of shapes images."""
+"""Tests of sklearn_depict.datasets.shapes_judge, the CNN judge of shapes images."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sklearn_depict import ShapesGenerator, make_shapes_dataset  # noqa: E402
-from sklearn_depict.shapes_judge import ShapesCNNJudge, shapes_cnn_judge  # noqa: E402
+from sklearn_depict.datasets.shapes_judge import ShapesCNNJudge, shapes_cnn_judge  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

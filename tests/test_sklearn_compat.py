@@ -18,7 +18,6 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import check_scoring, get_scorer, get_scorer_names, make_scorer
 
 from sklearn_depict._engine.plan import permutation_indices
-from sklearn_depict._replay import PREDICTION_METHODS, needed_methods
 from sklearn_depict._sklearn_compat import (
     MIN_SKLEARN,
     SKLEARN_VERSION,
@@ -26,6 +25,7 @@ from sklearn_depict._sklearn_compat import (
     scorer_parts,
     scorer_response_method,
 )
+from sklearn_depict.stats.replay import PREDICTION_METHODS, needed_methods
 
 
 def _sklearn_draws(n_samples, n_features, n_repeats, max_samples, random_state):

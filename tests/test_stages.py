@@ -13,7 +13,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn_depict import ShapesGenerator, depict_importance
 from sklearn_depict._engine import run as engine
 from sklearn_depict._engine.stages import CaptionOptions, Predictions, RunInputs, Scores
-from sklearn_depict.intervals import IntervalSettings
+from sklearn_depict.stats.intervals import IntervalSettings
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +91,7 @@ def test_options_keep_their_public_names_down_to_the_engine():
 
 def test_a_disagreeing_fast_scorer_is_dropped_from_the_scores_not_the_inputs(stages,
                                                                             monkeypatch):
-    from sklearn_depict import fast_scoring
+    from sklearn_depict.stats import fast_scoring
 
     inputs, predictions, _ = stages
     metric = fast_scoring.FAST_SCORERS["roc_auc"]

@@ -192,7 +192,7 @@ def test_shipped_shapes_model():
 
 def test_shipped_shapes_model_draws_the_captioned_concepts():
     """Check 1 on a small sample: the real-render detector finds what captions ask for."""
-    from sklearn_depict.bottleneck import shapes_detector
+    from sklearn_depict.models.bottleneck import shapes_detector
     from sklearn_depict.shapes_diffusion import load_shapes_diffusion, training_report
 
     final = training_report()["final_metrics"]

@@ -30,7 +30,7 @@ from sklearn_depict import (
     depict_importance,
     make_shapes_dataset,
 )
-from sklearn_depict.report import write_report
+from sklearn_depict.reporting.report import write_report
 
 CONCEPT = "red circle"  # what the model is trained to detect
 torch.manual_seed(0)

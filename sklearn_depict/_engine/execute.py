@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
-from .._replay import check_prediction_output
 from ..cache import ImageCache
 from ..progress import progress_bar
+from ..stats.replay import check_prediction_output
 from .generate import generate_pairs
 from .probe import predict_chunk
 

@@ -21,7 +21,7 @@ from .._sklearn_compat import (
     RealNotInt,
     StrOptions,
 )
-from ..intervals import CI_METHODS
+from ..stats.intervals import CI_METHODS
 
 __all__ = [
     "CHECK_CONSTRAINTS",

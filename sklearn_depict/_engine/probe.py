@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from joblib import effective_n_jobs
 
-from .._replay import check_prediction_output
 from ..cache import ImageCache
 from ..generators._base import generator_name
+from ..stats.replay import check_prediction_output
 from .generate import _add_note, generate_pairs
 
 __all__ = [

@@ -27,20 +27,14 @@ import numpy as np
 from sklearn.metrics import check_scoring
 from sklearn.utils import Bunch, check_array, check_consistent_length
 
-from .._replay import (
-    check_default_score,
-    check_fitted_estimator,
-    make_replay,
-    needed_methods,
-)
 from ..cache import check_cache
 from ..captioning import ConceptCaptioner
-from ..chance import chance_level, check_baselines
 from ..concepts import make_concept_table
-from ..fast_scoring import fast_scorers, snap_rounding
 from ..generators._base import check_generator
-from ..intervals import IntervalSettings, uncertainty
-from ..preflight import check_captions, check_scoring_before_generating
+from ..stats.chance import chance_level, check_baselines
+from ..stats.fast_scoring import fast_scorers, snap_rounding
+from ..stats.intervals import IntervalSettings, uncertainty
+from ..stats.replay import check_default_score, check_fitted_estimator, make_replay, needed_methods
 from .execute import execute
 from .generate import resolve_fingerprint
 from .plan import (
@@ -50,6 +44,7 @@ from .plan import (
     resolve_max_samples,
     warn_constant_concepts,
 )
+from .preflight import check_captions, check_scoring_before_generating
 from .probe import Probe, predict_probe, probe_images
 from .score import score_baseline, score_plan
 from .stages import CaptionOptions, Predictions, RunInputs, Scores

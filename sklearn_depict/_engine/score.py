@@ -1,7 +1,7 @@
 """Replay scoring: every score of a run from the stored predictions.
 
 The baseline is scored once, through sklearn's scorer on a stand-in
-estimator that gathers stored predictions (see :mod:`sklearn_depict._replay`).
+estimator that gathers stored predictions (see :mod:`sklearn_depict.stats.replay`).
 Each (concept, repeat) is then a gather of the ids the plan recorded: a named
 sklearn scorer with a vectorised implementation (the fast route) scores all
 repeats of a concept in one array computation, checked once per run against
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .._replay import checked_score, weighted_score
 from .._warnings import external_stacklevel
-from ..fast_scoring import ScoringRoute, snap_rounding, split_route
+from ..stats.fast_scoring import ScoringRoute, snap_rounding, split_route
+from ..stats.replay import checked_score, weighted_score
 from .plan import ImportancePlan
 from .stages import MetricScores
 

@@ -5,7 +5,7 @@
 A stage reads the values of the stages before it and never changes them, so
 what a stage saw is what the next one sees. Each scorer that needs a
 stand-in estimator builds its own from :attr:`Predictions.responses`
-(:func:`~sklearn_depict._replay.make_replay`).
+(:func:`~sklearn_depict.stats.replay.make_replay`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
-from ..fast_scoring import ScoringRoute
+from ..stats.fast_scoring import ScoringRoute
 from .plan import ImportancePlan
 
 __all__ = ["CaptionOptions", "MetricScores", "Predictions", "RunInputs", "Scores"]
@@ -76,7 +76,7 @@ class RunInputs:
         sklearn's scorer for every metric at once (``check_scoring``).
     routes : mapping
         From metric name (None for a single metric) to the
-        :class:`~sklearn_depict.fast_scoring.ScoringRoute` that scores it.
+        :class:`~sklearn_depict.stats.fast_scoring.ScoringRoute` that scores it.
     table : ConceptTable
         The concept table, validated once, with its kinds, codes and seeds.
     y : ndarray of shape (n_samples,)

@@ -2,10 +2,10 @@
 
 Trained by ``scripts/train_digits_diffusion.py`` with
 :func:`sklearn_depict.text_to_image.fit_text_to_image` on the training split of
-:func:`sklearn_depict.digits.make_digits_dataset` at 16 pixels: real digits
+:func:`sklearn_depict.datasets.digits.make_digits_dataset` at 16 pixels: real digits
 with captions such as ``"seven, thick, slanted"``. Its settings, training time
 and measured quality (the paper's Check 1 on held-out captions, judged by
-:func:`~sklearn_depict.digits.digits_detector`) are in ``training.json`` next
+:func:`~sklearn_depict.datasets.digits.digits_detector`) are in ``training.json`` next
 to the ``weights`` folder.
 """
 
@@ -35,7 +35,7 @@ def training_report() -> dict[str, Any]:
     report : dict
         Settings, seed, wall time, model size, the training ``history`` and
         ``final_metrics``: per concept, the share of images generated from
-        held-out captions in which :func:`~sklearn_depict.digits.digits_detector`
+        held-out captions in which :func:`~sklearn_depict.datasets.digits.digits_detector`
         finds what the caption says.
 
     Examples
@@ -44,7 +44,7 @@ def training_report() -> dict[str, Any]:
     >>> sorted(training_report()["final_metrics"]["per_concept"])
     ['digit', 'slanted', 'thick']
     """
-    from ..shipped_models import read_training_report
+    from ..generators.shipped import read_training_report
 
     return read_training_report(WEIGHTS.parent)
 
@@ -54,8 +54,8 @@ def load_digits_diffusion(**generator_kwargs: Any) -> Any:
 
     The model draws 16×16 grey handwritten digits, light ink on black, from
     captions such as ``"seven"`` or ``"two, thick, slanted"``: the words of
-    :data:`sklearn_depict.digits.DIGIT_WORDS` and the style concepts
-    ``thick`` and ``slanted`` of :func:`~sklearn_depict.digits.make_digits_dataset`.
+    :data:`sklearn_depict.datasets.digits.DIGIT_WORDS` and the style concepts
+    ``thick`` and ``slanted`` of :func:`~sklearn_depict.datasets.digits.make_digits_dataset`.
     It runs offline, on the CPU unless told otherwise.
 
     Parameters
@@ -71,7 +71,7 @@ def load_digits_diffusion(**generator_kwargs: Any) -> Any:
 
     See Also
     --------
-    sklearn_depict.digits.make_digits_dataset : The real digits it learned from.
+    sklearn_depict.datasets.digits.make_digits_dataset : The real digits it learned from.
 
     Examples
     --------
@@ -81,7 +81,7 @@ def load_digits_diffusion(**generator_kwargs: Any) -> Any:
     >>> images.shape, images.dtype
     ((2, 16, 16, 1), dtype('float32'))
     """
-    from ..shipped_models import load_shipped_generator
+    from ..generators.shipped import load_shipped_generator
 
     return load_shipped_generator(
         WEIGHTS.parent,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._torch_utils import dtype_name, resolve_device
-from . import lora as _lora
+from . import lora_loading as _lora
 from ._diffusers_backend import dtype_keyword, import_backend, is_model_reference, progress_bars
 from ._fingerprint import FILE_DIGESTS, file_digest, folder_signature, model_index, stat_key
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._torch_utils import dtype_name
-from . import lora as _lora
+from . import lora_loading as _lora
 from ._diffusers_backend import is_int, is_model_reference
 from ._fingerprint import scheduler_description, strict_json
 

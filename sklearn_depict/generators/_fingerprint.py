@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import lora as _lora
+from . import lora_loading as _lora
 
 __all__ = [
     "FILE_DIGESTS",

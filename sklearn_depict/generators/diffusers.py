@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 from .._torch_utils import dtype_name
 from .._warnings import external_stacklevel
 from . import _fingerprint as _fp
-from . import lora as _lora
+from . import lora_loading as _lora
 from ._base import check_captions_and_seeds
 from ._diffusers_backend import import_backend, is_model_reference, package_version
 from ._diffusers_loading import Runtime, adapter_names, clear_loaded_pipelines, pipeline_for

@@ -29,11 +29,11 @@ def training_report() -> dict[str, Any]:
     report : dict
         Settings, seed, wall time, model size and ``final_metrics``: the
         per-concept accuracy of generated images judged by
-        :func:`~sklearn_depict.bottleneck.shapes_detector`;
+        :func:`~sklearn_depict.models.bottleneck.shapes_detector`;
         ``final_metrics_rates``: its false-alarm and miss rates on the same
         images; ``final_metrics_other_judges``: the same images judged by
         other detectors, among them the CNN judge of
-        :mod:`sklearn_depict.shapes_judge`.
+        :mod:`sklearn_depict.datasets.shapes_judge`.
 
     Examples
     --------
@@ -41,7 +41,7 @@ def training_report() -> dict[str, Any]:
     >>> sorted(training_report()["final_metrics"]["per_concept"])[:2]
     ['blue circle', 'blue square']
     """
-    from ..shipped_models import read_training_report
+    from ..generators.shipped import read_training_report
 
     return read_training_report(WEIGHTS.parent)
 
@@ -76,7 +76,7 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
     >>> images.shape, images.dtype
     ((2, 32, 32, 3), dtype('float32'))
     """
-    from ..shipped_models import load_shipped_generator
+    from ..generators.shipped import load_shipped_generator
 
     return load_shipped_generator(
         WEIGHTS.parent,

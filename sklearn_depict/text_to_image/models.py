@@ -167,7 +167,7 @@ def load_generator(
     (10, 5.0)
     """
     from ..generators.diffusers import DiffusersGenerator
-    from .lora import TRAINING_RECORD, read_training_record
+    from .lora_training import TRAINING_RECORD, read_training_record
 
     folder = str(folder)
     model: Any = folder

@@ -240,7 +240,7 @@ def fit_text_to_image(
     from tqdm.auto import tqdm
 
     from . import recipe
-    from .lora import check_alpha_is_storable, check_lora_options
+    from .lora_training import check_alpha_is_storable, check_lora_options
     from .training_state import TrainingState
 
     # -- everything that can be checked before a model is loaded ---------------
@@ -274,7 +274,7 @@ def fit_text_to_image(
     if resolution is not None and (int(resolution) < 8 or int(resolution) % 8):
         raise ValueError(f"resolution must be None or a multiple of 8, got {resolution!r}.")
     if lora and train_text_encoder:
-        from ..generators.lora import text_encoder_lora_problem
+        from ..generators.lora_loading import text_encoder_lora_problem
 
         problem = text_encoder_lora_problem()
         if problem:
@@ -308,7 +308,7 @@ def fit_text_to_image(
     if vae is not None:
         vae.requires_grad_(False).eval()
     if lora:
-        from .lora import add_lora_adapters
+        from .lora_training import add_lora_adapters
 
         add_lora_adapters(
             unet, text_encoder, rank=rank, alpha=alpha, target_modules=targets,
@@ -431,7 +431,7 @@ def fit_text_to_image(
     unet.eval()
     text_encoder.eval()
     if lora:
-        from .lora import save_lora_adapters, write_training_record
+        from .lora_training import save_lora_adapters, write_training_record
 
         save_lora_adapters(pipe, out, text_encoder=train_text_encoder)
         write_training_record(out, {

@@ -54,7 +54,7 @@ class TrainingState:
 
     def _weights(self) -> dict[str, Any]:
         if self.method == "lora":
-            from .lora import trainable_state
+            from .lora_training import trainable_state
 
             return {"trainable": trainable_state(self.trained)}
         return {
@@ -104,7 +104,7 @@ class TrainingState:
             )
         self.step = int(state["step"])
         if self.method == "lora":
-            from .lora import load_trainable_state
+            from .lora_training import load_trainable_state
 
             load_trainable_state(self.trained, state["trainable"])
         else:
