@@ -14,7 +14,7 @@ This script times both routes on the paper's synthetic shapes domain:
 
 * a ``ConceptBottleneckClassifier`` trained on a separate set of renders;
 * an explained set of ``--n-samples`` rows with 6 binary concepts, labelled
-  with ``make_concept_labels(test.concepts, train.weights)``;
+  with ``make_concept_labels(test.concept_table, train.weights)``;
 * a ``ShapesGenerator`` behind a counting wrapper (shared by both arms), so
   that the number of images each arm asks the generator for is measured, not
   taken on trust;
@@ -160,10 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = make_shapes_dataset(args.n_train, random_state=args.seed)
     test = make_shapes_dataset(n, random_state=args.seed + 1)
     clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-        train.images, train.target, concepts=train.concepts
+        train.images, train.target, concept_table=train.concept_table
     )
-    X = test.concepts
-    y = make_concept_labels(test.concepts, train.weights)
+    X = test.concept_table
+    y = make_concept_labels(test.concept_table, train.weights)
     gen = CountingGenerator(ShapesGenerator())
     setup_s = time.perf_counter() - start
     n_concepts = X.shape[1]

@@ -82,7 +82,8 @@ def run(arm: str, clf: Any, data: Any, cache: ImageCache, n_repeats: int, seed: 
     exact = arm == "exact"
     start = time.perf_counter()
     result = depict_importance(
-        clf, data.concepts, data.target, generator=CaptionToImage(ShapesGenerator(), cache=cache),
+        clf, data.concept_table, data.target,
+        generator=CaptionToImage(ShapesGenerator(), cache=cache),
         scoring=get_scorer("roc_auc") if exact else "roc_auc", n_repeats=n_repeats,
         random_state=seed, ci_method="bootstrap" if arm == "fast, bootstrap" else "t",
         ci_random_state=seed,

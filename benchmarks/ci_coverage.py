@@ -81,13 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     clf.fit(train.images, train.target)
 
     truth_set = make_shapes_dataset(args.n_truth, random_state=args.seed + 1)
-    threshold = float(np.median(truth_set.concepts.to_numpy() @ train.weights))
+    threshold = float(np.median(truth_set.concept_table.to_numpy() @ train.weights))
 
     def labels(concepts: object) -> np.ndarray:
         return make_concept_labels(concepts, train.weights, threshold=threshold)
 
     truth_result = depict_importance(
-        clf, truth_set.concepts, labels(truth_set.concepts), scoring="roc_auc",
+        clf, truth_set.concept_table, labels(truth_set.concept_table), scoring="roc_auc",
         generator=CaptionToImage(generator, batch_size=1024), n_repeats=3,
         random_state=args.seed, ci_method="t",
     )
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(args.n_sets):
         data = make_shapes_dataset(args.n_rows, random_state=args.seed + 100 + k)
         result = depict_importance(
-            clf, data.concepts, labels(data.concepts), scoring="roc_auc",
+            clf, data.concept_table, labels(data.concept_table), scoring="roc_auc",
             generator=CaptionToImage(generator, seed=1 + k), n_repeats=args.n_repeats,
             random_state=k,
             ci_method="bootstrap", n_bootstraps=args.n_bootstraps, ci_random_state=k,

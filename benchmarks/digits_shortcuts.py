@@ -98,7 +98,7 @@ def bottleneck_benchmark(split: Any, rows: np.ndarray, generator: Any, cache: An
     layer = DigitsConceptLayer(digits_detector(IMAGE_SIZE))
     train_p = layer.predict_proba(data.images[split.train])
     real_p = layer.predict_proba(data.images[rows])
-    table = data.concepts.iloc[rows]
+    table = data.concept_table.iloc[rows]
     truth = np.column_stack(
         [split.y[rows], table["thick"].to_numpy(), table["slanted"].to_numpy()]
     ).astype(float)

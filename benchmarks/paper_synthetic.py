@@ -669,11 +669,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     held_out = make_shapes_dataset(1000, random_state=args.seed + 1)
     explain = make_shapes_dataset(args.n_explain, random_state=args.seed + 2)
     net = train_detector(
-        train.images, train.concepts.to_numpy(), epochs=args.epochs, seed=args.seed
+        train.images, train.concept_table.to_numpy(), epochs=args.epochs, seed=args.seed
     )
     detector = ConceptDetector(net)
     held_out_p = detector.forward(held_out.images)
-    accuracy = ((held_out_p > 0.5) == held_out.concepts.to_numpy()).mean(axis=0)
+    accuracy = ((held_out_p > 0.5) == held_out.concept_table.to_numpy()).mean(axis=0)
     timings["detector"] = time.perf_counter() - start
     print(
         "detector accuracy on 1000 held-out renders: "
@@ -685,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     train_p = detector.forward(train.images)
     real_p = detector.forward(explain.images)
-    concepts = explain.concepts.to_numpy()
+    concepts = explain.concept_table.to_numpy()
     saliency_images = explain.images[: args.n_saliency]
     concept_masks = ShapesGenerator().masks(
         explain.captions[: args.n_saliency], explain.seeds[: args.n_saliency].tolist()
@@ -725,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for name, generator in arms.items():
         start = time.perf_counter()
         scores[name], baselines[name], n_generated = run_depict(
-            targets, labels, explain.concepts, generator, args
+            targets, labels, explain.concept_table, generator, args
         )
         timings[name] = time.perf_counter() - start
         print(

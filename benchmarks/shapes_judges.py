@@ -120,7 +120,7 @@ def main() -> None:
     # captions the model has not been fitted on (most of the 64 combinations
     # recur, as they must in a six-concept domain).
     data = make_shapes_dataset(args.n_images, random_state=args.seed)
-    truth = data.concepts.to_numpy()
+    truth = data.concept_table.to_numpy()
     names = list(data.concept_names)
     images, seconds = generate(args, data.captions)
 
@@ -134,7 +134,7 @@ def main() -> None:
     judges = {"morphology": [shapes_detector()], "cnn": cnns}
     judges.update({f"cnn seed {seed}": [cnn] for seed, cnn in enumerate(cnns)})
     real = make_shapes_dataset(2000, random_state=args.seed + 1)
-    real_truth = real.concepts.to_numpy()
+    real_truth = real.concept_table.to_numpy()
     results = {
         "sampling": {
             "scheduler": args.scheduler or "DPMSolverMultistepScheduler (shipped)",

@@ -151,7 +151,7 @@ def main() -> None:
     data, train, test = split(args.seed, args.image_size)
     images, captions = shifted(data.images[train], [data.captions[i] for i in train], args.shift)
     held_captions = [data.captions[i] for i in test]
-    held_concepts = data.concepts.iloc[test].reset_index(drop=True)
+    held_concepts = data.concept_table.iloc[test].reset_index(drop=True)
     detector = digits_detector(args.image_size)
     weights = PACKAGE / "weights"
     started = time.time()

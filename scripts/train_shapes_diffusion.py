@@ -69,7 +69,7 @@ def concept_accuracy(folder, detector, n_images: int, seed: int = 12345) -> dict
     seconds = time.perf_counter() - started
     proba = detector.predict_proba(images)
     found = np.column_stack([p[:, 1] > 0.5 for p in proba]).astype(int)
-    truth = data.concepts.to_numpy().astype(int)
+    truth = data.concept_table.to_numpy().astype(int)
     right = found == truth
     per_concept = dict(zip(data.concept_names, right.mean(axis=0).round(4).tolist()))
     return {

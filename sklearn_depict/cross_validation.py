@@ -86,7 +86,7 @@ def cross_validate_importance(
     ``refit=True`` a clone is fitted on each training fold (on ``X_images`` when
     given, else on images generated from the training captions) and explained
     on its held-out fold, which also shows how much it depends on the fit. An
-    estimator whose ``fit`` takes ``concepts=`` (such as
+    estimator whose ``fit`` takes ``concept_table=`` (such as
     :class:`ConceptBottleneckClassifier`) gets the fold's rows of the concept
     table there.
 
@@ -197,9 +197,9 @@ pvalue_correction : object
     >>> train = make_shapes_dataset(600, random_state=0)
     >>> test = make_shapes_dataset(150, random_state=1)
     >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-    ...     train.images, train.target, concepts=train.concepts)
-    >>> y = make_concept_labels(test.concepts, train.weights)
-    >>> cv_result = cross_validate_importance(clf, test.concepts, y,
+    ...     train.images, train.target, concept_table=train.concept_table)
+    >>> y = make_concept_labels(test.concept_table, train.weights)
+    >>> cv_result = cross_validate_importance(clf, test.concept_table, y,
     ...     generator=ShapesGenerator(), cv=3, scoring="roc_auc", n_repeats=3,
     ...     random_state=0)
     >>> cv_result.fold_importances.shape, bool(cv_result.stable)
@@ -280,8 +280,8 @@ def _fit_fold(
         images = copy.copy(step).set_params(verbose=verbose).transform(table)
     fit_params = {}
     # A concept bottleneck learns the concepts too: give it the fold's rows.
-    if "concepts" in inspect.signature(model.fit).parameters:
-        fit_params["concepts"] = table
+    if "concept_table" in inspect.signature(model.fit).parameters:
+        fit_params["concept_table"] = table
     return model.fit(images, y, **fit_params)
 
 

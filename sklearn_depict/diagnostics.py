@@ -529,10 +529,10 @@ verbose : object
     >>> from sklearn_depict.diagnostics import depict_diagnostics
     >>> train = make_shapes_dataset(600, random_state=0)
     >>> test = make_shapes_dataset(100, random_state=1)
-    >>> detector = make_shapes_detector().fit(train.images, train.concepts)
+    >>> detector = make_shapes_detector().fit(train.images, train.concept_table)
     >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-    ...     train.images, train.target, concepts=train.concepts)
-    >>> checks = depict_diagnostics(clf, test.concepts, test.target,
+    ...     train.images, train.target, concept_table=train.concept_table)
+    >>> checks = depict_diagnostics(clf, test.concept_table, test.target,
     ...                             generator=ShapesGenerator(), detector=detector,
     ...                             X_images=test.images, n_repeats=3, random_state=0)
     >>> checks.checks

@@ -201,10 +201,10 @@ def depict_importance(
     >>> from sklearn.preprocessing import FunctionTransformer
     >>> from sklearn_depict import ShapesGenerator, depict_importance, make_shapes_dataset
     >>> data = make_shapes_dataset(200, random_state=0)
-    >>> y = data.concepts["red circle"].to_numpy()
+    >>> y = data.concept_table["red circle"].to_numpy()
     >>> flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1))
     >>> clf = make_pipeline(flatten, LogisticRegression(max_iter=500)).fit(data.images, y)
-    >>> result = depict_importance(clf, data.concepts, y, generator=ShapesGenerator(),
+    >>> result = depict_importance(clf, data.concept_table, y, generator=ShapesGenerator(),
     ...                            scoring="roc_auc", n_repeats=3, random_state=0)
     >>> str(result.concept_names[np.argmax(result.importances_mean)])
     'red circle'

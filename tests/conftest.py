@@ -66,19 +66,19 @@ def shapes_test():
 def bottleneck(shapes_train):
     """A concept-bottleneck classifier with known weights, trained on real renders."""
     return ConceptBottleneckClassifier(weights=shapes_train.weights).fit(
-        shapes_train.images, shapes_train.target, concepts=shapes_train.concepts
+        shapes_train.images, shapes_train.target, concept_table=shapes_train.concept_table
     )
 
 
 @pytest.fixture(scope="session")
 def bottleneck_labels(shapes_train, shapes_test):
-    return make_concept_labels(shapes_test.concepts, shapes_train.weights)
+    return make_concept_labels(shapes_test.concept_table, shapes_train.weights)
 
 
 @pytest.fixture(scope="session")
 def red_circle_clf(shapes_train):
     """A pixel classifier for 'red circle': y depends on that concept alone."""
-    y = shapes_train.concepts["red circle"].to_numpy()
+    y = shapes_train.concept_table["red circle"].to_numpy()
     return make_pipeline(
         FunctionTransformer(flatten), LogisticRegression(max_iter=1000)
     ).fit(shapes_train.images, y)

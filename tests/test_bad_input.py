@@ -54,7 +54,8 @@ class BrokenGenerator:
 
 @pytest.fixture
 def small(shapes_test):
-    return shapes_test.concepts.iloc[:20], shapes_test.concepts["red circle"].to_numpy()[:20]
+    table = shapes_test.concept_table
+    return table.iloc[:20], table["red circle"].to_numpy()[:20]
 
 
 def _entries(path):
@@ -170,9 +171,9 @@ def test_generator_failing_halfway_keeps_only_complete_entries(red_circle_clf, s
 
 def test_estimator_without_the_method_the_scorer_needs(small, shapes_test):
     table, y = small
-    images = CaptionToImage(ShapesGenerator()).transform(shapes_test.concepts)
+    images = CaptionToImage(ShapesGenerator()).transform(shapes_test.concept_table)
     svc = make_pipeline(FunctionTransformer(flatten), LinearSVC()).fit(
-        images, shapes_test.concepts["red circle"]
+        images, shapes_test.concept_table["red circle"]
     )
     with pytest.raises(AttributeError, match="needs one of .*predict_proba"):
         depict_importance(svc, table, y, generator=ShapesGenerator(), scoring="neg_log_loss")

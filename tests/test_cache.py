@@ -112,11 +112,11 @@ def test_disk_full_degrades_to_no_caching(tmp_path, monkeypatch, bottleneck, sha
     with monkeypatch.context() as patch:
         patch.setattr(os, "replace", full_disk)
         with pytest.warns(CacheWarning, match="going on without caching"):
-            result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+            result = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                        generator=CaptionToImage(ShapesGenerator(),
                                                                 cache=tmp_path),
                                        n_repeats=2, random_state=0)
-    reference = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    reference = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                   generator=ShapesGenerator(), n_repeats=2, random_state=0)
     np.testing.assert_array_equal(result.importances, reference.importances)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]

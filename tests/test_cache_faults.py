@@ -61,12 +61,12 @@ class ShrinksOnce(CountingGenerator):
 
 
 DATA = make_shapes_dataset(40, random_state=5)
-Y = DATA.concepts["red circle"].to_numpy()
+Y = DATA.concept_table["red circle"].to_numpy()
 
 
 def _run(cache, generator, estimator=None):
     return depict_importance(
-        SeesShapes() if estimator is None else estimator, DATA.concepts, Y,
+        SeesShapes() if estimator is None else estimator, DATA.concept_table, Y,
         generator=CaptionToImage(generator, cache=cache, batch_size=8),
         n_repeats=2, random_state=0, scoring="roc_auc",
     )  # fmt: skip
@@ -276,11 +276,11 @@ def saved_task(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_cache")
     train = make_shapes_dataset(200, random_state=0)
     clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
-    clf.fit(train.images, train.concepts["blue square"])
+    clf.fit(train.images, train.concept_table["blue square"])
     joblib.dump(clf, folder / "clf.joblib")
     test = make_shapes_dataset(20, random_state=1)
-    test.concepts.to_csv(folder / "concepts.csv", index=False)
-    np.save(folder / "labels.npy", test.concepts["blue square"].to_numpy())
+    test.concept_table.to_csv(folder / "concepts.csv", index=False)
+    np.save(folder / "labels.npy", test.concept_table["blue square"].to_numpy())
     return folder
 
 

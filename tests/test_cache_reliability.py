@@ -38,8 +38,8 @@ WORKER = textwrap.dedent(
             return self.inner.generate(captions, seeds)
 
     data = make_shapes_dataset(80, random_state=5)
-    y = data.concepts["red circle"].to_numpy()
-    result = depict_importance(RedScore(), data.concepts, y,
+    y = data.concept_table["red circle"].to_numpy()
+    result = depict_importance(RedScore(), data.concept_table, y,
                                generator=CaptionToImage(Slow(), cache=sys.argv[1],
                                                         batch_size=8),
                                n_repeats=3, random_state=0, scoring="roc_auc")
@@ -60,8 +60,8 @@ def _run_inline(cache, generator):
     from sklearn_depict import make_shapes_dataset
 
     data = make_shapes_dataset(80, random_state=5)
-    y = data.concepts["red circle"].to_numpy()
-    return depict_importance(RedScore(), data.concepts, y,
+    y = data.concept_table["red circle"].to_numpy()
+    return depict_importance(RedScore(), data.concept_table, y,
                              generator=CaptionToImage(generator, cache=cache, batch_size=8),
                              n_repeats=3, random_state=0, scoring="roc_auc")
 

@@ -24,7 +24,7 @@ from sklearn_depict.concepts import DuplicateIndexWarning, row_seeds
 
 @pytest.fixture
 def table(shapes_test):
-    return shapes_test.concepts.iloc[:40]
+    return shapes_test.concept_table.iloc[:40]
 
 
 def test_transform_shape_dtype_and_range(table):
@@ -147,25 +147,25 @@ def _pipeline(**kwargs):
 
 
 def test_cross_val_score_on_concept_tables(shapes_test):
-    y = shapes_test.concepts["blue square"].to_numpy()
-    scores = cross_val_score(_pipeline(), shapes_test.concepts, y, cv=3)
+    y = shapes_test.concept_table["blue square"].to_numpy()
+    scores = cross_val_score(_pipeline(), shapes_test.concept_table, y, cv=3)
     assert scores.shape == (3,)
     assert scores.mean() > 0.7
 
 
 def test_grid_search_over_transformer_parameters(shapes_test):
-    y = shapes_test.concepts["blue square"].to_numpy()
+    y = shapes_test.concept_table["blue square"].to_numpy()
     search = GridSearchCV(_pipeline(), {"captiontoimage__seed": [0, 1]}, cv=2)
-    search.fit(shapes_test.concepts, y)
+    search.fit(shapes_test.concept_table, y)
     assert search.best_params_["captiontoimage__seed"] in (0, 1)
-    assert search.predict(shapes_test.concepts.iloc[:5]).shape == (5,)
+    assert search.predict(shapes_test.concept_table.iloc[:5]).shape == (5,)
 
 
 def test_sklearn_permutation_importance_on_the_pipeline(shapes_test):
-    y = shapes_test.concepts["red square"].to_numpy()
-    pipe = _pipeline().fit(shapes_test.concepts, y)
-    result = permutation_importance(pipe, shapes_test.concepts, y, n_repeats=3, random_state=0)
-    assert np.argmax(result.importances_mean) == list(shapes_test.concepts.columns).index(
+    y = shapes_test.concept_table["red square"].to_numpy()
+    pipe = _pipeline().fit(shapes_test.concept_table, y)
+    result = permutation_importance(pipe, shapes_test.concept_table, y, n_repeats=3, random_state=0)
+    assert np.argmax(result.importances_mean) == list(shapes_test.concept_table.columns).index(
         "red square"
     )
 

@@ -73,17 +73,17 @@ def task():
     train = make_shapes_dataset(400, random_state=0)
     test = make_shapes_dataset(60, random_state=1)
     clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-        train.images, train.target, concepts=train.concepts)
-    y = make_concept_labels(test.concepts, train.weights)
+        train.images, train.target, concept_table=train.concept_table)
+    y = make_concept_labels(test.concept_table, train.weights)
     reg = make_pipeline(FunctionTransformer(flatten), Ridge(alpha=1.0)).fit(
-        train.images, train.concepts[CONCEPT].to_numpy(dtype=float))
+        train.images, train.concept_table[CONCEPT].to_numpy(dtype=float))
     return clf, reg, test, y
 
 
 def _run(function, estimator, test, y, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = function(estimator, test.concepts, y, generator=ShapesGenerator(),
+        result = function(estimator, test.concept_table, y, generator=ShapesGenerator(),
                           n_repeats=1, random_state=0, concepts=[CONCEPT], **kwargs)
     return result, [w for w in caught if issubclass(w.category, DiagnosticWarning)]
 
@@ -94,7 +94,7 @@ def test_a_baseline_at_or_below_chance_warns_and_fails_check_1(task, scoring):
     clf, reg, test, y = task
     if scoring in ("r2", None):
         # None: the regressor's default score, R².
-        estimator, good = reg, test.concepts[CONCEPT].to_numpy(dtype=float)
+        estimator, good = reg, test.concept_table[CONCEPT].to_numpy(dtype=float)
         bad = -good  # a model fitted on other targets: R² < 0
     else:
         # Labels the other way round, as a wrong class order gives.
@@ -151,7 +151,7 @@ def test_cli_and_report_show_a_failed_check_1(task, tmp_path, capsys, with_image
     pytest.importorskip("matplotlib").use("Agg")
     clf, _, test, y = task
     joblib.dump(clf, tmp_path / "clf.joblib")
-    test.concepts.to_csv(tmp_path / "concepts.csv")
+    test.concept_table.to_csv(tmp_path / "concepts.csv")
     pd.DataFrame({"label": 1 - y}).to_csv(tmp_path / "labels.csv", index=False)
     args = ["explain", "--estimator", str(tmp_path / "clf.joblib"), "--concepts",
             str(tmp_path / "concepts.csv"), "--labels", str(tmp_path / "labels.csv"),

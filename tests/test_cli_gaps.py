@@ -27,12 +27,12 @@ def task(tmp_path_factory):
     train = make_shapes_dataset(300, random_state=0)
     test = make_shapes_dataset(30, random_state=1)
     clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=500))
-    clf.fit(train.images, train.concepts[CONCEPT])
+    clf.fit(train.images, train.concept_table[CONCEPT])
     joblib.dump(clf, folder / "clf.joblib")
-    table = test.concepts.copy()
+    table = test.concept_table.copy()
     table.insert(0, "image_id", [f"img-{i:03d}" for i in range(len(table))])
     table.to_csv(folder / "with_id.csv", index=False)
-    np.save(folder / "labels.npy", test.concepts[CONCEPT].to_numpy())
+    np.save(folder / "labels.npy", test.concept_table[CONCEPT].to_numpy())
     return folder, table
 
 
@@ -161,12 +161,14 @@ def test_check_messages_show_names_not_reprs():
     train = make_shapes_dataset(200, random_state=0)
     test = make_shapes_dataset(30, random_state=1)
     clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
-    clf.fit(train.images, train.concepts[CONCEPT])
+    clf.fit(train.images, train.concept_table[CONCEPT])
     # A detector trained on shuffled concepts detects nothing: every check fails.
-    shuffled = train.concepts.sample(frac=1.0, random_state=0).set_index(train.concepts.index)
+    table = train.concept_table
+    shuffled = table.sample(frac=1.0, random_state=0).set_index(table.index)
     detector = make_shapes_detector().fit(train.images, shuffled)
-    table = test.concepts.set_axis(np.array(test.concepts.columns, dtype=np.str_), axis=1)
-    checks = depict_diagnostics(clf, table, test.concepts[CONCEPT], generator=ShapesGenerator(),
+    table = test.concept_table.set_axis(np.array(test.concept_table.columns, dtype=np.str_), axis=1)
+    checks = depict_diagnostics(clf, table, test.concept_table[CONCEPT],
+                                generator=ShapesGenerator(),
                                 detector=detector, n_repeats=2, random_state=0)
     assert checks.failures
     text = " ".join(checks.failures)

@@ -51,10 +51,10 @@ def task(tiny_sd_dir, tmp_path_factory):
         output_dir=folder / "adapter", max_train_steps=2, batch_size=2, verbose=0,
     )  # fmt: skip
     clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=500))
-    clf.fit(train.images, train.concepts["red circle"])
+    clf.fit(train.images, train.concept_table["red circle"])
     joblib.dump(clf, folder / "clf.joblib")
     test = make_shapes_dataset(6, random_state=1)
-    table = test.concepts[CONCEPTS]
+    table = test.concept_table[CONCEPTS]
     table.to_csv(folder / "table.csv", index=False)
     y = np.array([0, 1, 0, 1, 0, 1])
     np.save(folder / "labels.npy", y)

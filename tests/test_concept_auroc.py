@@ -31,7 +31,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def judge(digits):
-    return DigitsConceptDetector().fit(digits.images[:1000], digits.concepts[:1000])
+    return DigitsConceptDetector().fit(digits.images[:1000], digits.concept_table[:1000])
 
 
 class RealDigitsGenerator:
@@ -73,7 +73,7 @@ def _run(digits, judge, generator):
         warnings.simplefilter("always")
         diagnostics = depict_diagnostics(
             clf,
-            digits.concepts.iloc[rows],
+            digits.concept_table.iloc[rows],
             y,
             generator=generator,
             scoring="roc_auc",

@@ -106,7 +106,7 @@ def climbs(stays: list[tuple[str, list[str]]]) -> list[int]:
 
 
 def _example_run(shapes_test: Any) -> tuple[Any, pd.DataFrame]:
-    table = shapes_test.concepts.iloc[:30]
+    table = shapes_test.concept_table.iloc[:30]
     y = table["red circle"].to_numpy()
     model = DummyClassifier(strategy="prior").fit(np.zeros((len(y), 32, 32, 3)), y)
     return (lambda: depict_importance(model, table, y, generator=ShapesGenerator(),

@@ -29,7 +29,7 @@ class _Refusing:
 
 @pytest.fixture(scope="module")
 def constant_table(shapes_test):
-    table = shapes_test.concepts.copy()
+    table = shapes_test.concept_table.copy()
     table["blue square"] = 0
     return table
 

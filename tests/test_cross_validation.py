@@ -17,12 +17,12 @@ from sklearn_depict.stats.ranking import fold_agreement
 
 def test_prefit_folds_match_explaining_each_fold(bottleneck, shapes_test, bottleneck_labels):
     cv = KFold(3, shuffle=True, random_state=0)
-    result = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    result = cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                        generator=ShapesGenerator(), cv=cv, scoring="roc_auc",
                                        n_repeats=3, random_state=0)
     assert len(result.folds) == 3 and result.fold_importances.shape == (3, 6)
-    for fold, (_, test) in zip(result.folds, cv.split(shapes_test.concepts)):
-        direct = depict_importance(bottleneck, shapes_test.concepts.iloc[test],
+    for fold, (_, test) in zip(result.folds, cv.split(shapes_test.concept_table)):
+        direct = depict_importance(bottleneck, shapes_test.concept_table.iloc[test],
                                    bottleneck_labels[test], generator=ShapesGenerator(),
                                    scoring="roc_auc", n_repeats=3, random_state=0)
         np.testing.assert_array_equal(fold.importances, direct.importances)
@@ -37,7 +37,7 @@ def test_unstable_ranking_is_flagged(shapes_test):
     """A model that ignores the images ranks concepts by noise alone."""
     from sklearn.dummy import DummyClassifier
 
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     rng = np.random.RandomState(0)
 
     class Noisy(DummyClassifier):
@@ -46,7 +46,7 @@ def test_unstable_ranking_is_flagged(shapes_test):
             return np.column_stack([1 - p, p])
 
     noisy = Noisy().fit(np.zeros((len(y), 1)), y)
-    result = cross_validate_importance(noisy, shapes_test.concepts, y,
+    result = cross_validate_importance(noisy, shapes_test.concept_table, y,
                                        generator=ShapesGenerator(), cv=4, scoring="roc_auc",
                                        n_repeats=2, random_state=0, stability_threshold=0.7)
     assert not result.stable
@@ -54,7 +54,7 @@ def test_unstable_ranking_is_flagged(shapes_test):
 
 
 def test_refit_shares_images_through_the_cache(shapes_test):
-    concepts = shapes_test.concepts.iloc[:60]
+    concepts = shapes_test.concept_table.iloc[:60]
     y = concepts["green square"].to_numpy()
     model = make_pipeline(FunctionTransformer(flatten), LogisticRegression(max_iter=300))
     counting = CountingGenerator()
@@ -71,7 +71,7 @@ def test_refit_shares_images_through_the_cache(shapes_test):
 
 
 def test_refit_on_real_images_and_groups(shapes_test):
-    concepts = shapes_test.concepts
+    concepts = shapes_test.concept_table
     y = concepts["blue circle"].to_numpy()
     groups = np.arange(len(y)) % 4
     model = make_pipeline(FunctionTransformer(flatten), LogisticRegression(max_iter=300))
@@ -87,7 +87,7 @@ def test_refit_on_real_images_and_groups(shapes_test):
 
 def test_multi_metric_gives_one_summary_per_metric(bottleneck, shapes_test,
                                                    bottleneck_labels):
-    result = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    result = cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                        generator=ShapesGenerator(), cv=2,
                                        scoring=["roc_auc", "accuracy"], n_repeats=2,
                                        random_state=0)
@@ -97,10 +97,10 @@ def test_multi_metric_gives_one_summary_per_metric(bottleneck, shapes_test,
 
 def test_bad_inputs(bottleneck, shapes_test, bottleneck_labels):
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels[:-1],
+        cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels[:-1],
                                   generator=ShapesGenerator())
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                   generator=ShapesGenerator(), X_images=shapes_test.images[:3])
 
 
@@ -109,9 +109,9 @@ def test_refit_with_a_concept_bottleneck_gets_the_fold_concepts(shapes_train, sh
 
     from sklearn_depict import ConceptBottleneckClassifier, make_concept_labels
 
-    y = make_concept_labels(shapes_test.concepts, shapes_train.weights)
+    y = make_concept_labels(shapes_test.concept_table, shapes_train.weights)
     model = ConceptBottleneckClassifier(weights=shapes_train.weights)
-    result = cross_validate_importance(model, shapes_test.concepts, y,
+    result = cross_validate_importance(model, shapes_test.concept_table, y,
                                        generator=ShapesGenerator(), cv=2, refit=True,
                                        X_images=shapes_test.images, scoring="roc_auc",
                                        n_repeats=2, random_state=0)
@@ -119,7 +119,7 @@ def test_refit_with_a_concept_bottleneck_gets_the_fold_concepts(shapes_train, sh
         assert estimator is not model
         # Fitted as by hand on the training fold, with its rows of the concept table.
         direct = clone(model).fit(shapes_test.images[fold.train], y[fold.train],
-                                  concepts=shapes_test.concepts.iloc[fold.train])
+                                  concept_table=shapes_test.concept_table.iloc[fold.train])
         np.testing.assert_array_equal(estimator.predict_proba(shapes_test.images),
                                       direct.predict_proba(shapes_test.images))
     assert result.fold_importances.shape == (2, 6)
@@ -143,7 +143,7 @@ def test_parameter_validation_names_cross_validate_importance(bottleneck, shapes
 
     counting = CountingGenerator()
     with pytest.raises(InvalidParameterError, match=match):
-        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                   generator=counting, **kwargs)
     assert counting.n_images == 0
 
@@ -152,15 +152,15 @@ def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck
     from sklearn_depict import CaptionToImage
 
     kwargs = dict(cv=2, scoring="roc_auc", n_repeats=2, random_state=0, ci_random_state=0)
-    seeded = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    seeded = cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                        generator=CaptionToImage(ShapesGenerator(), seed=4),
                                        **kwargs)
-    plain = cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    plain = cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                       generator=ShapesGenerator(), **kwargs)
     assert seeded.folds[0].plan.seeds != plain.folds[0].plan.seeds
     # The options of the first release live on CaptionToImage only.
     with pytest.raises(TypeError, match="unexpected keyword argument 'seed'"):
-        cross_validate_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        cross_validate_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                   generator=ShapesGenerator(), seed=4, **kwargs)
 
 
@@ -210,16 +210,16 @@ def test_fold_agreement_without_intervals_compares_the_top_concepts():
 def test_one_relied_on_concept_and_reordered_noise_is_stable(red_circle_clf, shapes_test):
     """End to end: the verdict follows the concept the model relies on, not the noise."""
     model = red_circle_clf
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     kwargs = dict(generator=ShapesGenerator(), cv=3, scoring="roc_auc", n_repeats=3,
                   random_state=0, ci_random_state=0)
-    result = cross_validate_importance(model, shapes_test.concepts, y, **kwargs)
+    result = cross_validate_importance(model, shapes_test.concept_table, y, **kwargs)
     assert result.stability_measure == "weighted_tau"
     assert result.stability_concepts.tolist() == ["red circle"]
     assert result.stable and result.rank_agreement == 1.0
     # The plain tau, kept as a secondary figure, is what used to decide.
     assert result.rank_agreement_kendall < 0.7
-    plain = cross_validate_importance(model, shapes_test.concepts, y,
+    plain = cross_validate_importance(model, shapes_test.concept_table, y,
                                       stability_measure="kendall_tau", **kwargs)
     assert plain.stability_measure == "kendall_tau" and not plain.stable
     assert plain.rank_agreement == result.rank_agreement_kendall

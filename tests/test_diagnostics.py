@@ -47,13 +47,13 @@ class LeakyGenerator:
 
 @pytest.fixture(scope="module")
 def detector(shapes_train):
-    return make_shapes_concept_model().fit(shapes_train.images, shapes_train.concepts)
+    return make_shapes_concept_model().fit(shapes_train.images, shapes_train.concept_table)
 
 
 def _diagnose(generator, clf, data, y, detector, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        checks = depict_diagnostics(clf, data.concepts, y, generator=generator,
+        checks = depict_diagnostics(clf, data.concept_table, y, generator=generator,
                                     detector=detector, X_images=data.images, n_repeats=4,
                                     random_state=0, **kwargs)
     return checks, [w for w in caught if issubclass(w.category, DiagnosticWarning)]
@@ -95,7 +95,7 @@ def test_leaky_generator_fails_independence(bottleneck, shapes_test, detector):
     draws the blue square from the red circle. Permuting 'red circle' then
     moves the blue squares away from the rows labelled with one.
     """
-    concepts = shapes_test.concepts.copy()
+    concepts = shapes_test.concept_table.copy()
     flip = np.random.RandomState(0).uniform(size=len(concepts)) < 0.1
     concepts["blue square"] = np.where(flip, 1 - concepts["red circle"], concepts["red circle"])
     captions = [", ".join(c for c in concepts.columns if row[c]) for _, row in concepts.iterrows()]
@@ -118,9 +118,9 @@ def test_checks_reuse_the_generated_images(bottleneck, shapes_test, bottleneck_l
     from conftest import CountingGenerator
 
     plain, with_checks = CountingGenerator(), CountingGenerator()
-    depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels, generator=plain,
+    depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels, generator=plain,
                       n_repeats=3, random_state=0)
-    result = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+    result = depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                 generator=with_checks, n_repeats=3, random_state=0,
                                 scoring=None, detector=detector,
                                 X_images=shapes_test.images).result
@@ -130,7 +130,7 @@ def test_checks_reuse_the_generated_images(bottleneck, shapes_test, bottleneck_l
 
 def test_check_one_without_detector_and_multi_metric(bottleneck, shapes_test,
                                                      bottleneck_labels):
-    result = depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+    result = depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                 generator=ShapesGenerator(), n_repeats=2, random_state=0,
                                 scoring=["roc_auc", "accuracy"],
                                 X_images=shapes_test.images).result
@@ -145,15 +145,15 @@ def test_check_one_without_detector_and_multi_metric(bottleneck, shapes_test,
 def test_tolerances_and_bad_detector_inputs(bottleneck, shapes_test, bottleneck_labels,
                                             detector):
     with pytest.raises(ValueError, match="Unknown tolerance"):
-        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+        depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                            generator=ShapesGenerator(), detector=detector,
                            tolerances={"gap": 0.1})
     with pytest.raises(ValueError, match="one output per detector concept"):
-        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+        depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                            generator=ShapesGenerator(), detector=detector,
                            detector_concepts=["red circle", "red square"])
     with pytest.raises(ValueError, match="one real image per row"):
-        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+        depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                            generator=ShapesGenerator(), X_images=shapes_test.images[:5])
 
 
@@ -175,10 +175,10 @@ def test_check_inputs_fail_before_any_image(bottleneck, shapes_test, bottleneck_
                 dict(detector=detector, detector_concepts=["no such column"]),
                 dict(X_images=shapes_test.images[:5])]:
         with pytest.raises(ValueError):
-            depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+            depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                generator=counting, **bad)
     with pytest.raises(ValueError, match="needs detector= .* or X_images="):
-        depict_diagnostics(bottleneck, shapes_test.concepts, bottleneck_labels,
+        depict_diagnostics(bottleneck, shapes_test.concept_table, bottleneck_labels,
                            generator=counting)
     assert counting.n_images == 0
 
@@ -186,7 +186,7 @@ def test_check_inputs_fail_before_any_image(bottleneck, shapes_test, bottleneck_
 def test_check_options_belong_to_depict_diagnostics(bottleneck, shapes_test,
                                                    bottleneck_labels, detector):
     with pytest.raises(TypeError, match="unexpected keyword argument 'detector'"):
-        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                           generator=ShapesGenerator(), detector=detector)
 
 

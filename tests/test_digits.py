@@ -71,12 +71,13 @@ def test_dataset_layout(digits):
     n = 1797
     assert digits.images.shape == (n, 32, 32, 1) and digits.images.dtype == np.float32
     assert 0.0 <= digits.images.min() and digits.images.max() <= 1.0
-    assert list(digits.concepts.columns) == ["digit", "thick", "slanted"] == digits.concept_names
-    assert set(digits.concepts["digit"]) == set(DIGIT_WORDS)
+    assert list(digits.concept_table.columns) == ["digit", "thick", "slanted"]
+    assert list(digits.concept_table.columns) == digits.concept_names
+    assert set(digits.concept_table["digit"]) == set(DIGIT_WORDS)
     np.testing.assert_array_equal(
-        digits.concepts["digit"].map(DIGIT_WORDS.index).to_numpy(), digits.target
+        digits.concept_table["digit"].map(DIGIT_WORDS.index).to_numpy(), digits.target
     )
-    assert digits.captions == ConceptCaptioner().captions(digits.concepts)
+    assert digits.captions == ConceptCaptioner().captions(digits.concept_table)
     assert {"seven", "seven, thick", "seven, slanted", "seven, thick, slanted"} <= set(
         digits.captions
     )
@@ -87,12 +88,13 @@ def test_concepts_follow_the_rules_and_are_balanced_within_each_digit(digits):
     width = stroke_width(digits.images)
     tilt = slant(digits.images)
     cut = digits.thresholds.to_numpy()[digits.target]
-    np.testing.assert_array_equal(digits.concepts["thick"], width > cut[:, 0])
-    np.testing.assert_array_equal(digits.concepts["slanted"], tilt > cut[:, 1])
-    shares = digits.concepts.groupby("digit")[["thick", "slanted"]].mean()
+    np.testing.assert_array_equal(digits.concept_table["thick"], width > cut[:, 0])
+    np.testing.assert_array_equal(digits.concept_table["slanted"], tilt > cut[:, 1])
+    shares = digits.concept_table.groupby("digit")[["thick", "slanted"]].mean()
     assert shares.to_numpy().min() > 0.45 and shares.to_numpy().max() < 0.55
     # Independent of the digit by construction; nearly independent of each other.
-    assert abs(np.corrcoef(digits.concepts["thick"], digits.concepts["slanted"])[0, 1]) < 0.2
+    table = digits.concept_table
+    assert abs(np.corrcoef(table["thick"], table["slanted"])[0, 1]) < 0.2
 
 
 def test_random_state_shuffles_rows_consistently(digits):
@@ -103,8 +105,8 @@ def test_random_state_shuffles_rows_consistently(digits):
     lookup = dict(zip(digits.images.reshape(1797, -1).sum(axis=1)[order], order))
     rows = [lookup[k] for k in key[:50]]
     pd.testing.assert_frame_equal(
-        shuffled.concepts.iloc[:50].reset_index(drop=True),
-        digits.concepts.iloc[rows].reset_index(drop=True),
+        shuffled.concept_table.iloc[:50].reset_index(drop=True),
+        digits.concept_table.iloc[rows].reset_index(drop=True),
     )
     again = make_digits_dataset(random_state=0)
     np.testing.assert_array_equal(again.images, shuffled.images)
@@ -114,8 +116,8 @@ def test_image_size(digits):
     small = make_digits_dataset(image_size=16)
     assert small.images.shape == (1797, 16, 16, 1)
     # Measured at the size asked for: slant hardly moves, stroke width a little.
-    assert (small.concepts["slanted"] == digits.concepts["slanted"]).mean() > 0.99
-    assert (small.concepts["thick"] == digits.concepts["thick"]).mean() > 0.9
+    assert (small.concept_table["slanted"] == digits.concept_table["slanted"]).mean() > 0.99
+    assert (small.concept_table["thick"] == digits.concept_table["thick"]).mean() > 0.9
     for bad in (4, 16.0, "32"):
         with pytest.raises(ValueError, match="image_size must be an int >= 8"):
             make_digits_dataset(image_size=bad)
@@ -125,14 +127,14 @@ def test_detector_reads_held_out_real_digits(digits):
     train, test = train_test_split(
         np.arange(1797), test_size=0.3, stratify=digits.target, random_state=0
     )
-    detector = DigitsConceptDetector().fit(digits.images[train], digits.concepts.iloc[train])
+    detector = DigitsConceptDetector().fit(digits.images[train], digits.concept_table.iloc[train])
     proba = detector.predict_proba(digits.images[test])
     assert [p.shape for p in proba] == [(len(test), 10), (len(test), 2), (len(test), 2)]
     for p in proba:
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
         assert ((p >= 0) & (p <= 1)).all()
     found = detector.predict(digits.images[test])
-    truth = digits.concepts.iloc[test].to_numpy()
+    truth = digits.concept_table.iloc[test].to_numpy()
     agreement = (found == truth).mean(axis=0)
     assert agreement[0] > 0.93  # the digit reader
     # The rules, with thresholds learned on other images and the digit as read.
@@ -142,7 +144,7 @@ def test_detector_reads_held_out_real_digits(digits):
 def test_detector_checks_its_input(digits):
     with pytest.raises(NotFittedError):
         DigitsConceptDetector().predict_proba(digits.images[:2])
-    bad = digits.concepts.iloc[:100].assign(digit="eleven")
+    bad = digits.concept_table.iloc[:100].assign(digit="eleven")
     with pytest.raises(ValueError, match=r"Unknown digit words \['eleven'\]"):
         DigitsConceptDetector().fit(digits.images[:100], bad)
     assert clone(DigitsConceptDetector(C=1.0)).C == 1.0
@@ -151,7 +153,7 @@ def test_detector_checks_its_input(digits):
 def test_shipped_detector_matches_the_table(digits):
     detector = digits_detector()
     found = detector.predict(digits.images)
-    assert (found == digits.concepts.to_numpy()).mean(axis=0).min() > 0.97
+    assert (found == digits.concept_table.to_numpy()).mean(axis=0).min() > 0.97
     assert detector.concept_names_ == digits.concept_names
 
 
@@ -179,7 +181,7 @@ def test_shipped_diffusion_model_draws_held_out_captions():
     images = load_digits_diffusion().generate([data.captions[i] for i in rows], rows + 90_000)
     assert images.shape == (120, IMAGE_SIZE, IMAGE_SIZE, 1)
     found = digits_detector(IMAGE_SIZE).predict(images)
-    agreement = (found == data.concepts.iloc[rows].to_numpy()).mean(axis=0)
+    agreement = (found == data.concept_table.iloc[rows].to_numpy()).mean(axis=0)
     # Looser than the 450-image targets: 120 images move a share by about 0.04.
     assert agreement[0] >= 0.85, agreement
     assert agreement[1] >= 0.75 and agreement[2] >= 0.75, agreement

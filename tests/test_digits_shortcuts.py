@@ -34,7 +34,7 @@ def split():
 
 
 def _forced_train(split, concept):
-    mask = forced_rows(split.data.concepts.iloc[split.train], split.y[split.train], concept)
+    mask = forced_rows(split.data.concept_table.iloc[split.train], split.y[split.train], concept)
     return split.train[mask]
 
 
@@ -54,7 +54,7 @@ def test_split_is_the_diffusion_models_and_stratified(split):
 
 
 def test_forcing_makes_concept_and_label_agree(split):
-    concepts, y = split.data.concepts.iloc[split.train], split.y[split.train]
+    concepts, y = split.data.concept_table.iloc[split.train], split.y[split.train]
     for concept in ("thick", "slanted"):
         rows = forced_rows(concepts, y, concept)
         np.testing.assert_array_equal(concepts[concept].to_numpy()[rows], y[rows])
@@ -66,7 +66,7 @@ def test_forcing_makes_concept_and_label_agree(split):
 
 
 def test_oracle_finds_the_forced_concept(split):
-    table = split.data.concepts
+    table = split.data.concept_table
     test_rows = split.test
     clean = concept_oracle(table.iloc[split.train], split.y[split.train],
                            table.iloc[test_rows], split.y[test_rows], n_repeats=3)
@@ -90,7 +90,7 @@ def test_training_is_seeded_and_a_forced_cnn_takes_the_shortcut(split):
     np.testing.assert_allclose(again.predict_proba(test), same.predict_proba(test), atol=1e-6)
     p = first.predict_proba(test)[:, 1]
     y_test = y[split.test]
-    agrees = split.data.concepts["thick"].to_numpy()[split.test] == y_test
+    agrees = split.data.concept_table["thick"].to_numpy()[split.test] == y_test
     # Real images alone: where thickness contradicts the label, the model follows it.
     assert roc_auc_score(y_test[agrees], p[agrees]) > 0.9
     assert roc_auc_score(y_test[~agrees], p[~agrees]) < 0.4

@@ -43,10 +43,10 @@ def task():
     train = make_shapes_dataset(300, random_state=0)
     test = make_shapes_dataset(50, random_state=1)
     clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-        train.images, train.target, concepts=train.concepts
+        train.images, train.target, concept_table=train.concept_table
     )
-    detector = make_shapes_concept_model().fit(train.images, train.concepts)
-    y = make_concept_labels(test.concepts, train.weights)
+    detector = make_shapes_concept_model().fit(train.images, train.concept_table)
+    y = make_concept_labels(test.concept_table, train.weights)
     oracle = oracle_importance(train.weights, clf.concept_probabilities(test.images))
     return train, test, clf, detector, y, oracle
 
@@ -60,7 +60,7 @@ def cache_dir(tmp_path_factory):
 def result(task, cache_dir):
     _, test, clf, detector, y, _ = task
     return depict_diagnostics(
-        clf, test.concepts, y, generator=CaptionToImage(ShapesGenerator(), cache=cache_dir),
+        clf, test.concept_table, y, generator=CaptionToImage(ShapesGenerator(), cache=cache_dir),
         scoring="roc_auc", n_repeats=4, random_state=0, detector=detector,
         X_images=test.images,
     ).result
@@ -70,7 +70,7 @@ def result(task, cache_dir):
 def multi_result(task):
     _, test, clf, _, y, _ = task
     return depict_importance(
-        clf, test.concepts, y, generator=ShapesGenerator(), scoring=["roc_auc", "accuracy"],
+        clf, test.concept_table, y, generator=ShapesGenerator(), scoring=["roc_auc", "accuracy"],
         n_repeats=3, random_state=0,
     )
 

@@ -56,12 +56,12 @@ def test_dask_fan_out_matches_a_sequential_run(client, tmp_path, bottleneck, sha
     markers.mkdir()
     cache = ImageCache(tmp_path / "shared-cache")
     with joblib.parallel_config(backend="dask"):
-        spread = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        spread = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                    generator=CaptionToImage(LazyModelGenerator(markers),
                                                             cache=cache, batch_size=32),
                                    n_jobs=-1, n_repeats=4, random_state=0,
                                    scoring="roc_auc")
-    sequential = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    sequential = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                    generator=ShapesGenerator(), n_repeats=4, random_state=0,
                                    scoring="roc_auc")
     np.testing.assert_array_equal(spread.importances, sequential.importances)
@@ -74,7 +74,7 @@ def test_dask_fan_out_matches_a_sequential_run(client, tmp_path, bottleneck, sha
     assert len(cache) == spread.n_images_distinct == spread.n_images_generated
     assert cache.generated == spread.n_images_generated
 
-    warm = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    warm = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                              generator=CaptionToImage(LazyModelGenerator(markers), cache=cache),
                              n_jobs=1, n_repeats=4, random_state=0, scoring="roc_auc")
     assert warm.n_images_generated == 0

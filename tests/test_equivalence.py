@@ -59,7 +59,7 @@ def _both(estimator, X, y, **kwargs):
 @pytest.mark.parametrize("max_samples", [1.0, 0.5, 37])
 def test_equals_sklearn_on_dataframe(bottleneck, shapes_test, bottleneck_labels, scoring,
                                      max_samples):
-    ours, theirs = _both(bottleneck, shapes_test.concepts, bottleneck_labels,
+    ours, theirs = _both(bottleneck, shapes_test.concept_table, bottleneck_labels,
                          scoring=scoring, max_samples=max_samples, random_state=0)
     _assert_same(ours, theirs)
 
@@ -69,7 +69,7 @@ def test_equals_sklearn_with_sample_weight(bottleneck, shapes_test, bottleneck_l
                                            scoring):
     weights = np.random.RandomState(0).uniform(0, 2, len(bottleneck_labels))
     for max_samples in (1.0, 0.6):
-        ours, theirs = _both(bottleneck, shapes_test.concepts, bottleneck_labels,
+        ours, theirs = _both(bottleneck, shapes_test.concept_table, bottleneck_labels,
                              scoring=scoring, sample_weight=weights, random_state=7,
                              max_samples=max_samples)
         _assert_same(ours, theirs)
@@ -81,12 +81,12 @@ def test_equals_sklearn_for_every_kind_of_random_state(bottleneck, shapes_test,
     if random_state is None:
         # Both draw from numpy's global state; give them the same starting point.
         np.random.seed(3)  # noqa: NPY002 (sklearn reads the legacy global state)
-        ours = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        ours = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                  generator=ShapesGenerator(), n_repeats=N_REPEATS)
         np.random.seed(3)  # noqa: NPY002 (sklearn reads the legacy global state)
         theirs = permutation_importance(
             make_pipeline(CaptionToImage(ShapesGenerator()), bottleneck),
-            shapes_test.concepts, bottleneck_labels, n_repeats=N_REPEATS,
+            shapes_test.concept_table, bottleneck_labels, n_repeats=N_REPEATS,
         )
     else:
         state = random_state
@@ -94,19 +94,19 @@ def test_equals_sklearn_for_every_kind_of_random_state(bottleneck, shapes_test,
             ours_state, theirs_state = (np.random.RandomState(42), np.random.RandomState(42))
         else:
             ours_state = theirs_state = state
-        ours = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+        ours = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                  generator=ShapesGenerator(), n_repeats=N_REPEATS,
                                  random_state=ours_state)
         theirs = permutation_importance(
             make_pipeline(CaptionToImage(ShapesGenerator()), bottleneck),
-            shapes_test.concepts, bottleneck_labels, n_repeats=N_REPEATS,
+            shapes_test.concept_table, bottleneck_labels, n_repeats=N_REPEATS,
             random_state=theirs_state,
         )
     _assert_same(ours, theirs)
 
 
 def test_equals_sklearn_on_text_array(bottleneck, shapes_test, bottleneck_labels):
-    concepts = shapes_test.concepts
+    concepts = shapes_test.concept_table
     phrases = np.column_stack(
         [np.where(concepts[c] == 1, c, "") for c in concepts.columns]
     ).astype(object)
@@ -117,7 +117,7 @@ def test_equals_sklearn_on_text_array(bottleneck, shapes_test, bottleneck_labels
 
 def test_equals_sklearn_with_custom_index_and_mixed_columns(red_circle_clf, shapes_test):
     """Index labels, not positions, fix the seeds; count and text columns caption."""
-    concepts = shapes_test.concepts
+    concepts = shapes_test.concept_table
     table = pd.DataFrame(
         {
             "red circle": concepts["red circle"].to_numpy().astype(bool),
@@ -143,7 +143,7 @@ def _pixel_logistic_regression(train, dtype):
 
     as_dtype = FunctionTransformer(lambda X: np.asarray(X, dtype=dtype).reshape(len(X), -1))
     clf = make_pipeline(as_dtype, LogisticRegression(max_iter=300))
-    return clf.fit(train.images, train.concepts["red circle"].to_numpy())
+    return clf.fit(train.images, train.concept_table["red circle"].to_numpy())
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -157,7 +157,7 @@ def test_contract_boundary_batch_dependent_float32_outputs(shapes_train, shapes_
     in its last bits (~1e-7): the importances then agree to that level only.
     """
     clf = _pixel_logistic_regression(shapes_train, dtype)
-    X, y = shapes_test.concepts, shapes_test.concepts["red circle"].to_numpy()
+    X, y = shapes_test.concept_table, shapes_test.concept_table["red circle"].to_numpy()
     weights = np.random.RandomState(0).uniform(0.5, 2.0, size=len(y))
     kwargs = dict(scoring="neg_log_loss", n_repeats=N_REPEATS, random_state=0,
                   sample_weight=weights)

@@ -89,7 +89,7 @@ _EXPECTED_FAILURES = {
     ),
     ConceptBottleneckClassifier: dict.fromkeys(
         (*_FITS_ON_RANDOM_MATRICES, *_CLASSIFIER_CHECKS, "check_decision_proba_consistency"),
-        "fit needs concepts=, the concept labels of the training images that train its "
+        "fit needs concept_table=, the concept labels of the training images that train its "
         "concept layer; the checks call fit(X, y) and get a TypeError",
     ),
     DigitsConceptDetector: dict.fromkeys(
@@ -152,5 +152,5 @@ def test_bottleneck_before_fit_raises_not_fitted(method):
 def test_bottleneck_predicts_after_fit():
     data = make_shapes_dataset(60, random_state=0)
     clf = ConceptBottleneckClassifier(weights=data.weights)
-    clf.fit(data.images, data.target, concepts=data.concepts)
+    clf.fit(data.images, data.target, concept_table=data.concept_table)
     assert np.isin(clf.predict(data.images[:5]), clf.classes_).all()

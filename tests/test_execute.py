@@ -23,7 +23,7 @@ def model():
     # model's moves by ~1e-7 with the BLAS blocking).
     to_float64 = FunctionTransformer(np.asarray, kw_args={"dtype": np.float64})
     clf = make_pipeline(FlattenImages(), to_float64, LogisticRegression(max_iter=300))
-    return clf.fit(data.images, data.concepts["red circle"])
+    return clf.fit(data.images, data.concept_table["red circle"])
 
 
 def test_chunks_and_workers_never_change_what_is_predicted(model):

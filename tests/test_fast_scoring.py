@@ -291,14 +291,14 @@ def test_float32_regressor_in_a_run_needs_no_fallback(shapes_test):
     def flat32(images):
         return np.asarray(images, dtype=np.float32).reshape(len(images), -1)
 
-    counts = shapes_test.concepts.sum(axis=1).to_numpy()
+    counts = shapes_test.concept_table.sum(axis=1).to_numpy()
     model = make_pipeline(FunctionTransformer(flat32), Ridge()).fit(shapes_test.images, counts)
     assert model.predict(shapes_test.images[:2]).dtype == np.float32
     kwargs = dict(scoring="r2", n_repeats=2, random_state=0)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="The vectorised")
-        ours = depict_importance(model, shapes_test.concepts, counts,
+        ours = depict_importance(model, shapes_test.concept_table, counts,
                                  generator=ShapesGenerator(), **kwargs)
     theirs = permutation_importance(make_pipeline(CaptionToImage(ShapesGenerator()), model),
-                                    shapes_test.concepts, counts, **kwargs)
+                                    shapes_test.concept_table, counts, **kwargs)
     np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-12)

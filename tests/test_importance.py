@@ -33,7 +33,7 @@ def _run(estimator, data, y, **kwargs):
         kwargs["generator"] = CaptionToImage(kwargs["generator"], **options)
     kwargs.setdefault("n_repeats", N_REPEATS)
     kwargs.setdefault("random_state", 0)
-    return depict_importance(estimator, data.concepts, y, **kwargs)
+    return depict_importance(estimator, data.concept_table, y, **kwargs)
 
 
 def test_result_shapes_and_keys(bottleneck, shapes_test, bottleneck_labels):
@@ -43,13 +43,13 @@ def test_result_shapes_and_keys(bottleneck, shapes_test, bottleneck_labels):
     assert result.importances.shape == (6, N_REPEATS)
     np.testing.assert_allclose(result.importances_mean, result.importances.mean(axis=1))
     np.testing.assert_allclose(result.importances_std, result.importances.std(axis=1))
-    assert list(result.concept_names) == list(shapes_test.concepts.columns)
+    assert list(result.concept_names) == list(shapes_test.concept_table.columns)
     assert 0.5 < result.baseline_score <= 1.0
     assert set(result.timings) == {"planning", "generation", "prediction", "scoring", "intervals"}
 
 
 def test_concept_that_determines_y_ranks_first(red_circle_clf, shapes_test):
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     result = _run(red_circle_clf, shapes_test, y, scoring="roc_auc", n_repeats=5)
     names = list(result.concept_names)
     red = names.index("red circle")
@@ -87,9 +87,9 @@ def test_n_jobs_and_batch_size_do_not_change_results(bottleneck, shapes_test,
 def test_array_and_dataframe_give_equal_results(bottleneck, shapes_test, bottleneck_labels):
     frame = _run(bottleneck, shapes_test, bottleneck_labels, scoring="roc_auc")
     array = depict_importance(
-        bottleneck, shapes_test.concepts.to_numpy(), bottleneck_labels,
+        bottleneck, shapes_test.concept_table.to_numpy(), bottleneck_labels,
         generator=CaptionToImage(ShapesGenerator(),
-                                 concept_names=list(shapes_test.concepts.columns)),
+                                 concept_names=list(shapes_test.concept_table.columns)),
         scoring="roc_auc", n_repeats=N_REPEATS, random_state=0,
     )
     np.testing.assert_array_equal(frame.importances, array.importances)
@@ -97,7 +97,7 @@ def test_array_and_dataframe_give_equal_results(bottleneck, shapes_test, bottlen
 
 def test_text_array_and_dataframe_give_equal_results(bottleneck, shapes_test,
                                                      bottleneck_labels):
-    concepts = shapes_test.concepts
+    concepts = shapes_test.concept_table
     phrases = pd.DataFrame(
         {c: np.where(concepts[c] == 1, c, "") for c in concepts.columns}, dtype=object
     )
@@ -116,7 +116,7 @@ def test_text_array_and_dataframe_give_equal_results(bottleneck, shapes_test,
 
 @pytest.mark.parametrize("scoring", ["roc_auc", "accuracy", None])
 def test_estimator_ignoring_the_image_gives_exactly_zero(shapes_test, scoring):
-    y = shapes_test.concepts["blue square"].to_numpy()
+    y = shapes_test.concept_table["blue square"].to_numpy()
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y), 1)), y)
     result = _run(dummy, shapes_test, y, scoring=scoring)
     assert np.all(result.importances == 0.0)
@@ -148,7 +148,7 @@ def test_duck_typed_estimator_matches_sklearn_estimator(bottleneck, shapes_test,
 
 def test_sample_weight_selects_the_rows_that_matter(red_circle_clf, shapes_test):
     """Rows with weight 0 must not count, as in sklearn's sample_weight test."""
-    concepts = shapes_test.concepts
+    concepts = shapes_test.concept_table
     n = len(concepts)
     half = np.arange(n) < n // 2
     # The first half is labelled by 'red circle' (which the model sees), the
@@ -167,7 +167,7 @@ def test_sample_weight_selects_the_rows_that_matter(red_circle_clf, shapes_test)
 
 
 def test_custom_scorer_without_weights(red_circle_clf, shapes_test):
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
 
     def auc(estimator, X, y_true):
         return roc_auc_score(y_true, estimator.predict_proba(X)[:, 1])
@@ -208,7 +208,7 @@ def test_max_samples_error(bottleneck, shapes_test, bottleneck_labels, max_sampl
 def test_max_samples_scores_a_subset(bottleneck, shapes_test, bottleneck_labels):
     result = _run(bottleneck, shapes_test, bottleneck_labels, max_samples=30)
     assert result.importances.shape == (6, N_REPEATS)
-    assert result.n_images_distinct <= len(shapes_test.concepts) + 6 * 30
+    assert result.n_images_distinct <= len(shapes_test.concept_table) + 6 * 30
 
 
 @pytest.mark.parametrize("n_repeats", [2, 50])
@@ -219,7 +219,7 @@ def test_generated_images_equal_distinct_pairs(bottleneck, shapes_test, bottlene
                   n_repeats=n_repeats)
     assert counting.n_images == len(set(counting.pairs))
     assert counting.n_images == result.n_images_generated == result.n_images_distinct
-    n = len(shapes_test.concepts)
+    n = len(shapes_test.concept_table)
     assert result.n_images_bound == n * (1 + 6)
     assert counting.n_images <= result.n_images_bound
     assert result.n_images_naive == n * (1 + 6 * n_repeats)
@@ -234,7 +234,7 @@ def test_image_count_does_not_grow_with_repeats(bottleneck, shapes_test, bottlen
         counts.append(counting.n_images)
     # With 10 repeats nearly every row has already shown both values of each
     # binary concept, so both runs need the full bound.
-    assert counts[0] == counts[1] == len(shapes_test.concepts) * 7
+    assert counts[0] == counts[1] == len(shapes_test.concept_table) * 7
 
 
 def test_warm_cache_generates_nothing(bottleneck, shapes_test, bottleneck_labels, tmp_path):
@@ -254,7 +254,7 @@ def test_warm_cache_generates_nothing(bottleneck, shapes_test, bottleneck_labels
 
 def test_constant_concept_is_exactly_zero_and_costs_nothing(bottleneck, shapes_test,
                                                             bottleneck_labels):
-    concepts = shapes_test.concepts.copy()
+    concepts = shapes_test.concept_table.copy()
     concepts["red circle"] = 1
     counting = CountingGenerator()
     with pytest.warns(ConstantConceptWarning, match="red circle"):
@@ -292,11 +292,11 @@ def test_grouped_concepts_are_permuted_together(bottleneck, shapes_test, bottlen
     assert list(tuples.concept_names) == ["red circle + red square"]
     # Permuting both red concepts with one shared permutation moves whole
     # (circle, square) pairs between rows: the group's value has up to 4 levels.
-    assert grouped.n_images_bound == len(shapes_test.concepts) * (1 + 3 + 1)
+    assert grouped.n_images_bound == len(shapes_test.concept_table) * (1 + 3 + 1)
 
 
 def test_context_columns_are_captioned_but_not_permuted(red_circle_clf, shapes_test):
-    concepts = shapes_test.concepts[["red circle", "blue square"]].copy()
+    concepts = shapes_test.concept_table[["red circle", "blue square"]].copy()
     concepts["scene"] = np.where(np.arange(len(concepts)) % 2 == 0, "green square", "")
     y = concepts["red circle"].to_numpy()
     counting = CountingGenerator()
@@ -309,7 +309,7 @@ def test_context_columns_are_captioned_but_not_permuted(red_circle_clf, shapes_t
 
 
 def test_seed_parameter_changes_the_noise(red_circle_clf, shapes_test):
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     first = CountingGenerator()
     second = CountingGenerator()
     _run(red_circle_clf, shapes_test, y, generator=first, seed=0)
@@ -319,14 +319,14 @@ def test_seed_parameter_changes_the_noise(red_circle_clf, shapes_test):
 
 def test_plain_callable_generator(red_circle_clf, shapes_test):
     shapes = ShapesGenerator()
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     via_callable = _run(red_circle_clf, shapes_test, y, generator=shapes.generate)
     via_object = _run(red_circle_clf, shapes_test, y, generator=shapes)
     np.testing.assert_array_equal(via_callable.importances, via_object.importances)
 
 
 def test_verbose_shows_a_progress_bar(red_circle_clf, shapes_test, capsys):
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     _run(red_circle_clf, shapes_test, y, verbose=1)
     assert "generating and predicting" in capsys.readouterr().err
 
@@ -336,9 +336,9 @@ def test_regressor_with_default_score(shapes_train, shapes_test):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    target = shapes_train.concepts.to_numpy() @ shapes_train.weights
+    target = shapes_train.concept_table.to_numpy() @ shapes_train.weights
     model = make_pipeline(FunctionTransformer(flatten), Ridge()).fit(shapes_train.images, target)
-    y = shapes_test.concepts.to_numpy() @ shapes_train.weights
+    y = shapes_test.concept_table.to_numpy() @ shapes_train.weights
     result = _run(model, shapes_test, y)
     assert result.importances.shape == (6, N_REPEATS)
     assert 0 < result.baseline_score <= 1
@@ -351,14 +351,14 @@ def test_generator_may_be_a_caption_to_image(bottleneck, shapes_test, bottleneck
     step = CaptionToImage(ShapesGenerator(), cache=ImageCache(tmp_path), seed=3, batch_size=16)
     via_generator = _run(bottleneck, shapes_test, bottleneck_labels, generator=step,
                          scoring="roc_auc")
-    via_pipeline = depict_importance(make_pipeline(step, bottleneck), shapes_test.concepts,
+    via_pipeline = depict_importance(make_pipeline(step, bottleneck), shapes_test.concept_table,
                                      bottleneck_labels, scoring="roc_auc",
                                      n_repeats=N_REPEATS, random_state=0)
     np.testing.assert_array_equal(via_generator.importances, via_pipeline.importances)
     assert via_generator.plan.seeds == via_pipeline.plan.seeds
     assert via_pipeline.n_images_cached == via_pipeline.n_images_distinct  # the step's cache
     with pytest.raises(TypeError, match="unexpected keyword argument 'cache'"):
-        depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels, generator=step,
+        depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels, generator=step,
                           cache=ImageCache(tmp_path / "other"))
 
 
@@ -371,14 +371,14 @@ def test_options_of_other_objects_are_unexpected_keywords(red_circle_clf, shapes
                                                           tmp_path, name, value):
     # The first release never had them: the caption options live on CaptionToImage and
     # the checks' on depict_diagnostics, so passing one is sklearn's usual TypeError.
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     with pytest.raises(TypeError, match=f"unexpected keyword argument '{name}'"):
-        depict_importance(red_circle_clf, shapes_test.concepts, y,
+        depict_importance(red_circle_clf, shapes_test.concept_table, y,
                           generator=ShapesGenerator(), **{name: value})
 
 
 def test_caption_options_through_caption_to_image(red_circle_clf, shapes_test, tmp_path):
-    y = shapes_test.concepts["red circle"].to_numpy()
+    y = shapes_test.concept_table["red circle"].to_numpy()
     plain = _run(red_circle_clf, shapes_test, y, generator=ShapesGenerator(strict=False))
     seeded = _run(red_circle_clf, shapes_test, y,
                   generator=CaptionToImage(ShapesGenerator(strict=False), seed=2))
@@ -386,8 +386,8 @@ def test_caption_options_through_caption_to_image(red_circle_clf, shapes_test, t
     prefixed = _run(red_circle_clf, shapes_test, y, generator=CaptionToImage(
         ShapesGenerator(strict=False), captioner=ConceptCaptioner(prefix="a photo of")))
     assert all(c.startswith("a photo of") for c in prefixed.plan.captions)
-    names = list(shapes_test.concepts.columns)
-    by_name = depict_importance(red_circle_clf, shapes_test.concepts.to_numpy(), y,
+    names = list(shapes_test.concept_table.columns)
+    by_name = depict_importance(red_circle_clf, shapes_test.concept_table.to_numpy(), y,
                                 generator=CaptionToImage(ShapesGenerator(), concept_names=names),
                                 n_repeats=N_REPEATS, random_state=0)
     np.testing.assert_array_equal(by_name.importances, plain.importances)

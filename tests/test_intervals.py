@@ -21,7 +21,7 @@ from sklearn_depict.stats.bootstrap import (
 
 @pytest.fixture
 def small(shapes_test, bottleneck_labels):
-    return shapes_test.concepts.iloc[:60], bottleneck_labels[:60]
+    return shapes_test.concept_table.iloc[:60], bottleneck_labels[:60]
 
 
 def _run(model, table, y, generator=None, **kwargs):
@@ -278,7 +278,7 @@ def test_multiclass_named_scorers_equal_sklearn_on_the_pipeline(shapes_train, sm
     # they are predicted in, outside the 1e-12 contract (see test_equivalence).
     model = make_pipeline(FunctionTransformer(lambda X: flatten(X).astype(np.float64)),
                           LogisticRegression(max_iter=500))
-    model.fit(shapes_train.images[:400], three_classes(shapes_train.concepts.iloc[:400]))
+    model.fit(shapes_train.images[:400], three_classes(shapes_train.concept_table.iloc[:400]))
     table, _ = small
     y = three_classes(table)
     ours = _run(model, table, y, scoring=scoring, max_samples=0.9, n_repeats=3)
@@ -315,11 +315,11 @@ def blind_to_blue():
 
     clf = make_pipeline(FunctionTransformer(_red_green), LogisticRegression(max_iter=2000))
     reg = make_pipeline(FunctionTransformer(_red_green), Ridge())
-    clf.fit(train.images, (target(train.concepts) >= 1).astype(int))
-    reg.fit(train.images, target(train.concepts).astype(float))
-    y_class = (target(test.concepts) >= 1).astype(int)
-    return test.concepts, {"classifier": (clf, y_class),
-                           "regressor": (reg, target(test.concepts).astype(float))}
+    clf.fit(train.images, (target(train.concept_table) >= 1).astype(int))
+    reg.fit(train.images, target(train.concept_table).astype(float))
+    y_class = (target(test.concept_table) >= 1).astype(int)
+    return test.concept_table, {"classifier": (clf, y_class),
+                           "regressor": (reg, target(test.concept_table).astype(float))}
 
 
 @pytest.mark.parametrize("kind, scoring", [

@@ -40,19 +40,20 @@ N_ROWS = 30
 def pixel_clf(shapes_train):
     """A scikit-learn model on the raw pixels of 32×32×3 images: 3,072 features."""
     return make_pipeline(FlattenImages(), LogisticRegression(max_iter=300)).fit(
-        shapes_train.images[:400], shapes_train.concepts[CONCEPT][:400])
+        shapes_train.images[:400], shapes_train.concept_table[CONCEPT][:400])
 
 
 @pytest.fixture(scope="module")
 def detector(shapes_train):
     """Six outputs, one per shapes concept."""
     return make_shapes_concept_model().fit(shapes_train.images[:400],
-                                           shapes_train.concepts[:400])
+                                           shapes_train.concept_table[:400])
 
 
 @pytest.fixture(scope="module")
 def rows(shapes_test):
-    return (shapes_test.concepts.iloc[:N_ROWS], shapes_test.concepts[CONCEPT][:N_ROWS].to_numpy(),
+    return (shapes_test.concept_table.iloc[:N_ROWS],
+            shapes_test.concept_table[CONCEPT][:N_ROWS].to_numpy(),
             shapes_test.images[:N_ROWS])
 
 
@@ -307,7 +308,7 @@ class GreedyModel(ClassifierMixin, BaseEstimator):
 
 def test_a_failing_estimator_says_which_model_and_how_many_images(shapes_train, rows):
     table, y, _ = rows
-    model = GreedyModel().fit(shapes_train.images[:200], shapes_train.concepts[CONCEPT][:200])
+    model = GreedyModel().fit(shapes_train.images[:200], shapes_train.concept_table[CONCEPT][:200])
     with pytest.raises(RuntimeError, match="CUDA out of memory") as info:
         depict_importance(model, table, y, scoring="roc_auc",
                           generator=CaptionToImage(ShapesGenerator(), batch_size=16))

@@ -45,7 +45,7 @@ def test_ranking_and_tie_groups():
 
 def test_result_carries_intervals_ranking_and_ties(bottleneck, shapes_test,
                                                    bottleneck_labels):
-    result = depict_importance(bottleneck, shapes_test.concepts, bottleneck_labels,
+    result = depict_importance(bottleneck, shapes_test.concept_table, bottleneck_labels,
                                generator=ShapesGenerator(), scoring="roc_auc", n_repeats=6,
                                random_state=0)
     ci = result.importances_ci

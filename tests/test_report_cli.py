@@ -66,11 +66,11 @@ def files(tmp_path_factory):
     train = make_shapes_dataset(300, random_state=0)
     test = make_shapes_dataset(40, random_state=1)
     clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-        train.images, train.target, concepts=train.concepts
+        train.images, train.target, concept_table=train.concept_table
     )
-    detector = make_shapes_concept_model().fit(train.images, train.concepts)
-    y = make_concept_labels(test.concepts, train.weights)
-    table = test.concepts.copy()
+    detector = make_shapes_concept_model().fit(train.images, train.concept_table)
+    y = make_concept_labels(test.concept_table, train.weights)
+    table = test.concept_table.copy()
     table.index = pd.Index([f"img-{i:03d}" for i in range(len(table))], name="image_id")
 
     paths = {

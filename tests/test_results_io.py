@@ -48,17 +48,17 @@ def task():
     train = make_shapes_dataset(300, random_state=0)
     test = make_shapes_dataset(40, random_state=1)
     clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-        train.images, train.target, concepts=train.concepts
+        train.images, train.target, concept_table=train.concept_table
     )
-    detector = make_shapes_detector().fit(train.images, train.concepts)
-    y = make_concept_labels(test.concepts, train.weights)
+    detector = make_shapes_detector().fit(train.images, train.concept_table)
+    y = make_concept_labels(test.concept_table, train.weights)
     return clf, detector, test, y
 
 
 @pytest.fixture(scope="module")
 def single(task):
     clf, detector, test, y = task
-    return depict_diagnostics(clf, test.concepts, y, generator=ShapesGenerator(),
+    return depict_diagnostics(clf, test.concept_table, y, generator=ShapesGenerator(),
                               scoring="roc_auc", n_repeats=2, random_state=0,
                               ci_random_state=0, detector=detector,
                               X_images=test.images).result
@@ -67,7 +67,7 @@ def single(task):
 @pytest.fixture(scope="module")
 def multi(task):
     clf, _, test, y = task
-    return depict_importance(clf, test.concepts, y, generator=ShapesGenerator(),
+    return depict_importance(clf, test.concept_table, y, generator=ShapesGenerator(),
                              scoring=["roc_auc", "accuracy"], n_repeats=2, random_state=0,
                              ci_random_state=0, ci_method="t")
 
@@ -192,7 +192,7 @@ def test_report_escapes_hostile_names_captions_and_options(task, tmp_path):
     from sklearn_depict.reporting.report import write_report
 
     clf, detector, test, y = task
-    table = test.concepts.rename(columns={"red circle": HOSTILE, "blue square": "<b>&amp;"})
+    table = test.concept_table.rename(columns={"red circle": HOSTILE, "blue square": "<b>&amp;"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = depict_importance(

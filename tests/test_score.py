@@ -31,7 +31,7 @@ def stored():
     """A plan and made-up stored predictions for its distinct pairs."""
     data = make_shapes_dataset(80, random_state=0)
     captioner = ConceptCaptioner()
-    table = make_concept_table(data.concepts, captioner=captioner)
+    table = make_concept_table(data.concept_table, captioner=captioner)
     names, columns = resolve_concepts(table, None)
     plan = make_plan(table, concept_names=names, concept_columns=columns,
                      captioner=captioner, n_repeats=N_REPEATS, n_scored=len(data.target),
@@ -41,7 +41,7 @@ def stored():
     noise = (np.asarray(plan.seeds) % 997) / 997
     positive = np.where(["red circle" in c for c in plan.captions], 0.6 + 0.4 * noise,
                         0.4 * noise)
-    y = data.concepts["red circle"].to_numpy()
+    y = data.concept_table["red circle"].to_numpy()
     model = LogisticRegression().fit(np.c_[y, 1 - y], y)  # classes_ [0, 1], predict_proba
     responses = {"predict_proba": np.c_[1 - positive, positive],
                  "predict": (positive > 0.5).astype(int)}

@@ -29,7 +29,7 @@ def _quoted(message):
 def test_unknown_scoring_names_the_closest_scorers(
     function, scoring, red_circle_clf, shapes_test, counting_generator
 ):
-    table = shapes_test.concepts.iloc[:20]
+    table = shapes_test.concept_table.iloc[:20]
     y = table["red circle"].to_numpy()
     extra = {"X_images": shapes_test.images[:20]} if function is depict_diagnostics else {}
     with pytest.raises(InvalidParameterError) as info:

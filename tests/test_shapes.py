@@ -86,13 +86,14 @@ def test_generate_checks_its_arguments():
 
 def test_dataset_contents():
     data = make_shapes_dataset(300, random_state=0, prevalence=0.3)
-    assert list(data.concepts.columns) == ShapesGenerator().vocabulary
-    assert set(np.unique(data.concepts)) <= {0, 1}
-    assert abs(data.concepts.to_numpy().mean() - 0.3) < 0.05
+    assert list(data.concept_table.columns) == ShapesGenerator().vocabulary
+    assert set(np.unique(data.concept_table)) <= {0, 1}
+    assert abs(data.concept_table.to_numpy().mean() - 0.3) < 0.05
     assert data.images.shape == (300, 32, 32, 3)
     assert len(data.captions) == 300 and data.weights.shape == (6,)
-    np.testing.assert_array_equal(data.target, make_concept_labels(data.concepts, data.weights))
-    np.testing.assert_allclose(data.oracle, data.weights * data.concepts.std(ddof=0))
+    expected = make_concept_labels(data.concept_table, data.weights)
+    np.testing.assert_array_equal(data.target, expected)
+    np.testing.assert_allclose(data.oracle, data.weights * data.concept_table.std(ddof=0))
     again = make_shapes_dataset(300, random_state=0, prevalence=0.3)
     np.testing.assert_array_equal(again.images, data.images)
 
@@ -112,15 +113,15 @@ def test_oracle_and_labels():
 def test_concept_detector_finds_concepts_in_held_out_renders():
     train = make_shapes_dataset(1500, random_state=0)
     test = make_shapes_dataset(400, random_state=1)
-    model = make_shapes_concept_model().fit(train.images, train.concepts)
-    accuracy = (model.predict(test.images) == test.concepts.to_numpy()).mean(axis=0)
+    model = make_shapes_concept_model().fit(train.images, train.concept_table)
+    accuracy = (model.predict(test.images) == test.concept_table.to_numpy()).mean(axis=0)
     assert accuracy.min() > 0.97
 
 
 def test_shapes_detector_is_exact_on_renders_and_steady_off_them():
     detector = shapes_detector(1500)
     test = make_shapes_dataset(400, random_state=1)
-    truth = test.concepts.to_numpy()
+    truth = test.concept_table.to_numpy()
 
     def accuracy(images):
         found = np.column_stack([p[:, 1] > 0.5 for p in detector.predict_proba(images)])
@@ -133,5 +134,5 @@ def test_shapes_detector_is_exact_on_renders_and_steady_off_them():
     assert accuracy(noisy).min() >= 0.99
     # shapes_detector is make_shapes_detector fitted on seeded renders.
     train = make_shapes_dataset(1500, random_state=0)
-    refit = make_shapes_detector().fit(train.images, train.concepts)
+    refit = make_shapes_detector().fit(train.images, train.concept_table)
     np.testing.assert_array_equal(refit.predict(noisy), detector.predict(noisy))

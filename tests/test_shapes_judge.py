@@ -22,7 +22,7 @@ def one_thread():
 def test_cnn_judge_reads_held_out_renders():
     judge = shapes_cnn_judge(2000, width=8, epochs=6, random_state=0)
     test = make_shapes_dataset(1000, random_state=4321)  # renders it was not trained on
-    truth = test.concepts.to_numpy()
+    truth = test.concept_table.to_numpy()
     found = judge.predict(test.images)
     assert found.shape == truth.shape
     accuracy = (found == truth).mean(axis=0)
@@ -46,10 +46,10 @@ def test_cnn_judge_training_is_seeded():
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    first = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concepts)
+    first = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concept_table)
     # the caller's global torch RNG is left where it was
     np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())
-    second = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concepts)
+    second = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concept_table)
     np.testing.assert_array_equal(
         first.decision_function(data.images[:20]), second.decision_function(data.images[:20])
     )
@@ -58,8 +58,8 @@ def test_cnn_judge_training_is_seeded():
 def test_cnn_judge_rejects_bad_input_before_training():
     data = make_shapes_dataset(20, random_state=0)
     with pytest.raises(ValueError, match=r"\(n, height, width, 3\)"):
-        ShapesCNNJudge().fit(data.images[..., 0], data.concepts)
+        ShapesCNNJudge().fit(data.images[..., 0], data.concept_table)
     with pytest.raises(ValueError, match="one row per image"):
-        ShapesCNNJudge().fit(data.images, data.concepts[:10])
+        ShapesCNNJudge().fit(data.images, data.concept_table[:10])
     with pytest.raises(ValueError, match="epochs must be a positive int"):
-        ShapesCNNJudge(epochs=0).fit(data.images, data.concepts)
+        ShapesCNNJudge(epochs=0).fit(data.images, data.concept_table)

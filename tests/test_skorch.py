@@ -39,7 +39,7 @@ def fitted():
         max_epochs=6, batch_size=50, train_split=None, verbose=0,
     )  # fmt: skip
     pipe = make_pipeline(ChannelsFirst(), net)
-    return pipe.fit(train.images, train.concepts[CONCEPT].to_numpy().astype(np.int64))
+    return pipe.fit(train.images, train.concept_table[CONCEPT].to_numpy().astype(np.int64))
 
 
 def test_a_skorch_pipeline_is_explained_and_pickles(fitted, tmp_path):
@@ -53,7 +53,7 @@ def test_a_skorch_pipeline_is_explained_and_pickles(fitted, tmp_path):
     joblib.dump(fitted, path)
     loaded = joblib.load(path)
     np.testing.assert_allclose(loaded.predict_proba(test.images), proba, atol=1e-7)
-    result = depict_importance(loaded, test.concepts, test.concepts[CONCEPT],
+    result = depict_importance(loaded, test.concept_table, test.concept_table[CONCEPT],
                                generator=ShapesGenerator(), scoring="roc_auc", n_repeats=3,
                                random_state=0)
     assert result.concept_names[np.argmax(result.importances_mean)] == CONCEPT

@@ -26,7 +26,7 @@ def as_the_public_functions_call_it():
 
 @pytest.fixture
 def stages(red_circle_clf, shapes_test):
-    table = shapes_test.concepts.iloc[:40]
+    table = shapes_test.concept_table.iloc[:40]
     y = table["red circle"].to_numpy()
     inputs = engine.prepare(
         red_circle_clf, table, y, generator=ShapesGenerator(), scoring="roc_auc",

@@ -201,7 +201,7 @@ def test_shipped_shapes_model_draws_the_captioned_concepts():
     data = make_shapes_dataset(96, random_state=2024)  # captions the report did not use
     images = load_shapes_diffusion().generate(data.captions, np.arange(96) + 50_000)
     found = np.column_stack([p[:, 1] > 0.5 for p in shapes_detector().predict_proba(images)])
-    accuracy = (found == data.concepts.to_numpy()).mean(axis=0)
+    accuracy = (found == data.concept_table.to_numpy()).mean(axis=0)
     # about 2 standard errors below the recorded figures on 96 images
     assert accuracy.mean() >= 0.93 and accuracy.min() >= 0.85, accuracy
 

@@ -114,14 +114,14 @@ def data():
 @pytest.fixture(scope="module")
 def cnn(data):
     train, _ = data
-    return _train(_cnn(), train.images, train.concepts[CONCEPT], epochs=8)
+    return _train(_cnn(), train.images, train.concept_table[CONCEPT], epochs=8)
 
 
 @pytest.fixture(scope="module")
 def cnn64():
     """Trained on 64 px renders: explained on 32 px images, it needs the resize."""
     train = make_shapes_dataset(300, image_size=64, random_state=2)
-    return _train(_cnn(), train.images, train.concepts[CONCEPT], epochs=6)
+    return _train(_cnn(), train.images, train.concept_table[CONCEPT], epochs=6)
 
 
 def test_probabilities_equal_a_hand_written_wrapper(cnn, data):
@@ -130,7 +130,7 @@ def test_probabilities_equal_a_hand_written_wrapper(cnn, data):
     expected = HandWritten(cnn).predict_proba(test.images)
     proba = adapter.predict_proba(test.images)
     np.testing.assert_allclose(proba, expected, atol=1e-6)
-    assert (adapter.predict(test.images) == test.concepts[CONCEPT]).mean() > 0.9
+    assert (adapter.predict(test.images) == test.concept_table[CONCEPT]).mean() > 0.9
     np.testing.assert_allclose(np.exp(adapter.predict_log_proba(test.images)), proba, atol=1e-9)
     # decision_function is the log-odds of the positive class
     odds = np.log(proba[:, 1]) - np.log(proba[:, 0])
@@ -140,12 +140,13 @@ def test_probabilities_equal_a_hand_written_wrapper(cnn, data):
 
 def test_depict_importance_through_the_adapter_equals_the_hand_written_route(cnn, data):
     _, test = data
-    y = test.concepts[CONCEPT].to_numpy()
+    y = test.concept_table[CONCEPT].to_numpy()
     kwargs = dict(generator=ShapesGenerator(), scoring="roc_auc", n_repeats=3, random_state=0)
     ours = depict_importance(
-        TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5), test.concepts, y, **kwargs
+        TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5), test.concept_table, y,
+        **kwargs
     )
-    theirs = depict_importance(HandWritten(cnn), test.concepts, y, **kwargs)
+    theirs = depict_importance(HandWritten(cnn), test.concept_table, y, **kwargs)
     np.testing.assert_allclose(ours.importances, theirs.importances, atol=1e-12)
     assert ours.concept_names[np.argmax(ours.importances_mean)] == CONCEPT
 
@@ -183,7 +184,7 @@ def test_labels_given_out_of_order_score_as_sorted_classes(cnn, data, labels):
     # Named out of sklearn's order, the adapter must still score the right
     # column: its classes_ are sorted and its columns follow them.
     _, test = data
-    present = test.concepts[CONCEPT].to_numpy() == 1
+    present = test.concept_table[CONCEPT].to_numpy() == 1
     y = np.where(present, labels[1], labels[0])
     adapter = TorchImageClassifier(cnn, classes=labels, mean=0.5, std=0.5)
     reference = SortedHandWritten(cnn, labels)
@@ -202,8 +203,8 @@ def test_labels_given_out_of_order_score_as_sorted_classes(cnn, data, labels):
     assert get_scorer("roc_auc")(adapter, test.images, y) == pytest.approx(by_hand, abs=1e-9)
 
     kwargs = dict(generator=ShapesGenerator(), scoring="roc_auc", n_repeats=2, random_state=0)
-    ours = depict_importance(adapter, test.concepts, y, **kwargs)
-    theirs = depict_importance(reference, test.concepts, y, **kwargs)
+    ours = depict_importance(adapter, test.concept_table, y, **kwargs)
+    theirs = depict_importance(reference, test.concept_table, y, **kwargs)
     np.testing.assert_allclose(ours.importances, theirs.importances, atol=1e-9)
     assert ours.baseline_score > 0.9
     assert ours.concept_names[np.argmax(ours.importances_mean)] == CONCEPT
@@ -258,7 +259,7 @@ def test_resize_and_normalisation_are_applied(cnn64, data):
     proba = adapter.predict_proba(test.images)
     np.testing.assert_allclose(proba, HandWritten(cnn64, size=64).predict_proba(test.images),
                                atol=1e-6)
-    truth = test.concepts[CONCEPT].to_numpy()
+    truth = test.concept_table[CONCEPT].to_numpy()
     assert (adapter.predict(test.images) == truth).mean() > 0.9
     # Without the resize, or without the normalisation, the outputs differ.
     unresized = TorchImageClassifier(cnn64, classes=[0, 1], mean=0.5, std=0.5)
@@ -288,8 +289,8 @@ def test_joblib_round_trip_and_the_cli_loads_the_adapter(cnn, data, tmp_path, ca
     assert loaded.module is not cnn
     np.testing.assert_array_equal(loaded.predict_proba(test.images),
                                   adapter.predict_proba(test.images))
-    test.concepts.to_csv(tmp_path / "concepts.csv")
-    np.save(tmp_path / "labels.npy", test.concepts[CONCEPT].to_numpy())
+    test.concept_table.to_csv(tmp_path / "concepts.csv")
+    np.save(tmp_path / "labels.npy", test.concept_table[CONCEPT].to_numpy())
     # The network is a torch Sequential: the file refers to nothing in this
     # test module, so it loads in the CLI as in any other process.
     status = main(
@@ -308,16 +309,16 @@ def test_fit_says_the_module_is_trained_elsewhere(cnn, data):
     train, _ = data
     adapter = TorchImageClassifier(cnn, classes=[0, 1])
     with pytest.raises(TypeError, match="trained elsewhere"):
-        adapter.fit(train.images, train.concepts[CONCEPT])
+        adapter.fit(train.images, train.concept_table[CONCEPT])
     with pytest.raises(TypeError, match="trained elsewhere"):
-        cross_val_score(adapter, train.images[:40], train.concepts[CONCEPT][:40], cv=2,
+        cross_val_score(adapter, train.images[:40], train.concept_table[CONCEPT][:40], cv=2,
                         error_score="raise")
 
 
 def test_errors_name_the_fix(cnn, data):
     _, test = data
     with pytest.raises(TypeError, match="TorchImageClassifier"):
-        depict_importance(cnn, test.concepts, test.target, generator=ShapesGenerator())
+        depict_importance(cnn, test.concept_table, test.target, generator=ShapesGenerator())
     adapter = TorchImageClassifier(cnn, classes=[0, 1])
     with pytest.raises(ValueError, match=r"expects 3-channel images.*np.repeat"):
         adapter.predict(test.images[..., :1])
@@ -330,7 +331,7 @@ def test_errors_name_the_fix(cnn, data):
     with pytest.raises(AttributeError, match="pass classes="):
         TorchImageClassifier(cnn).classes_  # noqa: B018
     with pytest.raises(AttributeError, match="pass classes="):
-        depict_importance(TorchImageClassifier(cnn), test.concepts, test.target,
+        depict_importance(TorchImageClassifier(cnn), test.concept_table, test.target,
                           generator=ShapesGenerator())
     with pytest.raises(TypeError, match="must be a torch.nn.Module"):
         TorchImageClassifier(LogisticRegression(), classes=[0, 1]).predict(test.images)
@@ -363,12 +364,12 @@ def test_single_logit_head_and_probability_outputs(data):
 
 def test_regressor_twin(data):
     train, test = data
-    counts = train.concepts.sum(axis=1).to_numpy()
+    counts = train.concept_table.sum(axis=1).to_numpy()
     net = _train(_cnn(n_outputs=1), train.images, counts, epochs=6, loss="mse")
     reg = TorchImageRegressor(net, mean=0.5, std=0.5)
-    truth = test.concepts.sum(axis=1).to_numpy()
+    truth = test.concept_table.sum(axis=1).to_numpy()
     assert r2_score(truth, reg.predict(test.images)) > 0.5
-    result = depict_importance(reg, test.concepts, truth, generator=ShapesGenerator(),
+    result = depict_importance(reg, test.concept_table, truth, generator=ShapesGenerator(),
                                n_repeats=2, random_state=0)
     assert np.all(result.importances_mean > 0.05)  # every shape counts
     with pytest.raises(TypeError, match="trained elsewhere"):
@@ -388,10 +389,10 @@ def test_features_make_a_concept_detector(cnn, data):
     detector = make_pipeline(
         clone(backbone).set_params(features=lambda module, x: module[:7](x)),
         MultiOutputClassifier(LogisticRegression(max_iter=2000)),
-    ).fit(train.images, train.concepts)
+    ).fit(train.images, train.concept_table)
     checks = depict_diagnostics(
-        TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5), test.concepts,
-        test.concepts[CONCEPT], generator=ShapesGenerator(), detector=detector,
+        TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5), test.concept_table,
+        test.concept_table[CONCEPT], generator=ShapesGenerator(), detector=detector,
         X_images=test.images, n_repeats=2, random_state=0,
     )
     # The detector sees the concept the CNN was trained on; permuting it moves
@@ -419,7 +420,7 @@ def vit(data):
     )  # fmt: skip
     torch.manual_seed(0)
     model = transformers.ViTForImageClassification(config)
-    return _train(model, train.images, train.concepts[CONCEPT], epochs=3)
+    return _train(model, train.images, train.concept_table[CONCEPT], epochs=3)
 
 
 def _processor(cls_name, **kwargs):
@@ -440,8 +441,8 @@ def test_hugging_face_id2label_and_image_processor(vit, data, tmp_path):
     assert adapter.classes_.tolist() == ["no red circle", "red circle"]
     proba = adapter.predict_proba(test.images)
     np.testing.assert_allclose(proba, HandWritten(vit).predict_proba(test.images), atol=1e-6)
-    labels = np.where(test.concepts[CONCEPT] == 1, "red circle", "no red circle")
-    result = depict_importance(adapter, test.concepts, labels, generator=ShapesGenerator(),
+    labels = np.where(test.concept_table[CONCEPT] == 1, "red circle", "no red circle")
+    result = depict_importance(adapter, test.concept_table, labels, generator=ShapesGenerator(),
                                scoring="roc_auc", n_repeats=2, random_state=0)
     assert result.importances.shape == (6, 2)
     # A processor for another size resizes; explicit parameters win over it.
@@ -545,14 +546,14 @@ def test_on_cuda_with_autocast(cnn, data, dtype, tmp_path):
 @cuda
 def test_depict_importance_on_cuda_matches_cpu(cnn, data):
     _, test = data
-    y = test.concepts[CONCEPT].to_numpy()
+    y = test.concept_table[CONCEPT].to_numpy()
     kwargs = dict(generator=ShapesGenerator(), scoring="roc_auc", n_repeats=3, random_state=0)
     cpu = depict_importance(TorchImageClassifier(cnn, classes=[0, 1], mean=0.5, std=0.5),
-                            test.concepts, y, **kwargs)
+                            test.concept_table, y, **kwargs)
     gpu = depict_importance(
         TorchImageClassifier(clone_module(cnn), classes=[0, 1], mean=0.5, std=0.5,
                              device="cuda", dtype="float16"),
-        test.concepts, y, **kwargs,
+        test.concept_table, y, **kwargs,
     )
     np.testing.assert_allclose(gpu.importances_mean, cpu.importances_mean, atol=0.02)
 

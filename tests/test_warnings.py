@@ -33,7 +33,7 @@ def _caught(call, category):
 
 @pytest.fixture
 def small(shapes_test):
-    table = shapes_test.concepts.iloc[:40]
+    table = shapes_test.concept_table.iloc[:40]
     return table, table["red circle"].to_numpy()
 
 

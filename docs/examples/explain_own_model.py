@@ -51,7 +51,7 @@ def make_cnn():
 net = make_cnn()
 x = torch.from_numpy(train.images).permute(0, 3, 1, 2)  # NCHW for training
 x = (x - 0.5) / 0.5  # the normalisation the adapter repeats at prediction time
-y = torch.as_tensor(train.concepts[CONCEPT].to_numpy(copy=True))
+y = torch.as_tensor(train.concept_table[CONCEPT].to_numpy(copy=True))
 optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
 for _epoch in range(8):
     for batch in torch.randperm(len(x)).split(50):
@@ -62,18 +62,18 @@ for _epoch in range(8):
 
 # --- 2. Wrap it: one line replaces the glue ------------------------------------------
 clf = TorchImageClassifier(net, classes=[0, 1], mean=0.5, std=0.5)
-accuracy = (clf.predict(test.images) == test.concepts[CONCEPT]).mean()
+accuracy = (clf.predict(test.images) == test.concept_table[CONCEPT]).mean()
 print(f"accuracy on real test images: {accuracy:.3f}")
 joblib.dump(clf, "cnn.joblib")  # loads anywhere, also on a machine without a GPU
 
 # --- 3. A concept detector from the same backbone, for the two checks ----------------
 backbone = TorchImageClassifier(net, classes=[0, 1], mean=0.5, std=0.5, features="4")
 detector = make_pipeline(backbone, MultiOutputClassifier(LogisticRegression(max_iter=2000)))
-detector.fit(train.images, train.concepts[[CONCEPT]])  # the backbone stays frozen
+detector.fit(train.images, train.concept_table[[CONCEPT]])  # the backbone stays frozen
 
 # --- 4. Explain, check, report --------------------------------------------------------
 result = depict_diagnostics(
-    clf, test.concepts, test.concepts[CONCEPT], generator=ShapesGenerator(),
+    clf, test.concept_table, test.concept_table[CONCEPT], generator=ShapesGenerator(),
     scoring="roc_auc", n_repeats=10, random_state=0,
     detector=detector, detector_concepts=[CONCEPT], X_images=test.images,
 ).result  # fmt: skip
@@ -100,10 +100,10 @@ skorch_model = make_pipeline(
     ),
 )  # fmt: skip
 # skorch wants int64 labels; its net learns classes_ from them.
-skorch_model.fit(train.images, train.concepts[CONCEPT].to_numpy().astype(np.int64))
+skorch_model.fit(train.images, train.concept_table[CONCEPT].to_numpy().astype(np.int64))
 joblib.dump(skorch_model, "skorch.joblib")  # no helper from __main__ inside
 skorch_result = depict_importance(
-    skorch_model, test.concepts, test.concepts[CONCEPT], generator=ShapesGenerator(),
+    skorch_model, test.concept_table, test.concept_table[CONCEPT], generator=ShapesGenerator(),
     scoring="roc_auc", n_repeats=10, random_state=0,
 )  # fmt: skip
 top = skorch_result.concept_names[np.argmax(skorch_result.importances_mean)]

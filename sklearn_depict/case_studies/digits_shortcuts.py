@@ -287,7 +287,7 @@ def concept_oracle(
     --------
     >>> from sklearn_depict.case_studies.digits_shortcuts import concept_oracle, digits_split
     >>> split = digits_split()
-    >>> table = split.data.concepts
+    >>> table = split.data.concept_table
     >>> oracle = concept_oracle(table.iloc[split.train], split.y[split.train],
     ...                         table.iloc[split.test], split.y[split.test])
     >>> str(oracle.concept_names[oracle.importances_mean.argmax()])
@@ -418,15 +418,16 @@ def _train_and_explain(
     seconds = {"training": 0.0, "explaining": 0.0}
     for name in MODELS:
         concept = None if name == "clean" else name
-        train = split.train[forced_rows(data.concepts.iloc[split.train], y[split.train], concept)]
-        rows = test[forced_rows(data.concepts.iloc[test], y[test], concept)]
+        rows = data.concept_table.iloc[split.train]
+        train = split.train[forced_rows(rows, y[split.train], concept)]
+        rows = test[forced_rows(data.concept_table.iloc[test], y[test], concept)]
         clock = time.perf_counter()
         classifier = train_digits_cnn(data.images[train], y[train], epochs=epochs, seed=seed)
         seconds["training"] += time.perf_counter() - clock
         clock = time.perf_counter()
         result = depict_diagnostics(
             classifier,
-            data.concepts.iloc[rows],
+            data.concept_table.iloc[rows],
             y[rows],
             generator=CaptionToImage(generator, cache=cache),
             scoring="roc_auc",
@@ -440,7 +441,7 @@ def _train_and_explain(
         ).result
         seconds["explaining"] += time.perf_counter() - clock
         oracle = concept_oracle(
-            data.concepts.iloc[train], y[train], data.concepts.iloc[rows], y[rows],
+            data.concept_table.iloc[train], y[train], data.concept_table.iloc[rows], y[rows],
             n_repeats=n_repeats, random_state=seed,
         )
         natural = classifier.predict_proba(data.images[split.test])[:, 1]

@@ -100,22 +100,22 @@ def run_demo(
     train = make_shapes_dataset(n_train, random_state=seed)
     test = make_shapes_dataset(n_samples, random_state=seed + 1)
     weights = train.weights
-    y_test = make_concept_labels(test.concepts, weights)
+    y_test = make_concept_labels(test.concept_table, weights)
 
     model = ConceptBottleneckClassifier(weights=weights)
-    model.fit(train.images, train.target, concepts=train.concepts)
+    model.fit(train.images, train.target, concept_table=train.concept_table)
     checks = {}
     if diagnostics:
         detector = make_shapes_detector()
         checks = {
-            "detector": detector.fit(train.images, train.concepts),
+            "detector": detector.fit(train.images, train.concept_table),
             "X_images": test.images,
         }
 
     explain = depict_diagnostics if checks else depict_importance
     result = explain(
         model,
-        test.concepts,
+        test.concept_table,
         y_test,
         generator=CaptionToImage(make_demo_generator(generator), cache=cache),
         scoring="roc_auc",

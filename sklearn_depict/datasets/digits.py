@@ -182,7 +182,7 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
     data : :class:`~sklearn.utils.Bunch`
         images : ndarray of shape (1797, image_size, image_size, 1)
             float32 grey levels in [0, 1], light ink on black.
-        concepts : DataFrame of shape (1797, 3)
+        concept_table : DataFrame of shape (1797, 3)
             The concept table: ``digit`` (str), ``thick`` and ``slanted`` (int).
         captions : list of str
             One caption per row, as :class:`ConceptCaptioner` writes it.
@@ -209,7 +209,7 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
     (1797, 32, 32, 1)
     >>> data.captions[:2]
     ['zero, thick, slanted', 'one, thick']
-    >>> data.concepts.groupby("digit")["thick"].mean().round(1).unique().tolist()
+    >>> data.concept_table.groupby("digit")["thick"].mean().round(1).unique().tolist()
     [0.5]
     """
     from sklearn.datasets import load_digits
@@ -233,7 +233,7 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
     )
     return Bunch(
         images=images,
-        concepts=concepts,
+        concept_table=concepts,
         captions=ConceptCaptioner().captions(concepts),
         target=digits.astype(np.int64),
         measures=pd.DataFrame({"stroke_width": widths, "slant": slants}),
@@ -294,9 +294,9 @@ class DigitsConceptDetector(ClassifierMixin, BaseEstimator):
     --------
     >>> from sklearn_depict.datasets.digits import DigitsConceptDetector, make_digits_dataset
     >>> data = make_digits_dataset(random_state=0)
-    >>> detector = DigitsConceptDetector().fit(data.images[:1200], data.concepts[:1200])
+    >>> detector = DigitsConceptDetector().fit(data.images[:1200], data.concept_table[:1200])
     >>> found = detector.predict(data.images[1200:])
-    >>> bool((found[:, 0] == data.concepts["digit"][1200:].to_numpy()).mean() > 0.9)
+    >>> bool((found[:, 0] == data.concept_table["digit"][1200:].to_numpy()).mean() > 0.9)
     True
     """
 
@@ -395,4 +395,4 @@ def digits_detector(image_size: int = 32) -> DigitsConceptDetector:
     [['zero', 1, 1], ['one', 1, 0]]
     """
     data = make_digits_dataset(image_size=image_size)
-    return DigitsConceptDetector().fit(data.images, data.concepts)
+    return DigitsConceptDetector().fit(data.images, data.concept_table)

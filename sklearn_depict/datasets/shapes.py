@@ -43,7 +43,7 @@ def make_shapes_dataset(
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        concepts : DataFrame of shape (n_samples, 6)
+        concept_table : DataFrame of shape (n_samples, 6)
             0/1 presence of each concept; the concept table.
         captions : list of str
             The caption of each row, as :class:`ConceptCaptioner` writes it.
@@ -68,9 +68,9 @@ def make_shapes_dataset(
     --------
     >>> from sklearn_depict import make_shapes_dataset
     >>> data = make_shapes_dataset(10, random_state=0)
-    >>> data.concepts.shape, data.images.shape
+    >>> data.concept_table.shape, data.images.shape
     ((10, 6), (10, 32, 32, 3))
-    >>> list(data.concepts.columns[:2])
+    >>> list(data.concept_table.columns[:2])
     ['red circle', 'red square']
     """
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
@@ -88,7 +88,7 @@ def make_shapes_dataset(
     images = renderer.generate(captions, seeds.tolist())
     weights = rng.uniform(0.0, 1.0, size=len(names))
     return Bunch(
-        concepts=concepts,
+        concept_table=concepts,
         captions=captions,
         images=images,
         seeds=seeds,

@@ -118,7 +118,7 @@ class ShapesCNNJudge(ClassifierMixin, BaseEstimator):
     >>> from sklearn_depict import make_shapes_dataset
     >>> from sklearn_depict.datasets.shapes_judge import ShapesCNNJudge
     >>> data = make_shapes_dataset(200, random_state=0)
-    >>> judge = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concepts)
+    >>> judge = ShapesCNNJudge(width=4, epochs=1).fit(data.images, data.concept_table)
     >>> judge.predict(data.images[:3]).shape
     (3, 6)
     """
@@ -264,4 +264,4 @@ def shapes_cnn_judge(
 
     data = make_shapes_dataset(n_train, image_size=image_size, random_state=random_state)
     judge = ShapesCNNJudge(random_state=random_state, **params)
-    return judge.fit(data.images, data.concepts)
+    return judge.fit(data.images, data.concept_table)

@@ -86,7 +86,7 @@ def make_shapes_concept_model(random_state: Any = 0) -> Pipeline:
     >>> from sklearn_depict import make_shapes_dataset
     >>> from sklearn_depict.models.bottleneck import make_shapes_concept_model
     >>> data = make_shapes_dataset(300, random_state=0)
-    >>> model = make_shapes_concept_model().fit(data.images, data.concepts)
+    >>> model = make_shapes_concept_model().fit(data.images, data.concept_table)
     >>> len(model.predict_proba(data.images[:5]))  # one (5, 2) array per concept
     6
     """
@@ -127,10 +127,10 @@ def make_shapes_detector(C: float = 10.0) -> Pipeline:
     >>> from sklearn_depict import make_shapes_dataset
     >>> from sklearn_depict.models.bottleneck import make_shapes_detector
     >>> data = make_shapes_dataset(500, random_state=0)
-    >>> detector = make_shapes_detector().fit(data.images, data.concepts)
+    >>> detector = make_shapes_detector().fit(data.images, data.concept_table)
     >>> test = make_shapes_dataset(200, random_state=1)
     >>> found = [p[:, 1] > 0.5 for p in detector.predict_proba(test.images)]
-    >>> bool(np.mean(np.column_stack(found) == test.concepts.to_numpy()) > 0.99)
+    >>> bool(np.mean(np.column_stack(found) == test.concept_table.to_numpy()) > 0.99)
     True
     """
     return make_pipeline(
@@ -177,7 +177,7 @@ def shapes_detector(
     from ..datasets.shapes import make_shapes_dataset
 
     data = make_shapes_dataset(n_train, image_size=image_size, random_state=random_state)
-    return make_shapes_detector().fit(data.images, data.concepts)
+    return make_shapes_detector().fit(data.images, data.concept_table)
 
 
 class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
@@ -219,7 +219,7 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn_depict.models.bottleneck import ConceptBottleneckClassifier
     >>> data = make_shapes_dataset(300, random_state=0)
     >>> clf = ConceptBottleneckClassifier(weights=data.weights)
-    >>> clf = clf.fit(data.images, data.target, concepts=data.concepts)
+    >>> clf = clf.fit(data.images, data.target, concept_table=data.concept_table)
     >>> clf.predict_proba(data.images[:2]).shape
     (2, 2)
     """
@@ -237,8 +237,8 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.temperature = temperature
 
-    def fit(self, X: Any, y: Any, *, concepts: Any) -> ConceptBottleneckClassifier:
-        """Fit the detector on ``concepts``, then the head on ``y``.
+    def fit(self, X: Any, y: Any, *, concept_table: Any) -> ConceptBottleneckClassifier:
+        """Fit the detector on ``concept_table``, then the head on ``y``.
 
         Parameters
         ----------
@@ -246,8 +246,9 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
             Images.
         y : array-like of shape (n_samples,)
             Binary labels.
-        concepts : array-like of shape (n_samples, n_concepts)
-            0/1 concept labels for the detector.
+        concept_table : array-like of shape (n_samples, n_concepts)
+            The training images' concept table: 0/1 concept labels for the
+            detector.
 
         Returns
         -------
@@ -263,7 +264,7 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
             )
         detector = self.concept_estimator
         detector = make_shapes_concept_model() if detector is None else clone(detector)
-        self.concept_estimator_ = detector.fit(X, np.asarray(concepts))
+        self.concept_estimator_ = detector.fit(X, np.asarray(concept_table))
         p = self.concept_probabilities(X)
         if self.weights is None:
             head = LogisticRegression().fit(p, y)

@@ -197,7 +197,7 @@ class FlattenImages(_StatelessImageTransformer):
     >>> from sklearn_depict import FlattenImages, make_shapes_dataset
     >>> data = make_shapes_dataset(100, random_state=0)
     >>> clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
-    >>> clf.fit(data.images, data.concepts["red circle"]).predict(data.images[:3]).shape
+    >>> clf.fit(data.images, data.concept_table["red circle"]).predict(data.images[:3]).shape
     (3,)
     """
 

@@ -82,9 +82,9 @@ class ImportanceDisplay:
     >>> train = make_shapes_dataset(300, random_state=0)
     >>> test = make_shapes_dataset(60, random_state=1)
     >>> clf = ConceptBottleneckClassifier(weights=train.weights).fit(
-    ...     train.images, train.target, concepts=train.concepts)
-    >>> y = make_concept_labels(test.concepts, train.weights)
-    >>> result = depict_importance(clf, test.concepts, y, generator=ShapesGenerator(),
+    ...     train.images, train.target, concept_table=train.concept_table)
+    >>> y = make_concept_labels(test.concept_table, train.weights)
+    >>> result = depict_importance(clf, test.concept_table, y, generator=ShapesGenerator(),
     ...                            scoring="roc_auc", n_repeats=3, random_state=0)
     >>> display = ImportanceDisplay.from_result(result)
     >>> len(display.boxes_["boxes"])
