@@ -287,7 +287,7 @@ def saved_task(tmp_path_factory):
 def _explain(folder, out, cache):
     return [
         "explain", "--estimator", str(folder / "clf.joblib"),
-        "--concepts", str(folder / "concepts.csv"), "--labels", str(folder / "labels.npy"),
+        "--concept-table", str(folder / "concepts.csv"), "--labels", str(folder / "labels.npy"),
         "--generator", "shapes", "--scoring", "roc_auc", "--n-repeats", "2",
         "--examples", "2", "--example-concepts", "1",
         "--output-dir", str(out), "--cache", str(cache),

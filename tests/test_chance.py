@@ -153,7 +153,7 @@ def test_cli_and_report_show_a_failed_check_1(task, tmp_path, capsys, with_image
     joblib.dump(clf, tmp_path / "clf.joblib")
     test.concept_table.to_csv(tmp_path / "concepts.csv")
     pd.DataFrame({"label": 1 - y}).to_csv(tmp_path / "labels.csv", index=False)
-    args = ["explain", "--estimator", str(tmp_path / "clf.joblib"), "--concepts",
+    args = ["explain", "--estimator", str(tmp_path / "clf.joblib"), "--concept-table",
             str(tmp_path / "concepts.csv"), "--labels", str(tmp_path / "labels.csv"),
             "--generator", "shapes", "--scoring", "roc_auc", "--n-repeats", "1",
             "--permute", CONCEPT, "--examples", "0", "--output-dir", str(tmp_path / "out"),

@@ -38,7 +38,7 @@ def task(tmp_path_factory):
 
 def _explain(folder, concepts, *extra):
     return [
-        "explain", "--estimator", str(folder / "clf.joblib"), "--concepts", str(concepts),
+        "explain", "--estimator", str(folder / "clf.joblib"), "--concept-table", str(concepts),
         "--labels", str(folder / "labels.npy"), "--generator", "shapes", "--scoring",
         "roc_auc", "--n-repeats", "2", "--examples", "0", "--quiet",
         "--output-dir", str(folder / "out"), *extra,

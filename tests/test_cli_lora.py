@@ -64,7 +64,7 @@ def task(tiny_sd_dir, tmp_path_factory):
 def _explain(folder, generator, out, *extra):
     return [
         "explain", "--estimator", str(folder / "clf.joblib"),
-        "--concepts", str(folder / "table.csv"), "--labels", str(folder / "labels.npy"),
+        "--concept-table", str(folder / "table.csv"), "--labels", str(folder / "labels.npy"),
         "--generator", str(generator), "--local-files-only", "--steps", "2",
         "--scoring", "accuracy", "--n-repeats", "1", "--random-state", "0",
         "--n-bootstraps", "20",

@@ -376,7 +376,7 @@ def files(tmp_path_factory, pixel_clf, detector, rows):
 
 def _explain(folder, output, *extra):
     return [
-        "explain", "--estimator", str(folder / "clf.joblib"), "--concepts",
+        "explain", "--estimator", str(folder / "clf.joblib"), "--concept-table",
         str(folder / "concepts.csv"), "--labels", str(folder / "labels.npy"), "--generator",
         "shapes", "--scoring", "roc_auc", "--n-repeats", "2", "--examples", "0", "--quiet",
         "--output-dir", str(output), *extra,

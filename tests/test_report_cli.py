@@ -94,7 +94,7 @@ def _explain_args(paths, out, *extra):
     return [
         "explain",
         "--estimator", str(paths["estimator"]),
-        "--concepts", str(paths["concepts"]),
+        "--concept-table", str(paths["concepts"]),
         "--index-column", "image_id",
         "--labels", str(paths["labels"]),
         "--generator", "shapes",
@@ -222,7 +222,7 @@ def test_explain_label_column_several_metrics_no_detector(files, tmp_path, capsy
     frame.reset_index().to_parquet(concepts)
     out = tmp_path / "out"
     code = main([
-        "explain", "--estimator", str(paths["estimator"]), "--concepts", str(concepts),
+        "explain", "--estimator", str(paths["estimator"]), "--concept-table", str(concepts),
         "--index-column", "image_id", "--label-column", "label", "--generator", "shapes",
         "--scoring", "roc_auc,accuracy", "--n-repeats", "2", "--examples", "0",
         "--output-dir", str(out), "--cache", str(tmp_path / "cache"), "--quiet",

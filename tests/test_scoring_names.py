@@ -59,7 +59,7 @@ def test_suggestions_cover_common_spellings():
 def test_the_cli_gives_the_same_message(tmp_path, capsys):
     args = [
         "explain", "--estimator", str(tmp_path / "clf.joblib"),
-        "--concepts", str(tmp_path / "table.csv"), "--generator", "shapes",
+        "--concept-table", str(tmp_path / "table.csv"), "--generator", "shapes",
         "--output-dir", str(tmp_path / "out"), "--scoring", "roc_auc,acuracy",
     ]  # fmt: skip
     with pytest.raises(SystemExit) as info:

@@ -294,7 +294,7 @@ def test_joblib_round_trip_and_the_cli_loads_the_adapter(cnn, data, tmp_path, ca
     # The network is a torch Sequential: the file refers to nothing in this
     # test module, so it loads in the CLI as in any other process.
     status = main(
-        ["explain", "--estimator", str(path), "--concepts", str(tmp_path / "concepts.csv"),
+        ["explain", "--estimator", str(path), "--concept-table", str(tmp_path / "concepts.csv"),
          "--labels", str(tmp_path / "labels.npy"), "--generator", "shapes", "--scoring",
          "roc_auc", "--n-repeats", "2", "--examples", "0", "--output-dir",
          str(tmp_path / "report"), "--quiet"]

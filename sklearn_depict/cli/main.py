@@ -175,7 +175,7 @@ def _add_explain(commands: Any) -> None:
     inputs = explain.add_argument_group("inputs")
     inputs.add_argument("--estimator", metavar="FILE", required=True, type=Path,
                         help="a fitted estimator that predicts from images (joblib file)")
-    inputs.add_argument("--concepts", metavar="FILE", required=True, type=Path,
+    inputs.add_argument("--concept-table", metavar="FILE", required=True, type=Path,
                         help="the concept table, one row per image (.csv or .parquet)")
     inputs.add_argument("--index-column", metavar="NAME", default=None,
                         help="column holding each row's identifier; the noise seeds follow "
@@ -394,8 +394,8 @@ def _explain(args: argparse.Namespace) -> int:
     parser = args.subparser
     try:
         scoring = _scoring(args.scoring)
-        table = set_index(read_table(args.concepts, "concept table"), args.index_column,
-                          args.concepts, notes)
+        table = set_index(read_table(args.concept_table, "concept table"), args.index_column,
+                          args.concept_table, notes)
         y, table = load_labels(table, args.labels, label_column=args.label_column,
                                index_column=args.index_column)
         estimator = load_model(
@@ -513,7 +513,7 @@ def _explain(args: argparse.Namespace) -> int:
             options=options,
             title="DEPICT report",
             description=f"Estimator {args.estimator.name}, concept table "
-                        f"{args.concepts.name}, generator {args.generator}.",
+                        f"{args.concept_table.name}, generator {args.generator}.",
             verbose=verbose,
         )
     except KeyboardInterrupt:
