@@ -23,6 +23,7 @@ _DOCTESTS_NEED = {
     "sklearn_depict.models.torch_adapters.": ("torch",),
     "sklearn_depict.datasets.shapes_judge.": ("torch",),
     "sklearn_depict._torch_utils.one_thread": ("torch",),
+    "sklearn_depict._torch_utils.resolve_device": ("torch",),
     "sklearn_depict.case_studies.digits_shortcuts.train_digits_cnn": ("torch",),
 }
 
