@@ -8,5 +8,7 @@
 - :mod:`.ranking`: ranks, tie groups, t intervals and the agreement of folds;
 - :mod:`.chance`: the score of guessing;
 - :mod:`.concept_auroc`: a detector's AUROC per concept, binary or categorical;
+- :mod:`.associations`: the concept table's pairwise associations and the
+  concept groups they suggest;
 - :mod:`.results`: single- or multi-metric results.
 """
