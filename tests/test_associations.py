@@ -239,3 +239,24 @@ class TestDisplay:
         assert display.text_[0, 0].get_fontsize() == 13
         with pytest.raises(TypeError, match="DataFrame that concept_associations"):
             ConceptAssociationDisplay(np.eye(2)).plot()
+
+
+def test_off_manifold_rate_counts_unseen_combinations():
+    from sklearn_depict.stats.manifold import off_manifold_rate
+
+    real = pd.DataFrame({"chair": [1, 1, 0, 0, 1], "table": [1, 1, 0, 0, 0],
+                         "note": list("abcde")})
+    # Permuting 'table' alone: row 1 becomes (1, 0), seen in row 4; row 2
+    # becomes (0, 1), never seen; rows 3 and 4 are seen combinations.
+    shuffled = real.assign(table=[1, 0, 1, 0, 0])
+    assert off_manifold_rate(real, shuffled, columns=["chair", "table"]) == 1 / 5
+    assert off_manifold_rate(real, [shuffled, real], columns=["chair", "table"]) == 1 / 10
+    # With the unique note, every changed row is a new combination.
+    assert off_manifold_rate(real, shuffled) == 2 / 5
+    assert off_manifold_rate(real, real) == 0.0
+    with pytest.raises(ValueError, match=r"permuted table 0 lacks the column\(s\) \['table'\]"):
+        off_manifold_rate(real, real[["chair"]], columns=["chair", "table"])
+    with pytest.raises(ValueError, match="at least one permuted table"):
+        off_manifold_rate(real, [])
+    with pytest.raises(TypeError, match="pass DataFrames"):
+        off_manifold_rate(real, [real.to_numpy()])

@@ -145,7 +145,7 @@ def suggest_concept_groups(
 ) -> dict[Any, list[Any]]:
     """Concept groups of strongly associated concepts, for ``concepts=``.
 
-    Clusters the columns hierarchically on the distance 1 - |association| of
+    Clusters the columns hierarchically on the distance ``1 - |association|`` of
     :func:`concept_associations` with complete linkage, and cuts the tree at
     the distance 1 - ``threshold`` (scipy's ``linkage`` and ``fcluster``, as in
     scikit-learn's example on permutation importance with multicollinear
@@ -207,7 +207,7 @@ def suggest_concept_groups(
 
 
 def cluster_concepts(associations: pd.DataFrame, threshold: float = 0.5) -> Bunch:
-    """Hierarchical clustering of concepts on 1 - |association|.
+    """Hierarchical clustering of concepts on ``1 - |association|``.
 
     The clustering behind :func:`suggest_concept_groups` and
     :class:`~sklearn_depict.reporting.displays.ConceptAssociationDisplay`:
