@@ -114,7 +114,12 @@ def concept_associations(
     n = len(names)
     values = np.eye(n)
     methods = {}
-    constant = {name: frame[name].nunique(dropna=False) < 2 for name in names}
+    # Each column is coded (and ranked, if numeric) once, not once per pair.
+    codes = {name: pd.factorize(frame[name], use_na_sentinel=False)[0] for name in names}
+    constant = {name: codes[name].max() < 1 for name in names}
+    floats = {name: frame[name].to_numpy(dtype=float) for name in names if numeric[name]}
+    ranks = {name: frame[name].rank(method="average").to_numpy(dtype=float)
+             for name in floats}
     for i in range(n):
         for j in range(i + 1, n):
             a, b = names[i], names[j]
@@ -123,13 +128,13 @@ def concept_associations(
             if constant[a] or constant[b]:
                 value = np.nan
             elif pair_method == "spearman":
-                value = _spearman(frame[a], frame[b])
+                value = float(np.corrcoef(ranks[a], ranks[b])[0, 1])
             elif pair_method == "cramers_v":
-                value = _cramers_v(frame[a], frame[b])
+                value = _cramers_v(codes[a], codes[b])
             elif numeric[a]:
-                value = _correlation_ratio(frame[b], frame[a])
+                value = _correlation_ratio(codes[b], floats[a])
             else:
-                value = _correlation_ratio(frame[a], frame[b])
+                value = _correlation_ratio(codes[a], floats[b])
             values[i, j] = values[j, i] = value
     result = pd.DataFrame(values, index=pd.Index(names), columns=pd.Index(names))
     result.attrs["methods"] = methods
@@ -314,24 +319,14 @@ def _check_method_applies(method: str, names: list[Any], numeric: dict[Any, bool
             )
 
 
-def _spearman(a: pd.Series, b: pd.Series) -> float:
-    ranks_a = a.rank(method="average").to_numpy(dtype=float)
-    ranks_b = b.rank(method="average").to_numpy(dtype=float)
-    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
-
-
-def _cramers_v(a: pd.Series, b: pd.Series) -> float:
-    """Cramér's V with the bias correction of Bergsma (2013)."""
-    codes_a, levels_a = pd.factorize(a, use_na_sentinel=False)
-    codes_b, levels_b = pd.factorize(b, use_na_sentinel=False)
-    r, k = len(levels_a), len(levels_b)
+def _cramers_v(codes_a: np.ndarray, codes_b: np.ndarray) -> float:
+    """Cramér's V with the bias correction of Bergsma (2013), from value codes."""
+    r, k = int(codes_a.max()) + 1, int(codes_b.max()) + 1
     n = len(codes_a)
     observed = np.zeros((r, k))
     np.add.at(observed, (codes_a, codes_b), 1.0)
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
     chi2 = float(((observed - expected) ** 2 / expected).sum())
-    if n < 2:
-        return np.nan
     phi2 = max(0.0, chi2 / n - (r - 1) * (k - 1) / (n - 1))
     r_corrected = r - (r - 1) ** 2 / (n - 1)
     k_corrected = k - (k - 1) ** 2 / (n - 1)
@@ -341,12 +336,10 @@ def _cramers_v(a: pd.Series, b: pd.Series) -> float:
     return float(np.sqrt(phi2 / denominator))
 
 
-def _correlation_ratio(categories: pd.Series, values: pd.Series) -> float:
+def _correlation_ratio(codes: np.ndarray, y: np.ndarray) -> float:
     """Eta: the square root of the share of the variance the categories explain."""
-    codes, levels = pd.factorize(categories, use_na_sentinel=False)
-    y = values.to_numpy(dtype=float)
     total = float(((y - y.mean()) ** 2).sum())
-    counts = np.bincount(codes, minlength=len(levels))
-    means = np.bincount(codes, weights=y, minlength=len(levels)) / counts
+    counts = np.bincount(codes)
+    means = np.bincount(codes, weights=y) / counts
     between = float((counts * (means - y.mean()) ** 2).sum())
     return float(np.sqrt(min(1.0, between / total)))
