@@ -28,12 +28,14 @@ from .importance import depict_importance
 from .models.bottleneck import ConceptBottleneckClassifier
 from .models.image_transforms import ChannelsFirst, FlattenImages
 from .shapes_diffusion import load_shapes_diffusion
+from .stats.associations import concept_associations, suggest_concept_groups
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CaptionToImage",
     "ChannelsFirst",
+    "ConceptAssociationDisplay",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
     "ConstantConceptWarning",
@@ -48,6 +50,7 @@ __all__ = [
     "ShapesGenerator",
     "TorchImageClassifier",
     "TorchImageRegressor",
+    "concept_associations",
     "cross_validate_importance",
     "depict_diagnostics",
     "depict_importance",
@@ -58,9 +61,11 @@ __all__ = [
     "make_digits_dataset",
     "make_shapes_dataset",
     "oracle_importance",
+    "suggest_concept_groups",
 ]
 
 _LAZY = {
+    "ConceptAssociationDisplay": "sklearn_depict.reporting.displays",
     "DiffusersGenerator": "sklearn_depict.generators.diffusers",
     "ImportanceDisplay": "sklearn_depict.reporting.displays",
     "IndependenceDisplay": "sklearn_depict.reporting.displays",

@@ -8,5 +8,9 @@
 - :mod:`.ranking`: ranks, tie groups, t intervals and the agreement of folds;
 - :mod:`.chance`: the score of guessing;
 - :mod:`.concept_auroc`: a detector's AUROC per concept, binary or categorical;
+- :mod:`.associations`: the concept table's pairwise associations and the
+  concept groups they suggest;
+- :mod:`.manifold`: the share of permuted rows whose combination of concepts
+  never occurs in the real table;
 - :mod:`.results`: single- or multi-metric results.
 """

@@ -12,6 +12,8 @@ restyled or checked afterwards.
   regenerated after permuting one concept, the visual check that only that
   concept changed.
 - :class:`IndependenceDisplay`: the heat map of the independence check.
+- :class:`ConceptAssociationDisplay`: the clustered heat map of the concept
+  table's pairwise associations, with the suggested concept groups outlined.
 
 matplotlib is imported only when something is drawn; install it with
 ``pip install "sklearn-depict[plot]"``.
@@ -19,6 +21,7 @@ matplotlib is imported only when something is drawn; install it with
 
 # The report shares these: the install hint when matplotlib is missing, which
 # metric of a result to draw, and which rows a permutation changed.
+from ._associations import ConceptAssociationDisplay
 from ._base import _check_matplotlib as _check_matplotlib
 from ._base import select_metric as select_metric
 from ._examples import PermutationExamplesDisplay
@@ -26,5 +29,10 @@ from ._examples import changed_rows as changed_rows
 from ._importance import ImportanceDisplay
 from ._independence import IndependenceDisplay
 
-__all__ = ["ImportanceDisplay", "IndependenceDisplay", "PermutationExamplesDisplay"]
+__all__ = [
+    "ConceptAssociationDisplay",
+    "ImportanceDisplay",
+    "IndependenceDisplay",
+    "PermutationExamplesDisplay",
+]
 
