@@ -260,3 +260,34 @@ def test_off_manifold_rate_counts_unseen_combinations():
         off_manifold_rate(real, [])
     with pytest.raises(TypeError, match="pass DataFrames"):
         off_manifold_rate(real, [real.to_numpy()])
+
+
+def test_report_and_command_line_show_the_correlated_pairs(tmp_path, capsys):
+    """Marginal permutation of a correlated pair: named before the run, shown in the report."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_depict import FlattenImages, make_shapes_dataset
+    from sklearn_depict.cli import main
+
+    data = make_shapes_dataset(60, random_state=0)
+    table = data.concept_table.copy()
+    table["red square"] = table["red circle"]  # a perfectly associated pair
+    clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
+    clf.fit(data.images, table["red circle"])
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    table.to_csv(tmp_path / "table.csv", index=False)
+    np.save(tmp_path / "y.npy", table["red circle"].to_numpy())
+    out = tmp_path / "out"
+    assert main(["explain", "--estimator", str(tmp_path / "clf.joblib"),
+                 "--concept-table", str(tmp_path / "table.csv"),
+                 "--labels", str(tmp_path / "y.npy"), "--generator", "shapes",
+                 "--n-repeats", "2", "--n-bootstraps", "20", "--examples", "0", "--quiet",
+                 "--output-dir", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "associated above |0.5|: red circle ~ red square (+1.00)" in err
+    assert (out / "associations.png").is_file()
+    page = (out / "report.html").read_text()
+    assert "<h2>Correlated concepts</h2>" in page and "permuted marginally" in page
+    assert "<td>red circle</td><td>red square</td>" in page

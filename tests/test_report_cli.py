@@ -177,7 +177,8 @@ def test_report_html_is_self_contained_and_names_every_concept(report_dir, files
     for concept in table.columns:
         assert concept in page.joined
     assert page.links == []  # no external assets
-    assert len(page.images) == 1 + 2 + 1  # importances, 2 example grids, heat map
+    # importances, 2 example grids, the independence and the association heat maps
+    assert len(page.images) == 1 + 2 + 1 + 1
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert "pass" in page.joined and "Tie groups" in page.joined
     assert "Independence heat map" in page.joined

@@ -14,6 +14,7 @@ import numpy as np
 from .. import __version__
 from ..formatting import fixed
 from ..reporting.verdicts import format_checks
+from ..stats.associations import correlated_pairs_note
 from ..stats.results import is_single_metric
 from .loaders import (
     InputError,
@@ -456,6 +457,10 @@ def _explain(args: argparse.Namespace) -> int:
             suffix=args.caption_suffix,
             context=args.context,
         )
+        correlated = correlated_pairs_note(
+            table, args.permute or [c for c in table.columns if c not in (args.context or [])])
+        if correlated is not None:
+            print(f"warning: {correlated}", file=sys.stderr)
         say(f"Explaining {len(table)} rows; images are cached in {cache_dir}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DiagnosticWarning)
@@ -506,6 +511,7 @@ def _explain(args: argparse.Namespace) -> int:
             generator=generator,
             cache=cache,
             oracle=oracle,
+            concept_table=table,
             metric_name=metric_name,
             confidence=args.confidence,
             n_examples=args.examples,

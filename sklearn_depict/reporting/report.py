@@ -203,6 +203,29 @@ def _plot_independence(diagnostics: Any, path: Path, dpi: int) -> bytes:
     return _save(figure, path, dpi)
 
 
+def _associations_context(first: Bunch, concept_table: Any, path: Path,
+                          dpi: int) -> dict[str, Any]:
+    """The association heat map of the permuted columns and the pairs above |0.5|."""
+    from matplotlib.figure import Figure
+
+    from ..stats.associations import concept_associations, strong_pairs
+    from .displays import ConceptAssociationDisplay
+
+    plan = first.get("plan")
+    columns = (list(dict.fromkeys(c for group in plan.concept_columns for c in group))
+               if plan is not None else None)
+    matrix = concept_associations(concept_table, columns=columns)
+    n = len(matrix)
+    figure = Figure(figsize=(max(4.5, 0.62 * n + 3.0), max(3.2, 0.62 * n + 1.9)),
+                    layout="constrained")
+    ConceptAssociationDisplay(matrix).plot(ax=figure.subplots())
+    return {
+        "image": _image(_save(figure, path, dpi), "association heat map"),
+        "pairs": [{"a": a, "b": b, "value": value} for a, b, value in strong_pairs(matrix)],
+        "conditional": first.get("conditioning") is not None,
+    }
+
+
 # --------------------------------------------------------------------------- HTML
 
 
@@ -361,6 +384,7 @@ def write_report(
     generator: Any = None,
     cache: Any = None,
     oracle: Any = None,
+    concept_table: Any = None,
     metric_name: str | None = None,
     confidence: float | None = None,
     n_examples: int = 4,
@@ -386,6 +410,11 @@ def write_report(
         The run's cache: the example images are read from it.
     oracle : array-like of shape (n_concepts,), default=None
         Reference importances, in the order of ``result.concept_names``.
+    concept_table : DataFrame, default=None
+        The concept table the result explains. When given, the report shows
+        how its permuted columns are associated (``associations.png``, see
+        :func:`~sklearn_depict.concept_associations`) and lists the pairs
+        above |0.5|, which marginal permutation pulls apart.
     metric_name : str, default=None
         Name of a single-metric result's score (e.g. ``"roc_auc"``).
     confidence : float, default=None
@@ -412,7 +441,8 @@ def write_report(
     paths : :class:`~sklearn.utils.Bunch`
         ``output_dir``, ``results_json``, ``importances_csv``,
         ``importances_png``, ``examples`` (list of paths),
-        ``independence_png`` (None without a detector) and ``report_html``.
+        ``independence_png`` (None without a detector), ``associations_png``
+        (None without ``concept_table``) and ``report_html``.
 
     Examples
     --------
@@ -459,8 +489,8 @@ def write_report(
         if generator is not None and n_examples > 0 and first.get("plan") is not None
         else []
     )
-    n_steps = 3 + len(example_concepts) + int(has_matrix) + 1
-    paths = Bunch(output_dir=out, examples=[], independence_png=None)
+    n_steps = 3 + len(example_concepts) + int(has_matrix) + int(concept_table is not None) + 1
+    paths = Bunch(output_dir=out, examples=[], independence_png=None, associations_png=None)
     with tqdm(total=n_steps, desc="writing report", unit="file", disable=not verbose,
               leave=verbose > 1, dynamic_ncols=True) as bar:
         payload = results_to_dict(result, metric_name=metric_name, oracle=oracle,
@@ -506,6 +536,13 @@ def write_report(
             )
             bar.update()
 
+        associations = None
+        if concept_table is not None:
+            paths.associations_png = out / "associations.png"
+            associations = _associations_context(first, concept_table,
+                                                 paths.associations_png, dpi)
+            bar.update()
+
         context = {
             "title": title,
             "description": description,
@@ -516,6 +553,7 @@ def write_report(
                          for name, bunch in items],
             "importance_image": _image(importance_png, "importance box plots"),
             "checks": _checks_context(items, independence),
+            "associations": associations,
             "examples": examples,
             "no_generator": generator is None,
             "run": _run_context(first, options),

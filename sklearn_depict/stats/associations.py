@@ -26,7 +26,14 @@ from sklearn.utils import Bunch
 
 from ..concepts import check_concept_table, infer_column_kinds
 
-__all__ = ["METHODS", "cluster_concepts", "concept_associations", "suggest_concept_groups"]
+__all__ = [
+    "METHODS",
+    "cluster_concepts",
+    "concept_associations",
+    "correlated_pairs_note",
+    "strong_pairs",
+    "suggest_concept_groups",
+]
 
 METHODS = ("auto", "spearman", "cramers_v", "correlation_ratio")
 
@@ -262,6 +269,76 @@ def cluster_concepts(associations: pd.DataFrame, threshold: float = 0.5) -> Bunc
     # despite the rounding of 1 - threshold.
     labels = fcluster(tree, t=1.0 - threshold + 1e-12, criterion="distance")
     return Bunch(linkage=tree, labels=labels, order=leaves_list(tree))
+
+
+def strong_pairs(
+    associations: pd.DataFrame, threshold: float = 0.5
+) -> list[tuple[Any, Any, float]]:
+    """The pairs of concepts whose absolute association exceeds ``threshold``.
+
+    What the report and the command line warn about when concepts were
+    permuted marginally: such a pair makes a permuted caption describe a
+    combination the data rarely holds, and makes each concept's importance
+    include what its partner tells the model.
+
+    Parameters
+    ----------
+    associations : DataFrame of shape (n_columns, n_columns)
+        What :func:`concept_associations` returned.
+    threshold : float in [0, 1], default=0.5
+
+    Returns
+    -------
+    pairs : list of (column, column, association)
+        Each pair once, the strongest first; NaN is no association.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_depict.stats.associations import strong_pairs
+    >>> a = pd.DataFrame([[1, -0.8, 0.2], [-0.8, 1, 0.6], [0.2, 0.6, 1]],
+    ...                  index=list("abc"), columns=list("abc"))
+    >>> strong_pairs(a)
+    [('a', 'b', -0.8), ('b', 'c', 0.6)]
+    """
+    _check_threshold(threshold)
+    names = list(associations.columns)
+    values = np.asarray(associations, dtype=float)
+    pairs = [
+        (names[i], names[j], float(values[i, j]))
+        for i in range(len(names)) for j in range(i + 1, len(names))
+        if np.isfinite(values[i, j]) and abs(values[i, j]) > threshold
+    ]
+    return sorted(pairs, key=lambda pair: -abs(pair[2]))
+
+
+def correlated_pairs_note(table: Any, columns: Sequence[Any]) -> str | None:
+    """A sentence naming the ``columns`` associated above |0.5|, or None.
+
+    Said before the first image of a run that permutes them marginally
+    (``sklearn-depict explain``), since such a run pulls the pairs apart.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_depict.stats.associations import correlated_pairs_note
+    >>> table = pd.DataFrame({"a": [0, 1, 0, 1, 1, 0], "b": [0, 1, 0, 1, 1, 1],
+    ...                       "c": [1, 1, 0, 0, 1, 0]})
+    >>> print(correlated_pairs_note(table, ["a", "b", "c"]).split(". They")[0])
+    concepts associated above |0.5|: a ~ b (+0.71)
+    """
+    if len(columns) < 2:
+        return None
+    pairs = strong_pairs(concept_associations(table, columns=list(columns)))
+    if not pairs:
+        return None
+    shown = ", ".join(f"{a} ~ {b} ({value:+.2f})" for a, b, value in pairs[:8])
+    more = f" and {len(pairs) - 8} more" if len(pairs) > 8 else ""
+    return (
+        f"concepts associated above |0.5|: {shown}{more}. They are permuted marginally, so "
+        "each one's importance includes what its partner tells the model; group them "
+        "(suggest_concept_groups) or see docs/correlated.rst."
+    )
 
 
 def _check_threshold(threshold: Any) -> None:
