@@ -414,7 +414,7 @@ def write_report(
         The concept table the result explains. When given, the report shows
         how its permuted columns are associated (``associations.png``, see
         :func:`~sklearn_depict.concept_associations`) and lists the pairs
-        above |0.5|, which marginal permutation pulls apart.
+        above 0.5 in absolute value, which marginal permutation pulls apart.
     metric_name : str, default=None
         Name of a single-metric result's score (e.g. ``"roc_auc"``).
     confidence : float, default=None
