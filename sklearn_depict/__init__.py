@@ -22,7 +22,7 @@ from .datasets.digits import digits_detector, make_digits_dataset
 from .datasets.shapes import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import depict_diagnostics
 from .digits_diffusion import load_digits_diffusion
-from .exceptions import ConstantConceptWarning, DiagnosticWarning
+from .exceptions import ConditioningWarning, ConstantConceptWarning, DiagnosticWarning
 from .generators import ShapesGenerator
 from .importance import depict_importance
 from .models.bottleneck import ConceptBottleneckClassifier
@@ -36,6 +36,7 @@ __all__ = [
     "ChannelsFirst",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
+    "ConditioningWarning",
     "ConstantConceptWarning",
     "DiagnosticWarning",
     "DiffusersGenerator",

@@ -23,8 +23,9 @@ from sklearn.utils.random import sample_without_replacement
 from .._warnings import external_stacklevel
 from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
-from ..exceptions import ConstantConceptWarning
+from ..exceptions import ConditioningWarning, ConstantConceptWarning
 from ..formatting import quoted
+from .strata import ConditioningSpec, concept_strata, permute_within
 
 __all__ = [
     "ImportancePlan",
@@ -32,6 +33,7 @@ __all__ = [
     "make_plan",
     "resolve_concepts",
     "resolve_max_samples",
+    "warn_conditioning",
     "warn_constant_concepts",
 ]
 
@@ -66,6 +68,17 @@ class ImportancePlan:
         N * (1 + sum_j (K_j - 1)).
     n_values : list of int
         K_j, the number of distinct values of each permuted concept.
+    permuted_rows : ndarray of shape (n_concepts, n_repeats, n_scored) or None
+        The table row whose values of the concept each scored row shows after
+        permutation (:meth:`permuted_table` builds the permuted tables from it).
+    conditioning : dict or None
+        None for marginal permutation; otherwise, per concept name, a dict with
+        ``columns`` (the conditioning columns, or the columns the ``"auto"``
+        tree split on; empty for a concept permuted marginally), ``n_strata``
+        (among the scored rows), ``changed_fraction`` (the share of scored rows
+        whose value of the concept differs from their own, averaged over the
+        repeats) and ``marginal_changed_fraction`` (the same under the marginal
+        draw of the same ``random_state``, for comparison).
 
     Examples
     --------
@@ -93,6 +106,8 @@ class ImportancePlan:
     permuted_ids: np.ndarray
     n_bound: int
     n_values: list[int] = field(default_factory=list)
+    permuted_rows: np.ndarray | None = None
+    conditioning: dict[Any, dict[str, Any]] | None = None
 
     @property
     def n_distinct(self) -> int:
@@ -103,6 +118,46 @@ class ImportancePlan:
     def n_baseline(self) -> int:
         """Distinct pairs of the unpermuted table: ids ``0 .. n_baseline - 1``."""
         return int(self.baseline_ids.max()) + 1 if len(self.baseline_ids) else 0
+
+    def permuted_table(self, X: Any, concept: Any, repeat: int) -> Any:
+        """The concept table as the run permuted it for one (concept, repeat).
+
+        Its rows are the scored rows (``row_indices``), each keeping its index
+        label (and so its noise seed); the concept's columns hold the values
+        the plan gave them. Feeding it through ``make_pipeline(CaptionToImage(g),
+        estimator)`` and scoring against ``y[plan.row_indices]`` reproduces the
+        run's permuted score, conditional or not.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray
+            The concept table the run explained.
+        concept : object
+            A name of ``concept_names``.
+        repeat : int
+            The repeat, in ``range(n_repeats)``.
+
+        Returns
+        -------
+        X_permuted : DataFrame or ndarray
+            Of the type of ``X``, with ``len(row_indices)`` rows.
+        """
+        if self.permuted_rows is None:
+            raise ValueError("This plan does not record its permuted rows.")
+        names = [repr(name) for name in self.concept_names]
+        if repr(concept) not in names:
+            raise ValueError(f"Unknown concept {concept!r}; the plan permutes "
+                             f"{list(self.concept_names)}.")
+        j = names.index(repr(concept))
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        out = frame.iloc[self.row_indices].copy()
+        sources = self.permuted_rows[j, repeat]
+        for column in self.concept_columns[j]:
+            k = frame.columns.get_loc(column)
+            out.iloc[:, k] = frame.iloc[sources, k].to_numpy()
+        if isinstance(X, pd.DataFrame):
+            return out
+        return out.to_numpy().astype(np.asarray(X).dtype)
 
     @property
     def n_naive(self) -> int:
@@ -203,6 +258,13 @@ def permutation_indices(
     """
     random_state = check_random_state(random_state)
     column_seed = random_state.randint(np.iinfo(np.int32).max + 1)
+    return _draws_from_seed(column_seed, n_samples, n_scored, n_repeats)
+
+
+def _draws_from_seed(
+    column_seed: int, n_samples: int, n_scored: int, n_repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`permutation_indices` after its one draw from ``random_state``."""
     column_state = check_random_state(column_seed)
     if n_scored < n_samples:
         row_indices = sample_without_replacement(
@@ -229,6 +291,7 @@ def make_plan(
     n_repeats: int,
     n_scored: int,
     random_state: Any,
+    conditioning: list[ConditioningSpec | None] | None = None,
 ) -> ImportancePlan:
     """Enumerate the distinct (caption, seed) pairs of a run.
 
@@ -245,6 +308,10 @@ def make_plan(
     captioner : ConceptCaptioner
     n_repeats, n_scored : int
     random_state : int, RandomState or None
+    conditioning : list or None, default=None
+        From :func:`~.strata.resolve_conditioning`: None permutes every concept
+        as sklearn does; otherwise a concept with a spec is permuted within
+        its strata (see :func:`conditional_permutations`).
 
     Returns
     -------
@@ -252,10 +319,14 @@ def make_plan(
     """
     n = table.n_rows
     position = {column: k for k, column in enumerate(table.columns)}
-    row_indices, permutations = permutation_indices(random_state, n, n_scored, n_repeats)
-    # source_rows[r, i]: the table row whose concept value scored row i shows.
-    source_rows = row_indices[permutations]
-    target_rows = np.broadcast_to(row_indices, source_rows.shape)
+    column_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
+    row_indices, permutations = _draws_from_seed(column_seed, n, n_scored, n_repeats)
+    # marginal[r, i]: the table row whose concept value scored row i shows
+    # under sklearn's draw, which every unconditioned concept uses.
+    marginal = row_indices[permutations]
+    target_rows = np.broadcast_to(row_indices, marginal.shape)
+    all_sources = np.empty((len(concept_columns),) + marginal.shape, dtype=np.intp)
+    summary: dict[Any, dict[str, Any]] = {}
 
     # The rows to caption, as the table row each cell's value comes from:
     # first every row as it is, then each (row, new value) of each permuted
@@ -263,9 +334,26 @@ def make_plan(
     sources = [np.repeat(np.arange(n)[:, None], len(table.columns), axis=1)]
     changes = []
     n_values = []
-    for columns in concept_columns:
+    for j, columns in enumerate(concept_columns):
         codes, representatives = _value_codes(table, [position[c] for c in columns])
         n_values.append(len(representatives))
+        spec = None if conditioning is None else conditioning[j]
+        source_rows = marginal
+        if spec is not None:
+            strata, features = concept_strata(table, spec, columns, column_seed)
+            source_rows = row_indices[
+                conditional_permutations(strata, row_indices, n, n_repeats, column_seed)
+            ]
+        all_sources[j] = source_rows
+        if conditioning is not None:
+            summary[concept_names[j]] = {
+                "columns": [] if spec is None else list(features),
+                "n_strata": 1 if spec is None else int(len(np.unique(strata[row_indices]))),
+                "changed_fraction": float(np.mean(codes[source_rows] != codes[target_rows])),
+                "marginal_changed_fraction": float(
+                    np.mean(codes[marginal] != codes[target_rows])
+                ),
+            }
         changed = codes[source_rows] != codes[target_rows]
         n_codes = len(representatives)
         cells = target_rows[changed] * n_codes + codes[source_rows[changed]]
@@ -307,7 +395,37 @@ def make_plan(
         permuted_ids=permuted_ids,
         n_bound=n_bound,
         n_values=n_values,
+        permuted_rows=all_sources,
+        conditioning=None if conditioning is None else summary,
     )
+
+
+def conditional_permutations(
+    strata: np.ndarray, row_indices: np.ndarray, n_samples: int, n_repeats: int,
+    column_seed: int,
+) -> np.ndarray:
+    """The within-strata permutations of one conditioned concept.
+
+    The documented draw: a ``RandomState(column_seed)`` (the seed sklearn's
+    draw starts every column from) first repeats sklearn's subsample of the
+    scored rows when ``max_samples`` scores fewer than all, then draws, for
+    each repeat in turn, :func:`~.strata.permute_within` of the scored rows'
+    strata. Each repeat is a fresh within-strata permutation of the original
+    column (sklearn's marginal repeats compose their shuffles instead; for a
+    uniform draw the two are alike).
+
+    Returns
+    -------
+    permutations : ndarray of shape (n_repeats, n_scored)
+        ``permutations[r, i]`` is the position (within the scored rows) whose
+        value scored row ``i`` shows in repeat ``r``.
+    """
+    rng = check_random_state(column_seed)
+    n_scored = len(row_indices)
+    if n_scored < n_samples:
+        sample_without_replacement(n_samples, n_scored, random_state=rng)
+    scored_strata = np.asarray(strata)[row_indices]
+    return np.stack([permute_within(scored_strata, rng) for _ in range(n_repeats)])
 
 
 def _take_cells(table: ConceptTable, sources: np.ndarray) -> pd.DataFrame:
@@ -370,3 +488,46 @@ def warn_constant_concepts(plan: ImportancePlan) -> None:
         ConstantConceptWarning,
         stacklevel=external_stacklevel(),
     )
+
+
+def warn_conditioning(plan: ImportancePlan) -> None:
+    """A :class:`ConditioningWarning` for concepts that conditioning nearly freezes.
+
+    A concept whose strata leave it (almost) no room to move has a conditional
+    importance near zero for that reason alone. Constant concepts are left to
+    :func:`warn_constant_concepts`.
+    """
+    if plan.conditioning is None:
+        return
+    frozen, few = [], []
+    for name, constant in zip(plan.concept_names, constant_concepts(plan)):
+        info = plan.conditioning[name]
+        if constant or not info["columns"]:
+            continue
+        if info["changed_fraction"] == 0:
+            frozen.append(name)
+        elif info["changed_fraction"] < 0.1:
+            few.append(f"{quoted(name)} ({info['changed_fraction']:.1%})")
+    parts = []
+    if frozen:
+        shown = ", ".join(quoted(name) for name in frozen)
+        parts.append(
+            f"Conditioning leaves {shown} unchanged in every row (changed fraction 0): "
+            "each stratum holds a single row or a single value of it, so its "
+            "conditional importance is 0 by construction, which is no evidence that "
+            "the model ignores it."
+        )
+    if few:
+        parts.append(
+            f"Conditioning changes fewer than 10% of the rows of {', '.join(few)}: "
+            "a conditional importance near 0 may only mean that the concept cannot "
+            "move within its strata."
+        )
+    if parts:
+        warnings.warn(
+            " ".join(parts) + " Condition on fewer columns (or a shallower tree with "
+            "conditioning_params), or group the correlated concepts with concepts=; "
+            "result.conditioning lists the changed fractions.",
+            ConditioningWarning,
+            stacklevel=external_stacklevel(),
+        )
