@@ -23,17 +23,18 @@ from sklearn.utils.random import sample_without_replacement
 from .._warnings import external_stacklevel
 from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
-from ..exceptions import ConditioningWarning, ConstantConceptWarning
+from ..exceptions import ConstantConceptWarning
 from ..formatting import quoted
 from .strata import ConditioningSpec, concept_strata, permute_within
 
 __all__ = [
     "ImportancePlan",
     "constant_concepts",
+    "draw_permutations",
     "make_plan",
+    "permuted_frame",
     "resolve_concepts",
     "resolve_max_samples",
-    "warn_conditioning",
     "warn_constant_concepts",
 ]
 
@@ -149,21 +150,31 @@ class ImportancePlan:
             raise ValueError(f"Unknown concept {concept!r}; the plan permutes "
                              f"{list(self.concept_names)}.")
         j = names.index(repr(concept))
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-        out = frame.iloc[self.row_indices].copy()
-        sources = self.permuted_rows[j, repeat]
-        for column in self.concept_columns[j]:
-            k = frame.columns.get_loc(column)
-            out.iloc[:, k] = frame.iloc[sources, k].to_numpy()
-        if isinstance(X, pd.DataFrame):
-            return out
-        return out.to_numpy().astype(np.asarray(X).dtype)
+        return permuted_frame(X, self.row_indices, self.permuted_rows[j, repeat],
+                              self.concept_columns[j])
 
     @property
     def n_naive(self) -> int:
         """Images a literal run of the method generates: one set per score."""
         n_concepts, n_repeats, n_scored = self.permuted_ids.shape
         return len(self.baseline_ids) + n_concepts * n_repeats * n_scored
+
+
+def permuted_frame(X: Any, row_indices: np.ndarray, sources: np.ndarray,
+                   columns: list[Any]) -> Any:
+    """The scored rows of ``X`` with ``columns`` taken from the rows ``sources``.
+
+    Each row keeps its index label (and so its noise seed); an array comes
+    back as an array of its dtype.
+    """
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    out = frame.iloc[row_indices].copy()
+    for column in columns:
+        k = frame.columns.get_loc(column)
+        out.iloc[:, k] = frame.iloc[sources, k].to_numpy()
+    if isinstance(X, pd.DataFrame):
+        return out
+    return out.to_numpy().astype(np.asarray(X).dtype)
 
 
 def resolve_concepts(table: ConceptTable, concepts: Any) -> tuple[list[Any], list[list[Any]]]:
@@ -282,6 +293,78 @@ def _draws_from_seed(
     return np.asarray(row_indices, dtype=np.intp), permutations
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Which table row each scored row takes a permuted concept's values from.
+
+    Attributes
+    ----------
+    row_indices : ndarray of shape (n_scored,)
+        The scored rows.
+    sources : ndarray of shape (n_concepts, n_repeats, n_scored)
+        The table row whose values of concept ``j`` scored row ``i`` shows in
+        repeat ``r``.
+    conditioning : dict or None
+        :attr:`ImportancePlan.conditioning`.
+    """
+
+    row_indices: np.ndarray
+    sources: np.ndarray
+    conditioning: dict[Any, dict[str, Any]] | None
+
+
+def draw_permutations(
+    table: ConceptTable,
+    *,
+    concept_names: list[Any],
+    concept_columns: list[list[Any]],
+    n_repeats: int,
+    n_scored: int,
+    random_state: Any,
+    conditioning: list[ConditioningSpec | None] | None = None,
+) -> Draws:
+    """Every permutation of a run, with no caption: sklearn's draws, or within strata.
+
+    One integer is drawn from ``random_state`` as sklearn draws it; every
+    unconditioned concept uses sklearn's sequence from it, every conditioned
+    one :func:`conditional_permutations` from the same integer (which also
+    seeds the ``"auto"`` trees). :func:`make_plan` and
+    :func:`~sklearn_depict.concept_permutation_importance` share it, so the
+    oracle sees DEPICT's permutations exactly.
+    """
+    n = table.n_rows
+    position = {column: k for k, column in enumerate(table.columns)}
+    column_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
+    row_indices, permutations = _draws_from_seed(column_seed, n, n_scored, n_repeats)
+    # marginal[r, i]: the table row whose concept value scored row i shows
+    # under sklearn's draw, which every unconditioned concept uses.
+    marginal = row_indices[permutations]
+    target_rows = np.broadcast_to(row_indices, marginal.shape)
+    all_sources = np.empty((len(concept_columns),) + marginal.shape, dtype=np.intp)
+    summary: dict[Any, dict[str, Any]] = {}
+    for j, columns in enumerate(concept_columns):
+        spec = None if conditioning is None else conditioning[j]
+        source_rows = marginal
+        if spec is not None:
+            strata, features = concept_strata(table, spec, columns, column_seed)
+            source_rows = row_indices[
+                conditional_permutations(strata, row_indices, n, n_repeats, column_seed)
+            ]
+        all_sources[j] = source_rows
+        if conditioning is not None:
+            codes, _ = _value_codes(table, [position[c] for c in columns])
+            summary[concept_names[j]] = {
+                "columns": [] if spec is None else list(features),
+                "n_strata": 1 if spec is None else int(len(np.unique(strata[row_indices]))),
+                "changed_fraction": float(np.mean(codes[source_rows] != codes[target_rows])),
+                "marginal_changed_fraction": float(
+                    np.mean(codes[marginal] != codes[target_rows])
+                ),
+            }
+    return Draws(row_indices=row_indices, sources=all_sources,
+                 conditioning=None if conditioning is None else summary)
+
+
 def make_plan(
     table: ConceptTable,
     *,
@@ -319,14 +402,12 @@ def make_plan(
     """
     n = table.n_rows
     position = {column: k for k, column in enumerate(table.columns)}
-    column_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    row_indices, permutations = _draws_from_seed(column_seed, n, n_scored, n_repeats)
-    # marginal[r, i]: the table row whose concept value scored row i shows
-    # under sklearn's draw, which every unconditioned concept uses.
-    marginal = row_indices[permutations]
-    target_rows = np.broadcast_to(row_indices, marginal.shape)
-    all_sources = np.empty((len(concept_columns),) + marginal.shape, dtype=np.intp)
-    summary: dict[Any, dict[str, Any]] = {}
+    draws = draw_permutations(table, concept_names=concept_names,
+                              concept_columns=concept_columns, n_repeats=n_repeats,
+                              n_scored=n_scored, random_state=random_state,
+                              conditioning=conditioning)
+    row_indices = draws.row_indices
+    target_rows = np.broadcast_to(row_indices, draws.sources.shape[1:])
 
     # The rows to caption, as the table row each cell's value comes from:
     # first every row as it is, then each (row, new value) of each permuted
@@ -337,23 +418,7 @@ def make_plan(
     for j, columns in enumerate(concept_columns):
         codes, representatives = _value_codes(table, [position[c] for c in columns])
         n_values.append(len(representatives))
-        spec = None if conditioning is None else conditioning[j]
-        source_rows = marginal
-        if spec is not None:
-            strata, features = concept_strata(table, spec, columns, column_seed)
-            source_rows = row_indices[
-                conditional_permutations(strata, row_indices, n, n_repeats, column_seed)
-            ]
-        all_sources[j] = source_rows
-        if conditioning is not None:
-            summary[concept_names[j]] = {
-                "columns": [] if spec is None else list(features),
-                "n_strata": 1 if spec is None else int(len(np.unique(strata[row_indices]))),
-                "changed_fraction": float(np.mean(codes[source_rows] != codes[target_rows])),
-                "marginal_changed_fraction": float(
-                    np.mean(codes[marginal] != codes[target_rows])
-                ),
-            }
+        source_rows = draws.sources[j]
         changed = codes[source_rows] != codes[target_rows]
         n_codes = len(representatives)
         cells = target_rows[changed] * n_codes + codes[source_rows[changed]]
@@ -395,8 +460,8 @@ def make_plan(
         permuted_ids=permuted_ids,
         n_bound=n_bound,
         n_values=n_values,
-        permuted_rows=all_sources,
-        conditioning=None if conditioning is None else summary,
+        permuted_rows=draws.sources,
+        conditioning=draws.conditioning,
     )
 
 
@@ -488,46 +553,3 @@ def warn_constant_concepts(plan: ImportancePlan) -> None:
         ConstantConceptWarning,
         stacklevel=external_stacklevel(),
     )
-
-
-def warn_conditioning(plan: ImportancePlan) -> None:
-    """A :class:`ConditioningWarning` for concepts that conditioning nearly freezes.
-
-    A concept whose strata leave it (almost) no room to move has a conditional
-    importance near zero for that reason alone. Constant concepts are left to
-    :func:`warn_constant_concepts`.
-    """
-    if plan.conditioning is None:
-        return
-    frozen, few = [], []
-    for name, constant in zip(plan.concept_names, constant_concepts(plan)):
-        info = plan.conditioning[name]
-        if constant or not info["columns"]:
-            continue
-        if info["changed_fraction"] == 0:
-            frozen.append(name)
-        elif info["changed_fraction"] < 0.1:
-            few.append(f"{quoted(name)} ({info['changed_fraction']:.1%})")
-    parts = []
-    if frozen:
-        shown = ", ".join(quoted(name) for name in frozen)
-        parts.append(
-            f"Conditioning leaves {shown} unchanged in every row (changed fraction 0): "
-            "each stratum holds a single row or a single value of it, so its "
-            "conditional importance is 0 by construction, which is no evidence that "
-            "the model ignores it."
-        )
-    if few:
-        parts.append(
-            f"Conditioning changes fewer than 10% of the rows of {', '.join(few)}: "
-            "a conditional importance near 0 may only mean that the concept cannot "
-            "move within its strata."
-        )
-    if parts:
-        warnings.warn(
-            " ".join(parts) + " Condition on fewer columns (or a shallower tree with "
-            "conditioning_params), or group the correlated concepts with concepts=; "
-            "result.conditioning lists the changed fractions.",
-            ConditioningWarning,
-            stacklevel=external_stacklevel(),
-        )

@@ -42,14 +42,13 @@ from .plan import (
     make_plan,
     resolve_concepts,
     resolve_max_samples,
-    warn_conditioning,
     warn_constant_concepts,
 )
 from .preflight import check_captions, check_scoring_before_generating
 from .probe import Probe, predict_probe, probe_images
 from .score import score_baseline, score_plan
 from .stages import CaptionOptions, Predictions, RunInputs, Scores
-from .strata import resolve_conditioning
+from .strata import resolve_conditioning, warn_conditioning
 
 __all__ = [
     "check_sample_weight",
@@ -131,7 +130,7 @@ def prepare(
     )
     planning_seconds = time.perf_counter() - start
     warn_constant_concepts(plan)
-    warn_conditioning(plan)
+    warn_conditioning(plan.conditioning, plan.concept_names, constant_concepts(plan))
     check_captions(generator, plan.captions)
     # Before any image is made: a named scorer that cannot score these targets fails here.
     routes = fast_scorers(scoring, replay, y_array, weights, plan.row_indices)

@@ -18,6 +18,7 @@ concept's column, so the plan's bound on distinct pairs holds unchanged.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,10 @@ from typing import Any
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from .._warnings import external_stacklevel
 from ..concepts import ConceptTable
+from ..exceptions import ConditioningWarning
+from ..formatting import quoted
 
 __all__ = [
     "CONDITIONING_PARAMS",
@@ -33,6 +37,7 @@ __all__ = [
     "concept_strata",
     "permute_within",
     "resolve_conditioning",
+    "warn_conditioning",
 ]
 
 # The keys conditioning_params takes, with their defaults (None: 5% of rows).
@@ -289,3 +294,58 @@ def _joint_codes(table: ConceptTable, positions: list[int]) -> np.ndarray:
         return np.zeros(table.n_rows, dtype=np.intp)
     _, codes = np.unique(table.codes[:, positions], axis=0, return_inverse=True)
     return codes.astype(np.intp).ravel()
+
+
+def warn_conditioning(
+    conditioning: Mapping[Any, Mapping[str, Any]] | None,
+    concept_names: Sequence[Any],
+    constant: Sequence[bool],
+) -> None:
+    """A :class:`ConditioningWarning` for concepts that conditioning nearly freezes.
+
+    A concept whose strata leave it (almost) no room to move has a conditional
+    importance near zero for that reason alone. Constant concepts (``constant``)
+    are left to the plan's ``warn_constant_concepts``.
+
+    Parameters
+    ----------
+    conditioning : mapping or None
+        The plan's ``conditioning``; None warns of nothing.
+    concept_names : sequence
+    constant : sequence of bool
+        Per concept, whether it takes a single value.
+    """
+    if conditioning is None:
+        return
+    frozen, few = [], []
+    for name, is_constant in zip(concept_names, constant):
+        info = conditioning[name]
+        if is_constant or not info["columns"]:
+            continue
+        if info["changed_fraction"] == 0:
+            frozen.append(name)
+        elif info["changed_fraction"] < 0.1:
+            few.append(f"{quoted(name)} ({info['changed_fraction']:.1%})")
+    parts = []
+    if frozen:
+        shown = ", ".join(quoted(name) for name in frozen)
+        parts.append(
+            f"Conditioning leaves {shown} unchanged in every row (changed fraction 0): "
+            "each stratum holds a single row or a single value of it, so its "
+            "conditional importance is 0 by construction, which is no evidence that "
+            "the model ignores it."
+        )
+    if few:
+        parts.append(
+            f"Conditioning changes fewer than 10% of the rows of {', '.join(few)}: "
+            "a conditional importance near 0 may only mean that the concept cannot "
+            "move within its strata."
+        )
+    if parts:
+        warnings.warn(
+            " ".join(parts) + " Condition on fewer columns (or a shallower tree with "
+            "conditioning_params), or group the correlated concepts with concepts=; "
+            "result.conditioning lists the changed fractions.",
+            ConditioningWarning,
+            stacklevel=external_stacklevel(),
+        )
