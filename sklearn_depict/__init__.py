@@ -19,6 +19,7 @@ from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
 from .datasets.digits import digits_detector, make_digits_dataset
+from .datasets.oracle import concept_permutation_importance
 from .datasets.shapes import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import depict_diagnostics
 from .digits_diffusion import load_digits_diffusion
@@ -49,6 +50,7 @@ __all__ = [
     "ShapesGenerator",
     "TorchImageClassifier",
     "TorchImageRegressor",
+    "concept_permutation_importance",
     "cross_validate_importance",
     "depict_diagnostics",
     "depict_importance",

@@ -197,7 +197,8 @@ def test_auto_uses_a_regressor_for_a_count_concept():
         warnings.simplefilter("ignore")
         result = depict_importance(
             clf, table, y, generator=ShapesGenerator(max_count=3), n_repeats=2,
-            random_state=0, conditioning="auto", conditioning_params={"max_depth": 1, "min_samples_leaf": 1})
+            random_state=0, conditioning="auto",
+            conditioning_params={"max_depth": 1, "min_samples_leaf": 1})
     info = result.conditioning["red circle"]
     assert info["columns"] == ["blue square"] and info["n_strata"] == 2
     sources = result.plan.permuted_rows[0]
