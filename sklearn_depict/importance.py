@@ -236,6 +236,18 @@ def depict_importance(
     'red circle'
     >>> result.importances.shape
     (6, 3)
+
+    Conditional permutation: 'red circle' moves only among rows that agree on
+    'blue square', and the result says how many rows actually changed.
+
+    >>> conditional = depict_importance(
+    ...     clf, data.concept_table, y, generator=ShapesGenerator(), scoring="roc_auc",
+    ...     n_repeats=3, random_state=0, conditioning={"red circle": ["blue square"]})
+    >>> info = conditional.conditioning["red circle"]
+    >>> info["columns"], info["n_strata"]
+    (['blue square'], 2)
+    >>> bool(0 < info["changed_fraction"] < 1)
+    True
     """
     check_scoring_names(scoring, caller="depict_importance")
     # 0. A pipeline (or search) beginning with CaptionToImage, or

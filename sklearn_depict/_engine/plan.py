@@ -142,6 +142,25 @@ class ImportancePlan:
         -------
         X_permuted : DataFrame or ndarray
             Of the type of ``X``, with ``len(row_indices)`` rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from sklearn.dummy import DummyClassifier
+        >>> from sklearn_depict import ShapesGenerator, depict_importance
+        >>> table = pd.DataFrame({"red circle": [1, 0, 1, 0, 1, 0],
+        ...                       "blue square": [1, 1, 1, 0, 0, 0]})
+        >>> y = np.array([1, 0, 1, 0, 1, 0])
+        >>> clf = DummyClassifier().fit(np.zeros((6, 32, 32, 3)), y)
+        >>> result = depict_importance(clf, table, y, generator=ShapesGenerator(),
+        ...                            n_repeats=2, random_state=0,
+        ...                            conditioning={"red circle": ["blue square"]})
+        >>> permuted = result.plan.permuted_table(table, "red circle", 0)
+        >>> permuted["blue square"].tolist() == table["blue square"].tolist()
+        True
+        >>> sorted(permuted["red circle"][:3]) == sorted(table["red circle"][:3])
+        True
         """
         if self.permuted_rows is None:
             raise ValueError("This plan does not record its permuted rows.")
