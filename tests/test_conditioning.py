@@ -328,3 +328,21 @@ def test_conditioning_survives_the_json_round_trip(shapes_test, bottleneck,
     assert back.conditioning == result.conditioning
     np.testing.assert_array_equal(back.plan.permuted_rows, result.plan.permuted_rows)
     assert back.plan.conditioning == result.plan.conditioning
+
+
+def test_cross_validation_conditions_each_fold(bottleneck, shapes_test, bottleneck_labels):
+    from sklearn.model_selection import KFold
+
+    from sklearn_depict import cross_validate_importance
+
+    table = _correlated(shapes_test)
+    cv = KFold(3, shuffle=True, random_state=0)
+    conditioning = {"red circle": ["blue square"]}
+    result = cross_validate_importance(bottleneck, table, bottleneck_labels,
+                                       generator=ShapesGenerator(), cv=cv, scoring="roc_auc",
+                                       n_repeats=2, random_state=0, conditioning=conditioning)
+    for fold, (_, test) in zip(result.folds, cv.split(table)):
+        direct = _run(bottleneck, table.iloc[test], bottleneck_labels[test], n_repeats=2,
+                      conditioning=conditioning)
+        assert fold.conditioning == direct.conditioning
+        np.testing.assert_array_equal(fold.importances, direct.importances)
