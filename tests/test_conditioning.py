@@ -256,6 +256,7 @@ BAD = {
         dict(concepts={"reds": ["red circle", "red square"]},
              conditioning={"red circle": ["blue square"]}),
         ValueError, "column of the concept group 'reds'"),
+    "no columns": (dict(conditioning={"red circle": []}), ValueError, "names no columns"),
     "unknown string": (dict(conditioning="tree"), InvalidParameterError, "conditioning"),
     "params without auto": (dict(conditioning_params={"max_depth": 2}), ValueError,
                             "only read with conditioning='auto'"),
@@ -346,3 +347,13 @@ def test_cross_validation_conditions_each_fold(bottleneck, shapes_test, bottlene
                       conditioning=conditioning)
         assert fold.conditioning == direct.conditioning
         np.testing.assert_array_equal(fold.importances, direct.importances)
+
+
+def test_a_scorer_the_dry_run_rejects_fails_before_any_image_with_conditioning(
+        red_circle_clf, shapes_test):
+    counting = CountingGenerator()
+    with pytest.raises(ValueError, match="before generating any image.*Only one class"):
+        depict_importance(red_circle_clf, shapes_test.concept_table,
+                          np.ones(len(shapes_test.target)), generator=counting,
+                          scoring="roc_auc", conditioning="auto")
+    assert counting.n_images == 0

@@ -168,6 +168,11 @@ def resolve_conditioning(
                 f"permuted concepts are {list(concept_names)}.{hint}"
             )
         columns = _as_columns(value)
+        if not columns:
+            raise ValueError(
+                f"conditioning[{key!r}] names no columns; leave {key!r} out of "
+                "conditioning to permute it across all rows."
+            )
         unknown = [c for c in columns if c not in table.frame.columns]
         if unknown:
             raise ValueError(
