@@ -131,8 +131,9 @@ class ImportancePlan:
 
         Parameters
         ----------
-        X : DataFrame or ndarray
-            The concept table the run explained.
+        X : DataFrame
+            The concept table the run explained (an array as a DataFrame with
+            the run's column names).
         concept : object
             A name of ``concept_names``.
         repeat : int
@@ -140,8 +141,8 @@ class ImportancePlan:
 
         Returns
         -------
-        X_permuted : DataFrame or ndarray
-            Of the type of ``X``, with ``len(row_indices)`` rows.
+        X_permuted : DataFrame
+            With ``len(row_indices)`` rows.
 
         Examples
         --------
@@ -183,17 +184,18 @@ def permuted_frame(X: Any, row_indices: np.ndarray, sources: np.ndarray,
                    columns: list[Any]) -> Any:
     """The scored rows of ``X`` with ``columns`` taken from the rows ``sources``.
 
-    Each row keeps its index label (and so its noise seed); an array comes
-    back as an array of its dtype.
+    Each row keeps its index label (and so its noise seed).
     """
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-    out = frame.iloc[row_indices].copy()
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            "permuted tables are built from a DataFrame with the run's column names; "
+            f"got {type(X).__name__}. Pass pd.DataFrame(X, columns=concept_names)."
+        )
+    out = X.iloc[row_indices].copy()
     for column in columns:
-        k = frame.columns.get_loc(column)
-        out.iloc[:, k] = frame.iloc[sources, k].to_numpy()
-    if isinstance(X, pd.DataFrame):
-        return out
-    return out.to_numpy().astype(np.asarray(X).dtype)
+        k = X.columns.get_loc(column)
+        out.iloc[:, k] = X.iloc[sources, k].to_numpy()
+    return out
 
 
 def resolve_concepts(table: ConceptTable, concepts: Any) -> tuple[list[Any], list[list[Any]]]:
