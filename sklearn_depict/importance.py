@@ -120,7 +120,7 @@ def depict_importance(
     conditioning : None, dict or "auto", default=None
         How each concept is permuted (see :ref:`correlated`). None permutes
         across all rows, exactly as sklearn. A dict ``{concept: [columns]}``
-        permutes that concept (or concept group, by its name) only among rows
+        permutes that concept (or concept group, by its name or tuple) only among rows
         sharing the exact values of those columns (its strata); concepts left
         out are permuted across all rows. ``"auto"`` (cs-PFI) takes as strata
         the leaves of a shallow decision tree that predicts each concept from

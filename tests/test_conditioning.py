@@ -256,6 +256,8 @@ BAD = {
         dict(concepts={"reds": ["red circle", "red square"]},
              conditioning={"red circle": ["blue square"]}),
         ValueError, "column of the concept group 'reds'"),
+    "a nested list": (dict(conditioning={"red circle": [["blue square"]]}), ValueError,
+                      "not in the concept table"),
     "no columns": (dict(conditioning={"red circle": []}), ValueError, "names no columns"),
     "unknown string": (dict(conditioning="tree"), InvalidParameterError, "conditioning"),
     "params without auto": (dict(conditioning_params={"max_depth": 2}), ValueError,
@@ -357,3 +359,15 @@ def test_a_scorer_the_dry_run_rejects_fails_before_any_image_with_conditioning(
                           np.ones(len(shapes_test.target)), generator=counting,
                           scoring="roc_auc", conditioning="auto")
     assert counting.n_images == 0
+
+
+def test_a_tuple_group_is_keyed_by_its_name_or_its_tuple(shapes_test, bottleneck,
+                                                         bottleneck_labels):
+    group = ("red circle", "red square")
+    by_name = _run(bottleneck, shapes_test.concept_table, bottleneck_labels,
+                   concepts=[group], conditioning={"red circle + red square": ["blue circle"]})
+    by_tuple = _run(bottleneck, shapes_test.concept_table, bottleneck_labels,
+                    concepts=[group], conditioning={group: ["blue circle"]})
+    assert by_tuple.conditioning == by_name.conditioning
+    assert by_tuple.conditioning["red circle + red square"]["columns"] == ["blue circle"]
+    np.testing.assert_array_equal(by_tuple.importances, by_name.importances)

@@ -155,12 +155,15 @@ def resolve_conditioning(
             "Drop conditioning_params."
         )
     by_name = {repr(name): j for j, name in enumerate(concept_names)}
+    # A group given as a tuple in concepts= may be keyed by that tuple too.
+    by_name.update({repr(tuple(cols)): j for j, cols in enumerate(concept_columns)
+                    if len(cols) > 1})
     specs: list[ConditioningSpec | None] = [None] * len(concept_names)
     for key, value in conditioning.items():
         j = by_name.get(repr(key))
         if j is None:
             groups = [name for name, cols in zip(concept_names, concept_columns)
-                      if key in cols]
+                      if any(key == c for c in cols if isinstance(c, type(key)))]
             hint = (f" It is a column of the concept group {groups[0]!r}: key the "
                     "group by its name." if groups else "")
             raise ValueError(
@@ -173,7 +176,7 @@ def resolve_conditioning(
                 f"conditioning[{key!r}] names no columns; leave {key!r} out of "
                 "conditioning to permute it across all rows."
             )
-        unknown = [c for c in columns if c not in table.frame.columns]
+        unknown = [c for c in columns if not _in_table(table, c)]
         if unknown:
             raise ValueError(
                 f"conditioning[{key!r}] names column(s) {unknown} that are not in the "
@@ -190,6 +193,13 @@ def resolve_conditioning(
             )
         specs[j] = ConditioningSpec(columns=tuple(dict.fromkeys(columns)))
     return specs
+
+
+def _in_table(table: ConceptTable, column: Any) -> bool:
+    try:
+        return column in table.frame.columns
+    except TypeError:  # an unhashable entry, such as a nested list
+        return False
 
 
 def _resolve_auto(
