@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.inspection import permutation_importance
 
 from sklearn_depict import (
@@ -18,30 +17,9 @@ from sklearn_depict import (
     make_concept_labels,
     make_shapes_dataset,
 )
+from sklearn_depict.models.bottleneck import ConceptHead
 
 CORRELATED = {("red circle", "blue square"): 0.9}
-
-
-class ConceptHead(ClassifierMixin, BaseEstimator):
-    """A bottleneck's head applied to the true concepts: the model on the concept table."""
-
-    def __init__(self, bottleneck=None):
-        self.bottleneck = bottleneck
-
-    def fit(self, X=None, y=None):
-        self.classes_ = self.bottleneck.classes_
-        return self
-
-    def decision_function(self, X):
-        model = self.bottleneck
-        return (np.asarray(X, dtype=float) @ model.coef_ + model.intercept_) * model.scale_
-
-    def predict_proba(self, X):
-        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - positive, positive])
-
-    def predict(self, X):
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
 @pytest.fixture(scope="module")
