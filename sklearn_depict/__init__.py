@@ -19,10 +19,11 @@ from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
 from .cross_validation import cross_validate_importance
 from .datasets.digits import digits_detector, make_digits_dataset
+from .datasets.oracle import concept_permutation_importance
 from .datasets.shapes import make_concept_labels, make_shapes_dataset, oracle_importance
 from .diagnostics import depict_diagnostics
 from .digits_diffusion import load_digits_diffusion
-from .exceptions import ConstantConceptWarning, DiagnosticWarning
+from .exceptions import ConditioningWarning, ConstantConceptWarning, DiagnosticWarning
 from .generators import ShapesGenerator
 from .importance import depict_importance
 from .models.bottleneck import ConceptBottleneckClassifier
@@ -38,6 +39,7 @@ __all__ = [
     "ConceptAssociationDisplay",
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
+    "ConditioningWarning",
     "ConstantConceptWarning",
     "DiagnosticWarning",
     "DiffusersGenerator",
@@ -51,6 +53,7 @@ __all__ = [
     "TorchImageClassifier",
     "TorchImageRegressor",
     "concept_associations",
+    "concept_permutation_importance",
     "cross_validate_importance",
     "depict_diagnostics",
     "depict_importance",

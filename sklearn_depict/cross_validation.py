@@ -65,6 +65,8 @@ def cross_validate_importance(
     sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
+    conditioning: Any = None,
+    conditioning_params: Any = None,
     confidence: float = 0.95,
     ci_method: str = "bootstrap",
     n_bootstraps: int = 1000,
@@ -115,7 +117,8 @@ def cross_validate_importance(
     groups : array-like of shape (n_samples,), default=None
         Group labels for group-aware splitters.
     scoring, n_repeats, n_jobs, random_state, sample_weight, max_samples, \
-concepts, confidence, ci_method, n_bootstraps, ci_random_state, \
+concepts, conditioning, conditioning_params, confidence, ci_method, \
+n_bootstraps, ci_random_state, \
 pvalue_correction : object
         As in :func:`depict_importance`, for each test fold.
     X_images : array-like of shape (n_samples, H, W, C), default=None
@@ -246,7 +249,8 @@ pvalue_correction : object
                 generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
                 random_state=random_state,
                 sample_weight=None if weights is None else weights[test],
-                max_samples=max_samples, concepts=concepts, confidence=confidence,
+                max_samples=max_samples, concepts=concepts, conditioning=conditioning,
+                conditioning_params=conditioning_params, confidence=confidence,
                 ci_method=ci_method, n_bootstraps=n_bootstraps,
                 ci_random_state=ci_random_state, pvalue_correction=pvalue_correction,
                 n_jobs=n_jobs, verbose=verbose, checks=checks,

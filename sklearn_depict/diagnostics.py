@@ -440,6 +440,8 @@ def depict_diagnostics(
     sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
+    conditioning: Any = None,
+    conditioning_params: Any = None,
     confidence: float = 0.95,
     ci_method: str = "bootstrap",
     n_bootstraps: int = 1000,
@@ -489,8 +491,8 @@ def depict_diagnostics(
     scoring : str, callable, list or dict, default="roc_auc"
         The target model's metric.
     n_repeats, n_jobs, random_state, sample_weight, max_samples, concepts, \
-confidence, ci_method, n_bootstraps, ci_random_state, pvalue_correction, \
-verbose : object
+conditioning, conditioning_params, confidence, ci_method, n_bootstraps, \
+ci_random_state, pvalue_correction, verbose : object
         As in :func:`depict_importance`.
 
     Returns
@@ -550,7 +552,8 @@ verbose : object
         unpacked.estimator, X_captions, y,
         generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
         random_state=random_state, sample_weight=sample_weight, max_samples=max_samples,
-        concepts=concepts, confidence=confidence, ci_method=ci_method,
+        concepts=concepts, conditioning=conditioning,
+        conditioning_params=conditioning_params, confidence=confidence, ci_method=ci_method,
         n_bootstraps=n_bootstraps, ci_random_state=ci_random_state,
         pvalue_correction=pvalue_correction, n_jobs=n_jobs, verbose=verbose,
         checks=Checks(detector, X_images, detector_concepts, tolerances),

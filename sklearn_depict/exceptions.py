@@ -7,7 +7,7 @@ cycle. Both are importable from ``sklearn_depict`` too.
 
 from __future__ import annotations
 
-__all__ = ["ConstantConceptWarning", "DiagnosticWarning"]
+__all__ = ["ConditioningWarning", "ConstantConceptWarning", "DiagnosticWarning"]
 
 
 class DiagnosticWarning(UserWarning):
@@ -27,4 +27,15 @@ class ConstantConceptWarning(UserWarning):
     ignores the concept. Issued before any image is generated; the result
     marks the concept in ``constant_concepts`` and the report says "constant
     in this table" instead of its figures.
+    """
+
+
+class ConditioningWarning(UserWarning):
+    """Conditional permutation leaves a concept (almost) no room to move.
+
+    Issued before any image is generated when, under ``conditioning=``, a
+    concept's value changes in no row (its strata hold one row or one value
+    each) or in fewer than 10% of the rows. Its conditional importance is then
+    near zero for that reason alone; ``result.conditioning`` gives each
+    concept's changed fraction under conditional and marginal permutation.
     """

@@ -35,6 +35,8 @@ def depict_importance(
     sample_weight: Any = None,
     max_samples: float | int = 1.0,
     concepts: Any = None,
+    conditioning: Any = None,
+    conditioning_params: Any = None,
     confidence: float = 0.95,
     ci_method: str = "bootstrap",
     n_bootstraps: int = 1000,
@@ -115,6 +117,24 @@ def depict_importance(
         The columns to permute. None means every column except the captioner's
         context columns. A dict maps a name to a list of columns permuted
         together (one shared row permutation); tuples in a list do the same.
+    conditioning : None, dict or "auto", default=None
+        How each concept is permuted (see :ref:`correlated`). None permutes
+        across all rows, exactly as sklearn. A dict ``{concept: [columns]}``
+        permutes that concept (or concept group, by its name or tuple) only among rows
+        sharing the exact values of those columns (its strata); concepts left
+        out are permuted across all rows. ``"auto"`` (cs-PFI) takes as strata
+        the leaves of a shallow decision tree that predicts each concept from
+        the other concept columns (a classifier on the values, or on a group's
+        joint values; a regressor for a count), fitted on this table and
+        seeded from ``random_state``. Each repeat draws a permutation within
+        the strata (:func:`~sklearn_depict._engine.plan.conditional_permutations`);
+        ``plan.permuted_table`` returns every permuted table. A
+        :class:`ConditioningWarning` names concepts that change in fewer than
+        10% of the rows.
+    conditioning_params : dict, default=None
+        The tree of ``conditioning="auto"``: ``max_depth`` (default 3) and
+        ``min_samples_leaf`` (an int, or a fraction of the rows; default 5% of
+        the rows, at least 1).
     confidence : float, default=0.95
         Coverage of ``importances_ci``.
     ci_method : {"bootstrap", "t"}, default="bootstrap"
@@ -164,7 +184,13 @@ def depict_importance(
         generator in this call), ``n_images_cached`` (read from the cache),
         ``n_images_bound`` (the distinct-pair bound), ``n_images_naive`` (what a
         literal run would generate) and ``timings`` (seconds spent planning,
-        generating, predicting and scoring). For multi-metric ``scoring``, a
+        generating, predicting and scoring). With ``conditioning``, also
+        ``conditioning``: per concept name a dict of ``columns`` (the
+        conditioning columns, or the columns the tree split on; empty for a
+        concept permuted marginally), ``n_strata``, ``changed_fraction`` (the
+        share of scored rows whose value of the concept changed, averaged over
+        the repeats) and ``marginal_changed_fraction`` (the same under the
+        marginal draw, for comparison). For multi-metric ``scoring``, a
         dict from metric name to such a Bunch.
 
         Each Bunch also holds ``importances_ci`` (n_concepts, 2), a
@@ -210,6 +236,18 @@ def depict_importance(
     'red circle'
     >>> result.importances.shape
     (6, 3)
+
+    Conditional permutation: 'red circle' moves only among rows that agree on
+    'blue square', and the result says how many rows actually changed.
+
+    >>> conditional = depict_importance(
+    ...     clf, data.concept_table, y, generator=ShapesGenerator(), scoring="roc_auc",
+    ...     n_repeats=3, random_state=0, conditioning={"red circle": ["blue square"]})
+    >>> info = conditional.conditioning["red circle"]
+    >>> info["columns"], info["n_strata"]
+    (['blue square'], 2)
+    >>> bool(0 < info["changed_fraction"] < 1)
+    True
     """
     check_scoring_names(scoring, caller="depict_importance")
     # 0. A pipeline (or search) beginning with CaptionToImage, or
@@ -220,7 +258,8 @@ def depict_importance(
         unpacked.estimator, X_captions, y,
         generator=unpacked.generator, scoring=unpacked.scoring, n_repeats=n_repeats,
         random_state=random_state, sample_weight=sample_weight, max_samples=max_samples,
-        concepts=concepts, confidence=confidence, ci_method=ci_method,
+        concepts=concepts, conditioning=conditioning,
+        conditioning_params=conditioning_params, confidence=confidence, ci_method=ci_method,
         n_bootstraps=n_bootstraps, ci_random_state=ci_random_state,
         pvalue_correction=pvalue_correction, n_jobs=n_jobs, verbose=verbose,
         caption_options=unpacked.caption_options,

@@ -136,3 +136,37 @@ def test_shapes_detector_is_exact_on_renders_and_steady_off_them():
     train = make_shapes_dataset(1500, random_state=0)
     refit = make_shapes_detector().fit(train.images, train.concept_table)
     np.testing.assert_array_equal(refit.predict(noisy), detector.predict(noisy))
+
+
+def test_shapes_data_without_dependence_is_unchanged():
+    """The default draw is today's: uniform(size=(n, 6)) < prevalence, from random_state."""
+    data = make_shapes_dataset(30, random_state=3)
+    again = make_shapes_dataset(30, random_state=3, dependence=None)
+    expected = (np.random.RandomState(3).uniform(size=(30, 6)) < 0.5).astype(np.int64)
+    np.testing.assert_array_equal(data.concept_table.to_numpy(), expected)
+    np.testing.assert_array_equal(again.images, data.images)
+    np.testing.assert_array_equal(again.weights, data.weights)
+
+
+def test_shapes_dependence_correlates_the_named_pair_only():
+    data = make_shapes_dataset(4000, random_state=0, prevalence=0.3,
+                               dependence={("red circle", "blue square"): 0.9})
+    correlation = data.concept_table.corr()
+    # Thresholded at the prevalence, a latent 0.9 gives a 0/1 correlation near 0.6-0.7.
+    assert correlation.loc["red circle", "blue square"] > 0.55
+    others = correlation.to_numpy()[~np.eye(6, dtype=bool)]
+    assert np.sum(np.abs(others) > 0.1) == 2
+    np.testing.assert_allclose(data.concept_table.mean(), 0.3, atol=0.03)
+
+
+@pytest.mark.parametrize("dependence, match", [
+    ({("red circle", "purple"): 0.5}, "two different concepts"),
+    ({("red circle", "red circle"): 0.5}, "two different concepts"),
+    ({("red circle", "blue square"): 1.0}, "must lie in"),
+    ({"red circle": 0.5}, "pairs of concept names"),
+    ({("red circle", "blue square"): 0.9, ("red circle", "green square"): 0.9,
+      ("blue square", "green square"): -0.9}, "positive definite"),
+])
+def test_shapes_dependence_errors(dependence, match):
+    with pytest.raises(ValueError, match=match):
+        make_shapes_dataset(10, random_state=0, dependence=dependence)

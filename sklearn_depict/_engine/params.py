@@ -55,6 +55,8 @@ RUN_CONSTRAINTS: dict[str, Any] = {
         Interval(RealNotInt, 0, 1, closed="right"),
     ],
     "concepts": [list, tuple, dict, None],
+    "conditioning": [StrOptions({"auto"}), dict, None],
+    "conditioning_params": [dict, None],
     "verbose": ["verbose"],
     "confidence": [Interval(RealNotInt, 0, 1, closed="neither")],
     "ci_method": [StrOptions(set(CI_METHODS))],

@@ -25,11 +25,14 @@ from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
 from ..exceptions import ConstantConceptWarning
 from ..formatting import quoted
+from .strata import ConditioningSpec, concept_strata, permute_within
 
 __all__ = [
     "ImportancePlan",
     "constant_concepts",
+    "draw_permutations",
     "make_plan",
+    "permuted_frame",
     "resolve_concepts",
     "resolve_max_samples",
     "warn_constant_concepts",
@@ -66,6 +69,17 @@ class ImportancePlan:
         N * (1 + sum_j (K_j - 1)).
     n_values : list of int
         K_j, the number of distinct values of each permuted concept.
+    permuted_rows : ndarray of shape (n_concepts, n_repeats, n_scored) or None
+        The table row whose values of the concept each scored row shows after
+        permutation (:meth:`permuted_table` builds the permuted tables from it).
+    conditioning : dict or None
+        None for marginal permutation; otherwise, per concept name, a dict with
+        ``columns`` (the conditioning columns, or the columns the ``"auto"``
+        tree split on; empty for a concept permuted marginally), ``n_strata``
+        (among the scored rows), ``changed_fraction`` (the share of scored rows
+        whose value of the concept differs from their own, averaged over the
+        repeats) and ``marginal_changed_fraction`` (the same under the marginal
+        draw of the same ``random_state``, for comparison).
 
     Examples
     --------
@@ -93,6 +107,8 @@ class ImportancePlan:
     permuted_ids: np.ndarray
     n_bound: int
     n_values: list[int] = field(default_factory=list)
+    permuted_rows: np.ndarray | None = None
+    conditioning: dict[Any, dict[str, Any]] | None = None
 
     @property
     def n_distinct(self) -> int:
@@ -104,11 +120,82 @@ class ImportancePlan:
         """Distinct pairs of the unpermuted table: ids ``0 .. n_baseline - 1``."""
         return int(self.baseline_ids.max()) + 1 if len(self.baseline_ids) else 0
 
+    def permuted_table(self, X: Any, concept: Any, repeat: int) -> Any:
+        """The concept table as the run permuted it for one (concept, repeat).
+
+        Its rows are the scored rows (``row_indices``), each keeping its index
+        label (and so its noise seed); the concept's columns hold the values
+        the plan gave them. Feeding it through ``make_pipeline(CaptionToImage(g),
+        estimator)`` and scoring against ``y[plan.row_indices]`` reproduces the
+        run's permuted score, conditional or not.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The concept table the run explained (an array as a DataFrame with
+            the run's column names).
+        concept : object
+            A name of ``concept_names``.
+        repeat : int
+            The repeat, in ``range(n_repeats)``.
+
+        Returns
+        -------
+        X_permuted : DataFrame
+            With ``len(row_indices)`` rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from sklearn.dummy import DummyClassifier
+        >>> from sklearn_depict import ShapesGenerator, depict_importance
+        >>> table = pd.DataFrame({"red circle": [1, 0, 1, 0, 1, 0],
+        ...                       "blue square": [1, 1, 1, 0, 0, 0]})
+        >>> y = np.array([1, 0, 1, 0, 1, 0])
+        >>> clf = DummyClassifier().fit(np.zeros((6, 32, 32, 3)), y)
+        >>> result = depict_importance(clf, table, y, generator=ShapesGenerator(),
+        ...                            n_repeats=2, random_state=0,
+        ...                            conditioning={"red circle": ["blue square"]})
+        >>> permuted = result.plan.permuted_table(table, "red circle", 0)
+        >>> permuted["blue square"].tolist() == table["blue square"].tolist()
+        True
+        >>> sorted(permuted["red circle"][:3]) == sorted(table["red circle"][:3])
+        True
+        """
+        if self.permuted_rows is None:
+            raise ValueError("This plan does not record its permuted rows.")
+        names = [repr(name) for name in self.concept_names]
+        if repr(concept) not in names:
+            raise ValueError(f"Unknown concept {concept!r}; the plan permutes "
+                             f"{list(self.concept_names)}.")
+        j = names.index(repr(concept))
+        return permuted_frame(X, self.row_indices, self.permuted_rows[j, repeat],
+                              self.concept_columns[j])
+
     @property
     def n_naive(self) -> int:
         """Images a literal run of the method generates: one set per score."""
         n_concepts, n_repeats, n_scored = self.permuted_ids.shape
         return len(self.baseline_ids) + n_concepts * n_repeats * n_scored
+
+
+def permuted_frame(X: Any, row_indices: np.ndarray, sources: np.ndarray,
+                   columns: list[Any]) -> Any:
+    """The scored rows of ``X`` with ``columns`` taken from the rows ``sources``.
+
+    Each row keeps its index label (and so its noise seed).
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            "permuted tables are built from a DataFrame with the run's column names; "
+            f"got {type(X).__name__}. Pass pd.DataFrame(X, columns=concept_names)."
+        )
+    out = X.iloc[row_indices].copy()
+    for column in columns:
+        k = X.columns.get_loc(column)
+        out.iloc[:, k] = X.iloc[sources, k].to_numpy()
+    return out
 
 
 def resolve_concepts(table: ConceptTable, concepts: Any) -> tuple[list[Any], list[list[Any]]]:
@@ -203,6 +290,13 @@ def permutation_indices(
     """
     random_state = check_random_state(random_state)
     column_seed = random_state.randint(np.iinfo(np.int32).max + 1)
+    return _draws_from_seed(column_seed, n_samples, n_scored, n_repeats)
+
+
+def _draws_from_seed(
+    column_seed: int, n_samples: int, n_scored: int, n_repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`permutation_indices` after its one draw from ``random_state``."""
     column_state = check_random_state(column_seed)
     if n_scored < n_samples:
         row_indices = sample_without_replacement(
@@ -220,6 +314,78 @@ def permutation_indices(
     return np.asarray(row_indices, dtype=np.intp), permutations
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Which table row each scored row takes a permuted concept's values from.
+
+    Attributes
+    ----------
+    row_indices : ndarray of shape (n_scored,)
+        The scored rows.
+    sources : ndarray of shape (n_concepts, n_repeats, n_scored)
+        The table row whose values of concept ``j`` scored row ``i`` shows in
+        repeat ``r``.
+    conditioning : dict or None
+        :attr:`ImportancePlan.conditioning`.
+    """
+
+    row_indices: np.ndarray
+    sources: np.ndarray
+    conditioning: dict[Any, dict[str, Any]] | None
+
+
+def draw_permutations(
+    table: ConceptTable,
+    *,
+    concept_names: list[Any],
+    concept_columns: list[list[Any]],
+    n_repeats: int,
+    n_scored: int,
+    random_state: Any,
+    conditioning: list[ConditioningSpec | None] | None = None,
+) -> Draws:
+    """Every permutation of a run, with no caption: sklearn's draws, or within strata.
+
+    One integer is drawn from ``random_state`` as sklearn draws it; every
+    unconditioned concept uses sklearn's sequence from it, every conditioned
+    one :func:`conditional_permutations` from the same integer (which also
+    seeds the ``"auto"`` trees). :func:`make_plan` and
+    :func:`~sklearn_depict.concept_permutation_importance` share it, so the
+    oracle sees DEPICT's permutations exactly.
+    """
+    n = table.n_rows
+    position = {column: k for k, column in enumerate(table.columns)}
+    column_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
+    row_indices, permutations = _draws_from_seed(column_seed, n, n_scored, n_repeats)
+    # marginal[r, i]: the table row whose concept value scored row i shows
+    # under sklearn's draw, which every unconditioned concept uses.
+    marginal = row_indices[permutations]
+    target_rows = np.broadcast_to(row_indices, marginal.shape)
+    all_sources = np.empty((len(concept_columns),) + marginal.shape, dtype=np.intp)
+    summary: dict[Any, dict[str, Any]] = {}
+    for j, columns in enumerate(concept_columns):
+        spec = None if conditioning is None else conditioning[j]
+        source_rows = marginal
+        if spec is not None:
+            strata, features = concept_strata(table, spec, columns, column_seed)
+            source_rows = row_indices[
+                conditional_permutations(strata, row_indices, n, n_repeats, column_seed)
+            ]
+        all_sources[j] = source_rows
+        if conditioning is not None:
+            codes, _ = _value_codes(table, [position[c] for c in columns])
+            summary[concept_names[j]] = {
+                "columns": [] if spec is None else list(features),
+                "n_strata": 1 if spec is None else int(len(np.unique(strata[row_indices]))),
+                "changed_fraction": float(np.mean(codes[source_rows] != codes[target_rows])),
+                "marginal_changed_fraction": float(
+                    np.mean(codes[marginal] != codes[target_rows])
+                ),
+            }
+    return Draws(row_indices=row_indices, sources=all_sources,
+                 conditioning=None if conditioning is None else summary)
+
+
 def make_plan(
     table: ConceptTable,
     *,
@@ -229,6 +395,7 @@ def make_plan(
     n_repeats: int,
     n_scored: int,
     random_state: Any,
+    conditioning: list[ConditioningSpec | None] | None = None,
 ) -> ImportancePlan:
     """Enumerate the distinct (caption, seed) pairs of a run.
 
@@ -245,6 +412,10 @@ def make_plan(
     captioner : ConceptCaptioner
     n_repeats, n_scored : int
     random_state : int, RandomState or None
+    conditioning : list or None, default=None
+        From :func:`~.strata.resolve_conditioning`: None permutes every concept
+        as sklearn does; otherwise a concept with a spec is permuted within
+        its strata (see :func:`conditional_permutations`).
 
     Returns
     -------
@@ -252,10 +423,12 @@ def make_plan(
     """
     n = table.n_rows
     position = {column: k for k, column in enumerate(table.columns)}
-    row_indices, permutations = permutation_indices(random_state, n, n_scored, n_repeats)
-    # source_rows[r, i]: the table row whose concept value scored row i shows.
-    source_rows = row_indices[permutations]
-    target_rows = np.broadcast_to(row_indices, source_rows.shape)
+    draws = draw_permutations(table, concept_names=concept_names,
+                              concept_columns=concept_columns, n_repeats=n_repeats,
+                              n_scored=n_scored, random_state=random_state,
+                              conditioning=conditioning)
+    row_indices = draws.row_indices
+    target_rows = np.broadcast_to(row_indices, draws.sources.shape[1:])
 
     # The rows to caption, as the table row each cell's value comes from:
     # first every row as it is, then each (row, new value) of each permuted
@@ -263,9 +436,10 @@ def make_plan(
     sources = [np.repeat(np.arange(n)[:, None], len(table.columns), axis=1)]
     changes = []
     n_values = []
-    for columns in concept_columns:
+    for j, columns in enumerate(concept_columns):
         codes, representatives = _value_codes(table, [position[c] for c in columns])
         n_values.append(len(representatives))
+        source_rows = draws.sources[j]
         changed = codes[source_rows] != codes[target_rows]
         n_codes = len(representatives)
         cells = target_rows[changed] * n_codes + codes[source_rows[changed]]
@@ -307,7 +481,37 @@ def make_plan(
         permuted_ids=permuted_ids,
         n_bound=n_bound,
         n_values=n_values,
+        permuted_rows=draws.sources,
+        conditioning=draws.conditioning,
     )
+
+
+def conditional_permutations(
+    strata: np.ndarray, row_indices: np.ndarray, n_samples: int, n_repeats: int,
+    column_seed: int,
+) -> np.ndarray:
+    """The within-strata permutations of one conditioned concept.
+
+    The documented draw: a ``RandomState(column_seed)`` (the seed sklearn's
+    draw starts every column from) first repeats sklearn's subsample of the
+    scored rows when ``max_samples`` scores fewer than all, then draws, for
+    each repeat in turn, :func:`~.strata.permute_within` of the scored rows'
+    strata. Each repeat is a fresh within-strata permutation of the original
+    column (sklearn's marginal repeats compose their shuffles instead; for a
+    uniform draw the two are alike).
+
+    Returns
+    -------
+    permutations : ndarray of shape (n_repeats, n_scored)
+        ``permutations[r, i]`` is the position (within the scored rows) whose
+        value scored row ``i`` shows in repeat ``r``.
+    """
+    rng = check_random_state(column_seed)
+    n_scored = len(row_indices)
+    if n_scored < n_samples:
+        sample_without_replacement(n_samples, n_scored, random_state=rng)
+    scored_strata = np.asarray(strata)[row_indices]
+    return np.stack([permute_within(scored_strata, rng) for _ in range(n_repeats)])
 
 
 def _take_cells(table: ConceptTable, sources: np.ndarray) -> pd.DataFrame:

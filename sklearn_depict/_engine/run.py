@@ -48,6 +48,7 @@ from .preflight import check_captions, check_scoring_before_generating
 from .probe import Probe, predict_probe, probe_images
 from .score import score_baseline, score_plan
 from .stages import CaptionOptions, Predictions, RunInputs, Scores
+from .strata import resolve_conditioning, warn_conditioning
 
 __all__ = [
     "check_sample_weight",
@@ -74,6 +75,8 @@ def prepare(
     max_samples: float | int,
     concepts: Any,
     caption_options: CaptionOptions,
+    conditioning: Any = None,
+    conditioning_params: Any = None,
 ) -> RunInputs:
     """Check everything that needs no image, then plan the distinct pairs.
 
@@ -102,6 +105,7 @@ def prepare(
     if cache is not None:
         cache.remove_stale_temporary_files()
     names, columns = resolve_concepts(table, concepts)
+    specs = resolve_conditioning(table, names, columns, conditioning, conditioning_params)
 
     replay = make_replay(estimator, available)
     if scoring is None:
@@ -122,9 +126,11 @@ def prepare(
         n_repeats=n_repeats,
         n_scored=n_scored,
         random_state=random_state,
+        conditioning=specs,
     )
     planning_seconds = time.perf_counter() - start
     warn_constant_concepts(plan)
+    warn_conditioning(plan.conditioning, plan.concept_names, constant_concepts(plan))
     check_captions(generator, plan.captions)
     # Before any image is made: a named scorer that cannot score these targets fails here.
     routes = fast_scorers(scoring, replay, y_array, weights, plan.row_indices)
@@ -359,6 +365,8 @@ def finish(
             plan=plan,
             fast_scoring=metric.route.scorer is not None,
         )
+        if plan.conditioning is not None:
+            bunch.conditioning = plan.conditioning
         # 7. Intervals, p-values and the ranking, from the stored predictions.
         bunch.update(uncertainty(
             importances, concept_names, settings, scores=metric, plan=plan, replay=replay,
@@ -390,6 +398,8 @@ def explain(
     verbose: int = 0,
     checks: Any = None,
     caption_options: CaptionOptions | None = None,
+    conditioning: Any = None,
+    conditioning_params: Any = None,
 ) -> Bunch | dict[str, Bunch]:
     """A whole run: prepare, gather, score, check and finish.
 
@@ -408,6 +418,8 @@ ci_random_state, pvalue_correction, n_jobs, verbose : object
         predictions, scores)`` returns each metric's ``diagnostics``.
     caption_options : CaptionOptions, default=None
         The captioner, cache, seed and batch size; None uses the defaults.
+    conditioning, conditioning_params : object, default=None
+        As given to :func:`~sklearn_depict.depict_importance`.
 
     Returns
     -------
@@ -420,6 +432,7 @@ ci_random_state, pvalue_correction, n_jobs, verbose : object
         n_repeats=n_repeats, random_state=random_state, sample_weight=sample_weight,
         max_samples=max_samples, concepts=concepts,
         caption_options=caption_options or CaptionOptions(),
+        conditioning=conditioning, conditioning_params=conditioning_params,
     )  # fmt: skip
     # Only after the plan has drawn its permutations: a ci_random_state shared
     # with random_state never changes them.

@@ -19,12 +19,14 @@ def make_shapes_dataset(
     *,
     image_size: int = 32,
     prevalence: float | Any = 0.5,
+    dependence: Any = None,
     random_state: Any = None,
 ) -> Bunch:
     """Make the paper's synthetic shapes data: concepts, captions and images.
 
     Six binary concepts, {red, green, blue} × {circle, square}, each present
-    independently with probability ``prevalence``. The "real" images are
+    with probability ``prevalence``: independently, or correlated through a
+    latent Gaussian (``dependence``). The "real" images are
     rendered with seeds drawn from ``random_state``, independently of the noise
     seeds that :class:`CaptionToImage` derives from row identities, so a model
     trained on them is explained on generated images it has not seen.
@@ -37,6 +39,15 @@ def make_shapes_dataset(
         Height and width in pixels.
     prevalence : float or array-like of shape (6,), default=0.5
         Probability that each concept is present.
+    dependence : dict, default=None
+        Correlated concepts, for studying conditional permutation: a dict from
+        a pair of concept names to the correlation of their latent Gaussians,
+        in (-1, 1), such as ``{("red circle", "blue square"): 0.9}``. Each
+        concept is present where its latent standard normal falls below the
+        ``prevalence`` quantile, so prevalences are kept; the correlation of
+        the 0/1 columns is smaller than the latent one (about 0.71 for 0.9 at
+        prevalence 0.5). None draws the concepts independently, exactly as
+        before (the same data for the same ``random_state``).
     random_state : int, RandomState instance or None, default=None
         Controls concepts, images and the label weights.
 
@@ -81,7 +92,10 @@ def make_shapes_dataset(
     p = np.broadcast_to(np.asarray(prevalence, dtype=float), (len(names),))
     if ((p < 0) | (p > 1)).any():
         raise ValueError(f"prevalence must lie in [0, 1], got {prevalence!r}.")
-    present = (rng.uniform(size=(n_samples, len(names))) < p).astype(np.int64)
+    if dependence is None:
+        present = (rng.uniform(size=(n_samples, len(names))) < p).astype(np.int64)
+    else:
+        present = _latent_gaussian_concepts(rng, n_samples, names, p, dependence)
     concepts = pd.DataFrame(present, columns=names)
     captions = ConceptCaptioner().captions(concepts)
     seeds = rng.randint(0, 2**32, size=n_samples, dtype=np.int64)
@@ -102,6 +116,42 @@ def make_shapes_dataset(
             f"{image_size}x{image_size}."
         ),
     )
+
+
+def _latent_gaussian_concepts(
+    rng: np.random.RandomState, n_samples: int, names: list[str], p: np.ndarray,
+    dependence: Any,
+) -> np.ndarray:
+    """0/1 concepts thresholding correlated standard normals at their prevalence."""
+    from scipy.stats import norm
+
+    if not isinstance(dependence, dict):
+        raise TypeError(
+            "dependence must be a dict from a pair of concept names to a correlation, "
+            f"such as {{('red circle', 'blue square'): 0.8}}; got {dependence!r}."
+        )
+    correlation = np.eye(len(names))
+    for pair, rho in dependence.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise ValueError(f"dependence keys must be pairs of concept names; got {pair!r}.")
+        unknown = [name for name in pair if name not in names]
+        if unknown or pair[0] == pair[1]:
+            raise ValueError(
+                f"dependence pair {pair!r} must name two different concepts of {names}."
+            )
+        if not -1 < float(rho) < 1:
+            raise ValueError(f"dependence[{pair!r}] must lie in (-1, 1); got {rho!r}.")
+        a, b = names.index(pair[0]), names.index(pair[1])
+        correlation[a, b] = correlation[b, a] = float(rho)
+    try:
+        factor = np.linalg.cholesky(correlation)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"dependence {dependence!r} is not a valid correlation matrix (not "
+            "positive definite); weaken some correlations."
+        ) from None
+    latent = rng.standard_normal(size=(n_samples, len(names))) @ factor.T
+    return (latent < norm.ppf(p)).astype(np.int64)
 
 
 def make_concept_labels(

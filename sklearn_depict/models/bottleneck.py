@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "ConceptBottleneckClassifier",
+    "ConceptHead",
     "make_shapes_concept_model",
     "make_shapes_detector",
     "shape_features",
@@ -294,6 +295,56 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
         """The head's logit for the positive class."""
         p = self.concept_probabilities(X)
         return (p @ self.coef_ + self.intercept_) * self.scale_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, 2)."""
+        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+class ConceptHead(ClassifierMixin, BaseEstimator):
+    """A fitted bottleneck's head applied to the true concepts: a model of the table.
+
+    Its input is the concept table itself (0/1 columns in the bottleneck's
+    concept order), so its permutation importance needs no generator: it is
+    the oracle that DEPICT on images should recover
+    (:func:`~sklearn_depict.concept_permutation_importance`).
+
+    Parameters
+    ----------
+    bottleneck : ConceptBottleneckClassifier
+        Fitted.
+
+    Examples
+    --------
+    >>> from sklearn_depict import make_shapes_dataset
+    >>> from sklearn_depict.models.bottleneck import ConceptBottleneckClassifier, ConceptHead
+    >>> data = make_shapes_dataset(300, random_state=0)
+    >>> clf = ConceptBottleneckClassifier(weights=data.weights).fit(
+    ...     data.images, data.target, concept_table=data.concept_table)
+    >>> head = ConceptHead(clf).fit()
+    >>> bool((head.predict(data.concept_table) == clf.predict(data.images)).mean() > 0.95)
+    True
+    """
+
+    def __init__(self, bottleneck: Any = None) -> None:
+        self.bottleneck = bottleneck
+
+    def fit(self, X: Any = None, y: Any = None) -> ConceptHead:
+        """Take the fitted bottleneck's classes; nothing is learned."""
+        check_is_fitted(self.bottleneck, "concept_estimator_")
+        self.classes_ = self.bottleneck.classes_
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The head's logit on the concept values."""
+        model = self.bottleneck
+        return (np.asarray(X, dtype=float) @ model.coef_ + model.intercept_) * model.scale_
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, 2)."""

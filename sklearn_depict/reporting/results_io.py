@@ -9,7 +9,8 @@ else that stores a result use this schema:
   a dict of Bunch (several metrics) or a single Bunch;
 - what every metric shares, once: ``concept_names``, ``constant_concepts``
   (absent from results written before it existed), the image counts,
-  ``timings`` and, with a plan, ``concept_columns``, ``n_samples``,
+  ``timings``, ``conditioning`` (with conditional permutation only) and,
+  with a plan, ``concept_columns``, ``n_samples``,
   ``n_scored`` and ``n_repeats``;
 - ``results``: per metric, every other entry of its Bunch (importances,
   intervals, ranking, tie groups, diagnostics...);
@@ -64,6 +65,7 @@ _SHARED_KEYS = (
     "n_images_bound",
     "n_images_naive",
     "timings",
+    "conditioning",
 )
 
 # How a JSON value turns back into the array the result held.
@@ -327,6 +329,9 @@ def _plan_from_dict(value: Mapping[str, Any]) -> Any:
     kwargs = {key: item for key, item in value.items() if key in fields}
     for key in ("baseline_ids", "row_indices", "permuted_ids"):
         kwargs[key] = np.asarray(kwargs[key], dtype=np.intp)
+    if kwargs.get("permuted_rows") is not None:
+        # Written since conditional permutation; older files lack it.
+        kwargs["permuted_rows"] = np.asarray(kwargs["permuted_rows"], dtype=np.intp)
     return ImportancePlan(**kwargs)
 
 
