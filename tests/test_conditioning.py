@@ -371,3 +371,35 @@ def test_a_tuple_group_is_keyed_by_its_name_or_its_tuple(shapes_test, bottleneck
     assert by_tuple.conditioning == by_name.conditioning
     assert by_tuple.conditioning["red circle + red square"]["columns"] == ["blue circle"]
     np.testing.assert_array_equal(by_tuple.importances, by_name.importances)
+
+
+def test_the_command_line_conditions_with_auto(tmp_path, capsys):
+    """explain --conditioning auto: a conditional run, reported as such, no marginal warning."""
+    import json
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_depict import FlattenImages, make_shapes_dataset
+    from sklearn_depict.cli import main
+
+    data = make_shapes_dataset(60, random_state=0,
+                               dependence={("red circle", "red square"): 0.9})
+    table = data.concept_table
+    clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
+    clf.fit(data.images, table["red circle"])
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    table.to_csv(tmp_path / "table.csv", index=False)
+    np.save(tmp_path / "y.npy", table["red circle"].to_numpy())
+    args = ["explain", "--estimator", str(tmp_path / "clf.joblib"),
+            "--concept-table", str(tmp_path / "table.csv"),
+            "--labels", str(tmp_path / "y.npy"), "--generator", "shapes",
+            "--n-repeats", "2", "--n-bootstraps", "20", "--examples", "0", "--quiet"]
+    assert main([*args, "--conditioning", "auto", "--output-dir", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "associated above |0.5|" not in err
+    saved = json.loads((tmp_path / "auto" / "results.json").read_text())
+    assert "conditioning" in json.dumps(saved)
+    assert main([*args, "--output-dir", str(tmp_path / "marginal")]) == 0
+    assert "associated above |0.5|: red circle ~ red square" in capsys.readouterr().err

@@ -232,6 +232,9 @@ def _add_explain(commands: Any) -> None:
     method.add_argument("--permute", metavar="NAMES", type=_names, default=None,
                         help="comma-separated concept columns to permute (default: all "
                              "but the context columns)")
+    method.add_argument("--conditioning", choices=["none", "auto"], default="none",
+                        help="permute each concept marginally (none) or within the leaves of "
+                             "a shallow tree on the other concepts (auto, cs-PFI)")
     method.add_argument("--context", metavar="NAMES", type=_names, default=None,
                         help="comma-separated context columns: captioned, never permuted")
     method.add_argument("--caption-template", metavar="TEXT", default=None,
@@ -457,7 +460,7 @@ def _explain(args: argparse.Namespace) -> int:
             suffix=args.caption_suffix,
             context=args.context,
         )
-        correlated = correlated_pairs_note(
+        correlated = None if args.conditioning == "auto" else correlated_pairs_note(
             table, args.permute or [c for c in table.columns if c not in (args.context or [])])
         if correlated is not None:
             print(f"warning: {correlated}", file=sys.stderr)
@@ -480,6 +483,7 @@ def _explain(args: argparse.Namespace) -> int:
                 random_state=args.random_state,
                 max_samples=args.max_samples,
                 concepts=args.permute,
+                conditioning=None if args.conditioning == "none" else args.conditioning,
                 verbose=verbose,
                 confidence=args.confidence,
                 ci_method=args.ci_method,
