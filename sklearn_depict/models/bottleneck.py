@@ -181,7 +181,21 @@ def shapes_detector(
     return make_shapes_detector().fit(data.images, data.concept_table)
 
 
-class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
+class _LogisticHead:
+    """``predict_proba`` and ``predict`` of a binary model from its ``decision_function``."""
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, 2)."""
+        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+class ConceptBottleneckClassifier(_LogisticHead, ClassifierMixin, BaseEstimator):
     """Predict concepts from an image, then the label from the concepts.
 
     The paper's target models: a concept detector feeds a linear head. With
@@ -296,18 +310,8 @@ class ConceptBottleneckClassifier(ClassifierMixin, BaseEstimator):
         p = self.concept_probabilities(X)
         return (p @ self.coef_ + self.intercept_) * self.scale_
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n, 2)."""
-        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - positive, positive])
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
-        check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
-
-
-class ConceptHead(ClassifierMixin, BaseEstimator):
+class ConceptHead(_LogisticHead, ClassifierMixin, BaseEstimator):
     """A fitted bottleneck's head applied to the true concepts: a model of the table.
 
     Its input is the concept table itself (0/1 columns in the bottleneck's
@@ -345,13 +349,3 @@ class ConceptHead(ClassifierMixin, BaseEstimator):
         """The head's logit on the concept values."""
         model = self.bottleneck
         return (np.asarray(X, dtype=float) @ model.coef_ + model.intercept_) * model.scale_
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n, 2)."""
-        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - positive, positive])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
-        check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
