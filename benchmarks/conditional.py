@@ -11,7 +11,7 @@ in the paper), it runs DEPICT with the in-process renderer
 table (the same permutations and strata, the model's head on the concepts).
 It prints, per kind of permutation: the median and minimum Pearson r of each
 model's DEPICT importances with its oracle, the top-1 agreement, and the
-images generated.
+distinct images (the (caption, seed) pairs a run needs, median over models).
 
 Two fixed cases follow:
 
@@ -22,29 +22,35 @@ Two fixed cases follow:
   and for conditioning on "blue square" alone);
 - *agree*: the same model on independent concepts: both should be alike.
 
-The diffusion half of the issue (the shipped shapes diffusion model) is not
-run here.
+``--generator diffusion`` runs the same with the shipped shapes diffusion
+model (:func:`~sklearn_depict.load_shapes_diffusion`) instead of the renderer,
+through one image cache shared by every model and both kinds of permutation
+(``--cache``, a temporary folder by default).
 
 How to run
 ----------
 From the repository root::
 
     .venv/bin/python benchmarks/conditional.py --models 12
+    .venv/bin/python benchmarks/conditional.py --models 12 --generator diffusion
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import warnings
 
 import numpy as np
 
 from sklearn_depict import (
+    CaptionToImage,
     ConceptBottleneckClassifier,
     ConditioningWarning,
     ShapesGenerator,
     concept_permutation_importance,
     depict_importance,
+    load_shapes_diffusion,
     make_concept_labels,
     make_shapes_dataset,
 )
@@ -53,12 +59,15 @@ from sklearn_depict.models.bottleneck import ConceptHead
 DEPENDENCE = {("red circle", "blue square"): 0.9, ("green circle", "green square"): 0.7}
 
 
+GENERATOR = {"generator": ShapesGenerator()}
+
+
 def _pair(model, table, y, conditioning, n_repeats):
     kwargs = dict(scoring="roc_auc", n_repeats=n_repeats, random_state=0,
                   conditioning=conditioning)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConditioningWarning)
-        ours = depict_importance(model, table, y, generator=ShapesGenerator(), **kwargs)
+        ours = depict_importance(model, table, y, generator=GENERATOR["generator"], **kwargs)
         oracle = concept_permutation_importance(ConceptHead(model).fit(), table, y, **kwargs)
     return ours, oracle
 
@@ -68,7 +77,13 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=12)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--generator", choices=["shapes", "diffusion"], default="shapes")
+    parser.add_argument("--cache", default=None,
+                        help="image cache of the diffusion runs (default: a temporary folder)")
     args = parser.parse_args()
+    if args.generator == "diffusion":
+        cache = args.cache or tempfile.mkdtemp(prefix="depict-conditional-")
+        GENERATOR["generator"] = CaptionToImage(load_shapes_diffusion(), cache=cache)
 
     train = make_shapes_dataset(1000, random_state=0)
     test = make_shapes_dataset(args.rows, random_state=1, dependence=DEPENDENCE)
@@ -84,14 +99,16 @@ def main() -> None:
             ours, oracle = _pair(model, test.concept_table, y, conditioning, args.repeats)
             r = np.corrcoef(ours.importances_mean, oracle.importances_mean)[0, 1]
             top = np.argmax(ours.importances_mean) == np.argmax(oracle.importances_mean)
-            rows[conditioning].append((r, top, ours.n_images_generated))
+            rows[conditioning].append((r, top, ours.n_images_distinct))
     print(f"{args.models} random bottleneck models, {args.rows} correlated rows, "
-          f"{args.repeats} repeats, renderer")
-    print(f"{'permutation':<12} {'median r':>9} {'min r':>7} {'top-1':>6} {'images':>8}")
+          f"{args.repeats} repeats, "
+          f"{'renderer' if args.generator == 'shapes' else 'shipped shapes diffusion model'}")
+    print(f"{'permutation':<12} {'median r':>9} {'min r':>7} {'top-1':>6} "
+          f"{'distinct images':>15}")
     for conditioning, found in rows.items():
         r, top, images = map(np.asarray, zip(*found))
         print(f"{conditioning or 'marginal':<12} {np.median(r):>9.3f} {r.min():>7.3f} "
-              f"{top.mean():>6.2f} {int(np.median(images)):>8}")
+              f"{top.mean():>6.2f} {int(np.median(images)):>15}")
 
     weights = np.array([1.0, 0, 0, 0, 0, 0])
     model = ConceptBottleneckClassifier(weights=weights, threshold=0.5).fit(
@@ -121,6 +138,7 @@ def _changed(result, data) -> float:
     values = data.concept_table["red circle"].to_numpy()
     plan = result.plan
     return float(np.mean(values[plan.permuted_rows[0]] != values[plan.row_indices]))
+
 
 if __name__ == "__main__":
     main()
