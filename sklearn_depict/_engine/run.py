@@ -328,6 +328,7 @@ def finish(
     """
     plan = inputs.plan
     concept_names = np.asarray(plan.concept_names, dtype=object)
+    constant = constant_concepts(plan)
     timings = {"planning": inputs.planning_seconds,
                "generation": predictions.generation_seconds,
                "prediction": predictions.prediction_seconds,
@@ -355,7 +356,7 @@ def finish(
             bunch.diagnostics = diagnostics[key]
         bunch.update(
             concept_names=concept_names,
-            constant_concepts=constant_concepts(plan),
+            constant_concepts=constant,
             n_images_distinct=plan.n_distinct,
             n_images_generated=predictions.n_generated,
             n_images_cached=predictions.n_cached,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ...formatting import plot_label
 from ...stats.associations import cluster_concepts, concept_associations
-from ._base import _check_matplotlib, _new_axes, _pyplot
+from ._base import _check_matplotlib, _new_axes, _pyplot, annotate_cells
 
 __all__ = ["ConceptAssociationDisplay"]
 
@@ -160,7 +160,8 @@ class ConceptAssociationDisplay:
         self.im_ = ax.imshow(matrix, **style)
         self.text_ = None
         if values_format is not None:
-            self.text_ = self._annotate(ax, matrix, values_format, text_kw)
+            # NaN cells: a constant column, associated with nothing.
+            self.text_ = annotate_cells(ax, self.im_, matrix, values_format, text_kw)
         self.groups_ = []
         if self.threshold is not None:
             start = 0
@@ -185,24 +186,3 @@ class ConceptAssociationDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
-
-    def _annotate(
-        self, ax: Any, matrix: np.ndarray, values_format: str, text_kw: dict[str, Any] | None
-    ) -> np.ndarray:
-        n = matrix.shape[0]
-        text = np.empty((n, n), dtype=object)
-        colormap = self.im_.cmap
-        for j in range(n):
-            for k in range(n):
-                value = matrix[j, k]
-                if np.isfinite(value):
-                    label = format(value, values_format)
-                    shade = colormap(self.im_.norm(value))
-                    light = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
-                    color = "white" if light < 0.5 else "black"
-                else:  # a constant column: associated with nothing
-                    label, color = "n/a", "0.4"
-                style = {"ha": "center", "va": "center", "color": color, "fontsize": 8}
-                style.update(text_kw or {})
-                text[j, k] = ax.text(k, j, label, **style)
-        return text

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...formatting import plot_label
-from ._base import _check_matplotlib, _new_axes, _pyplot, select_metric
+from ._base import _check_matplotlib, _new_axes, _pyplot, annotate_cells, select_metric
 
 __all__ = ["IndependenceDisplay"]
 
@@ -189,23 +189,7 @@ class IndependenceDisplay:
         self.im_ = ax.imshow(matrix, **style)
         self.text_ = None
         if values_format is not None:
-            colormap = self.im_.cmap
-            text = np.empty((n_rows, n_cols), dtype=object)
-            for j in range(n_rows):
-                for k in range(n_cols):
-                    value = matrix[j, k]
-                    if np.isfinite(value):
-                        label = format(value, values_format)
-                        shade = colormap(self.im_.norm(value))
-                        light = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
-                        color = "white" if light < 0.5 else "black"
-                    else:
-                        label, color = "n/a", "0.4"
-                    text_style = {"ha": "center", "va": "center", "color": color,
-                                  "fontsize": 8}
-                    text_style.update(text_kw or {})
-                    text[j, k] = ax.text(k, j, label, **text_style)
-            self.text_ = text
+            self.text_ = annotate_cells(ax, self.im_, matrix, values_format, text_kw)
         ax.set_xticks(np.arange(n_cols), labels=[plot_label(c, 20) for c in detected],
                       rotation=40, ha="right", rotation_mode="anchor")
         ax.set_yticks(np.arange(n_rows), labels=[plot_label(c) for c in permuted])
