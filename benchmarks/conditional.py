@@ -11,7 +11,10 @@ in the paper), it runs DEPICT with the in-process renderer
 table (the same permutations and strata, the model's head on the concepts).
 It prints, per kind of permutation: the median and minimum Pearson r of each
 model's DEPICT importances with its oracle, the top-1 agreement, and the
-distinct images (the (caption, seed) pairs a run needs, median over models).
+distinct images (the (caption, seed) pairs a run needs, median over models),
+and the off-manifold rate of each kind of permutation
+(:func:`~sklearn_depict.stats.manifold.off_manifold_rate`: the share of
+permuted rows whose combination of concepts never occurs in the table).
 
 Two fixed cases follow:
 
@@ -55,6 +58,7 @@ from sklearn_depict import (
     make_shapes_dataset,
 )
 from sklearn_depict.models.bottleneck import ConceptHead
+from sklearn_depict.stats.manifold import off_manifold_rate
 
 DEPENDENCE = {("red circle", "blue square"): 0.9, ("green circle", "green square"): 0.7}
 
@@ -89,6 +93,7 @@ def main() -> None:
     test = make_shapes_dataset(args.rows, random_state=1, dependence=DEPENDENCE)
     rng = np.random.RandomState(0)
     rows = {None: [], "auto": []}
+    off = {}
     for _ in range(args.models):
         weights = rng.uniform(0, 1, size=6)
         model = ConceptBottleneckClassifier(weights=weights).fit(
@@ -100,6 +105,8 @@ def main() -> None:
             r = np.corrcoef(ours.importances_mean, oracle.importances_mean)[0, 1]
             top = np.argmax(ours.importances_mean) == np.argmax(oracle.importances_mean)
             rows[conditioning].append((r, top, ours.n_images_distinct))
+            # The permutations depend on the table and random_state, not the model.
+            off.setdefault(conditioning, _off_manifold(ours, test.concept_table))
     print(f"{args.models} random bottleneck models, {args.rows} correlated rows, "
           f"{args.repeats} repeats, "
           f"{'renderer' if args.generator == 'shapes' else 'shipped shapes diffusion model'}")
@@ -109,6 +116,8 @@ def main() -> None:
         r, top, images = map(np.asarray, zip(*found))
         print(f"{conditioning or 'marginal':<12} {np.median(r):>9.3f} {r.min():>7.3f} "
               f"{top.mean():>6.2f} {int(np.median(images)):>15}")
+    print("off-manifold rate (permuted rows whose combination of concepts never occurs "
+          "in the table): " + ", ".join(f"{c or 'marginal'} {rate:.3f}" for c, rate in off.items()))
 
     weights = np.array([1.0, 0, 0, 0, 0, 0])
     model = ConceptBottleneckClassifier(weights=weights, threshold=0.5).fit(
@@ -124,13 +133,23 @@ def main() -> None:
         r = data.concept_table.corr().loc["red circle", "blue square"]
         print(f"{case} (r(red circle, blue square) = {r:.2f}): red circle marginal "
               f"{base:.3f} (changed fraction "
-              f"{_changed(marginal, data):.2f})")
+              f"{_changed(marginal, data):.2f}, off-manifold "
+              f"{_off_manifold(marginal, data.concept_table):.3f})")
         for conditioning in ("auto", {"red circle": ["blue square"]}):
             conditional, _ = _pair(model, data.concept_table, y, conditioning, args.repeats)
             info = conditional.conditioning["red circle"]
             print(f"  conditioning={conditioning}: {conditional.importances_mean[0]:.3f} "
                   f"(ratio {conditional.importances_mean[0] / base:.2f}; changed fraction "
-                  f"{info['changed_fraction']:.2f}, {info['n_strata']} strata)")
+                  f"{info['changed_fraction']:.2f}, {info['n_strata']} strata, off-manifold "
+                  f"{_off_manifold(conditional, data.concept_table):.3f})")
+
+
+def _off_manifold(result, table) -> float:
+    """The off-manifold rate of every (concept, repeat) table the run permuted."""
+    plan = result.plan
+    permuted = [plan.permuted_table(table, concept, repeat)
+                for concept in plan.concept_names for repeat in range(result.importances.shape[1])]
+    return off_manifold_rate(table, permuted)
 
 
 def _changed(result, data) -> float:
