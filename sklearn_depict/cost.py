@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._engine.costing import cached_pairs, format_seconds, n_workers, projected_seconds, time_probe
+from ._engine.costing import cached_pairs, n_workers, projected_seconds, time_probe
 from ._engine.params import RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import prepare, probe
 from ._sklearn_compat import Integral, Interval, validate_params
 from .caption_to_image import CaptionToImage, unpack_caption_step
+from .formatting import format_seconds
 
 if TYPE_CHECKING:
     from .generators._base import GeneratorLike

@@ -85,8 +85,9 @@ def test_the_estimate_is_within_a_quarter_of_the_run(task, tmp_path, with_cache)
     # The probe's images were kept (with a cache), and the run did not make them again.
     assert generator.n_images == result.n_images_generated == estimate.n_to_generate
     assert estimate.n_probe_cached == (9 if with_cache else 0)
-    assert estimate.seconds_per_image["generation"] == pytest.approx(0.02, rel=0.25)
-    assert estimate.seconds_per_image["prediction"] == pytest.approx(0.004, rel=0.5)
+    # The sleeps, and a little rendering and predicting (more on a busy machine).
+    assert 0.02 <= estimate.seconds_per_image["generation"] < 0.03
+    assert 0.004 <= estimate.seconds_per_image["prediction"] < 0.008
     assert estimate.estimated_seconds == pytest.approx(wall, rel=0.25), (estimate, wall)
 
 
@@ -133,6 +134,23 @@ def test_the_probe_images_land_in_the_cache(task, tmp_path):
                                **ARGS)
     assert result.n_images_cached == 4
     assert counting.n_images - 4 == result.n_images_generated == estimate.n_to_generate
+
+
+def test_a_full_cache_leaves_only_predictions(task, tmp_path):
+    clf, table, y = task
+    counting = CountingGenerator()
+    generator = CaptionToImage(counting, cache=tmp_path)
+    result = depict_importance(clf, table, y, generator=generator, **ARGS)
+    made = counting.n_images
+    estimate = estimate_cost(clf, table, y, generator=generator, **ARGS)
+    assert counting.n_images == made  # the probe read the cache, generated nothing
+    assert estimate.n_cached == estimate.n_distinct == result.n_images_distinct
+    assert estimate.n_to_generate == estimate.n_probe_generated == 0
+    assert np.isnan(estimate.seconds_per_image["generation"])
+    assert 0.004 <= estimate.seconds_per_image["prediction"] < 0.008
+    assert estimate.estimated_seconds == pytest.approx(
+        estimate.planning_seconds + estimate.n_distinct * estimate.seconds_per_image["prediction"])
+    assert "nothing to generate" in str(estimate)
 
 
 def _message(call):

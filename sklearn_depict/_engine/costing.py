@@ -26,7 +26,9 @@ import numpy as np
 from joblib import effective_n_jobs
 
 from ..cache import ImageCache
+from ..formatting import format_seconds
 from ..progress import say
+from .execute import DEFAULT_CHUNK_SIZE
 from .generate import generate_pairs
 from .probe import predict_probe
 from .stages import RunInputs
@@ -36,7 +38,6 @@ __all__ = [
     "Timing",
     "cached_pairs",
     "format_counts",
-    "format_seconds",
     "n_workers",
     "projected_seconds",
     "time_probe",
@@ -60,8 +61,6 @@ def cached_pairs(
 
 def n_workers(n_jobs: int | None, n_pairs: int, batch_size: int | None) -> int:
     """Chunks that run at once: joblib's workers, at most one per chunk."""
-    from .execute import DEFAULT_CHUNK_SIZE
-
     n_chunks = max(1, math.ceil(n_pairs / (batch_size or DEFAULT_CHUNK_SIZE)))
     return max(1, min(effective_n_jobs(n_jobs), n_chunks))
 
@@ -79,28 +78,6 @@ def projected_seconds(
         if count:
             total += count * rate
     return total / max(workers, 1)
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration for people: ``"0.4 s"``, ``"42 s"``, ``"3 min 05 s"``, ``"2 h 07 min"``.
-
-    Examples
-    --------
-    >>> format_seconds(0.42), format_seconds(42), format_seconds(185), format_seconds(7620)
-    ('0.4 s', '42 s', '3 min 05 s', '2 h 07 min')
-    """
-    if not math.isfinite(seconds):
-        return "unknown"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def format_counts(n_generate: int, n_cached: int, n_predict: int, n_naive: int) -> str:
