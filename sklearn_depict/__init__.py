@@ -17,6 +17,7 @@ from ._engine.plan import ImportancePlan
 from .cache import ImageCache
 from .caption_to_image import CaptionToImage
 from .captioning import ConceptCaptioner
+from .cost import CostEstimate, estimate_cost
 from .cross_validation import cross_validate_importance
 from .datasets.digits import digits_detector, make_digits_dataset
 from .datasets.oracle import concept_permutation_importance
@@ -40,6 +41,7 @@ __all__ = [
     "ConceptBottleneckClassifier",
     "ConceptCaptioner",
     "ConditioningWarning",
+    "CostEstimate",
     "ConstantConceptWarning",
     "DiagnosticWarning",
     "DiffusersGenerator",
@@ -58,6 +60,7 @@ __all__ = [
     "depict_diagnostics",
     "depict_importance",
     "digits_detector",
+    "estimate_cost",
     "load_digits_diffusion",
     "load_shapes_diffusion",
     "make_concept_labels",

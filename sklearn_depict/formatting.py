@@ -6,7 +6,15 @@ import math
 import textwrap
 from typing import Any
 
-__all__ = ["escape_mathtext", "fixed", "plot_label", "pvalue_text", "quoted", "wrap_text"]
+__all__ = [
+    "escape_mathtext",
+    "fixed",
+    "format_seconds",
+    "plot_label",
+    "pvalue_text",
+    "quoted",
+    "wrap_text",
+]
 
 
 def fixed(value: Any, digits: int = 4) -> str:
@@ -144,3 +152,25 @@ def plot_label(name: Any, width: int = 28, max_lines: int = 2) -> str:
 def escape_mathtext(text: str) -> str:
     """Escape ``$`` so that matplotlib shows it literally."""
     return text.replace("$", r"\$")
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``"0.4 s"``, ``"42 s"``, ``"3 min 05 s"``, ``"2 h 07 min"``.
+
+    Examples
+    --------
+    >>> format_seconds(0.42), format_seconds(42), format_seconds(185), format_seconds(7620)
+    ('0.4 s', '42 s', '3 min 05 s', '2 h 07 min')
+    """
+    if not math.isfinite(seconds):
+        return "unknown"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -21,7 +21,7 @@ LAYERS = {
     "Command line": ("cli", "case_studies", "__main__"),
     "Reporting": ("reporting",),
     "Public API": ("__init__", "importance", "diagnostics", "cross_validation",
-                   "caption_to_image"),
+                   "caption_to_image", "cost"),
     "Training (leaf)": ("text_to_image", "testing"),
     "Models and data": ("models", "datasets", "shapes_diffusion", "digits_diffusion"),
     "Engine (private)": ("_engine",),

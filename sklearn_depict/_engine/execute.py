@@ -72,6 +72,7 @@ def execute(
     keep_images: bool = False,
     label: str = "generating and predicting",
     image_shape: Sequence[int] | None = None,
+    on_chunk: Callable[[dict[str, Any]], None] | None = None,
 ) -> Execution:
     """Stream distinct pairs through generation and every predictor.
 
@@ -107,6 +108,10 @@ def execute(
         The (height, width, channels) every image must have, when known before
         the run. None: the first chunk runs on its own and its images set the
         shape (see :func:`~sklearn_depict._engine.generate.generate_pairs`).
+    on_chunk : callable, default=None
+        Called with each chunk's counts and seconds (``generated``,
+        ``n_images``, ``generation``, ``prediction``) as it is collected, in
+        this process (a verbose run projects its remaining time from them).
 
     Returns
     -------
@@ -159,6 +164,8 @@ def execute(
                     if keep_images:
                         kept.append(images)
                     bar.update(stats["n_images"])
+                    if on_chunk is not None:
+                        on_chunk(stats)
             if phase == 0 and on_first is not None:
                 on_first(responses)
     if replaced and cache is not None:

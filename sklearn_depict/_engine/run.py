@@ -31,10 +31,12 @@ from ..cache import check_cache
 from ..captioning import ConceptCaptioner
 from ..concepts import make_concept_table
 from ..generators._base import check_generator
+from ..progress import say
 from ..stats.chance import chance_level, check_baselines
 from ..stats.fast_scoring import fast_scorers, snap_rounding
 from ..stats.intervals import IntervalSettings, uncertainty
 from ..stats.replay import check_default_score, check_fitted_estimator, make_replay, needed_methods
+from .costing import Projection, cached_pairs, format_counts, n_workers
 from .execute import execute
 from .generate import resolve_fingerprint
 from .plan import (
@@ -209,9 +211,12 @@ def gather(
 
     With a ``detector``, it predicts every image alongside the estimator
     (``Predictions.detector_proba``), at no extra generation. The ``probe``'s
-    image counts as generated, not as read back from the cache.
+    image counts as generated, not as read back from the cache. When
+    ``verbose``, it says the image counts first and, after the first chunk
+    that generated images, the projected time of the rest.
     """
     plan = inputs.plan
+    projection = _announce(inputs, probe, n_jobs, verbose) if verbose else None
     baseline = []
 
     def score_baseline_first(responses: list[dict[str, Any]]) -> None:
@@ -236,6 +241,7 @@ def gather(
         verbose=verbose,
         n_first=plan.n_baseline,
         on_first=score_baseline_first,
+        on_chunk=None if projection is None else projection.update,
     )
     (baseline_score, baseline_warnings), = baseline
     totals = dict(execution.totals)
@@ -256,6 +262,21 @@ def gather(
         generation_seconds=totals["generation"],
         prediction_seconds=totals["prediction"],
     )
+
+
+def _announce(
+    inputs: RunInputs, probe: Probe | None, n_jobs: int | None, verbose: int
+) -> Projection:
+    """Say the run's image counts; return what projects its remaining time."""
+    plan = inputs.plan
+    in_cache = int(cached_pairs(inputs.cache, inputs.fingerprint, plan.captions,
+                                plan.seeds).sum())
+    # The probe's image, in the cache now, was generated for this run.
+    stored = int(probe.stored) if probe is not None else 0
+    n_generate = plan.n_distinct - in_cache + stored
+    say(format_counts(n_generate, in_cache - stored, plan.n_distinct, plan.n_naive), verbose)
+    return Projection(n_generate - stored, plan.n_distinct,
+                      n_workers(n_jobs, plan.n_distinct, inputs.batch_size), verbose)
 
 
 def score(inputs: RunInputs, predictions: Predictions, *, derivatives: bool) -> Scores:

@@ -16,6 +16,12 @@ from ..formatting import fixed
 from ..reporting.verdicts import format_checks
 from ..stats.associations import correlated_pairs_note
 from ..stats.results import is_single_metric
+from .arg_types import fraction as _fraction
+from .arg_types import max_samples as _max_samples
+from .arg_types import names as _names
+from .arg_types import non_negative_int as _non_negative_int
+from .arg_types import output_path as _output_path
+from .arg_types import positive_int as _positive_int
 from .loaders import (
     InputError,
     check_identifier_columns,
@@ -31,69 +37,6 @@ from .loaders import (
 from .output_folders import check_output_folders
 
 __all__ = ["main"]
-
-
-def _int_at_least(low: int):
-    """An argparse type: an int no smaller than ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {low}, got {text!r}"
-            ) from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _max_samples(text: str) -> int | float:
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of rows (integer >= 1) or a fraction in (0, 1], got {text!r}"
-        )
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
-
-
-def _names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return names
-
-
-def _output_path(text: str) -> Path:
-    path = Path(text)
-    if path.suffix.lower() not in (".csv", ".json"):
-        raise argparse.ArgumentTypeError(
-            f"the output file must end in .csv or .json, got {text!r}"
-        )
-    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,6 +213,10 @@ def _add_explain(commands: Any) -> None:
     run.add_argument("--example-concepts", type=_non_negative_int, default=3, metavar="K",
                      help="draw example grids for the K most important concepts "
                           "(default: 3)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the inputs, count the images and time a few (kept in the "
+                          "cache), print the estimated cost of the run next to the naive "
+                          "N × (1 + J × P), and stop without explaining or writing results")
     run.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     run.add_argument("--traceback", action="store_true",
                      help="show the full traceback of an unexpected error")
@@ -464,6 +411,22 @@ def _explain(args: argparse.Namespace) -> int:
             table, args.permute or [c for c in table.columns if c not in (args.context or [])])
         if correlated is not None:
             print(f"warning: {correlated}", file=sys.stderr)
+        # The run's arguments; --dry-run estimates the cost of exactly this run.
+        run_args = dict(
+            generator=CaptionToImage(generator, captioner=captioner, cache=cache,
+                                     batch_size=args.batch_size, seed=args.seed),
+            scoring=scoring, n_repeats=args.n_repeats, n_jobs=args.n_jobs,
+            random_state=args.random_state, max_samples=args.max_samples,
+            concepts=args.permute,
+            conditioning=None if args.conditioning == "none" else args.conditioning,
+        )  # fmt: skip
+        if args.dry_run:
+            from ..cost import estimate_cost
+
+            say(f"Estimating the cost of explaining {len(table)} rows; the probe's images "
+                f"are cached in {cache_dir}")
+            print(estimate_cost(estimator, table, y, **run_args).summary())
+            return 0
         say(f"Explaining {len(table)} rows; images are cached in {cache_dir}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DiagnosticWarning)
@@ -475,15 +438,7 @@ def _explain(args: argparse.Namespace) -> int:
                 estimator,
                 table,
                 y,
-                generator=CaptionToImage(generator, captioner=captioner, cache=cache,
-                                         batch_size=args.batch_size, seed=args.seed),
-                scoring=scoring,
-                n_repeats=args.n_repeats,
-                n_jobs=args.n_jobs,
-                random_state=args.random_state,
-                max_samples=args.max_samples,
-                concepts=args.permute,
-                conditioning=None if args.conditioning == "none" else args.conditioning,
+                **run_args,
                 verbose=verbose,
                 confidence=args.confidence,
                 ci_method=args.ci_method,
