@@ -179,8 +179,10 @@ def run_correlated_study(
             (``changed_fraction``; ``marginal_changed_fraction`` under the
             marginal draw of the same seed).
         summary : DataFrame
-            Per (model, rows): rows explained, the network's AUROC on the real
-            and on the generated images (baseline), and the
+            Per (model, rows): training rows (``n_train``), rows explained,
+            the network's AUROC on the real and on the generated images
+            (baseline) and on images generated with every row's ``thick`` set
+            to 1 (``all_thick_auc``) and to 0 (``all_thin_auc``), and the
             :class:`~sklearn_depict.ConditioningWarning` of the conditional
             run, if any.
         associations : Bunch
@@ -254,16 +256,23 @@ def run_correlated_study(
                 ]
         threshold = float(data.thresholds["stroke_width"].iloc[0])
         thickness = generated_thickness(to_images, table.iloc[natural], threshold)
-    summary = {}
-    for model, subset in RUNS:
-        evaluated = rows[subset]
-        real = models[model].classifier.predict_proba(data.images[evaluated])[:, 1]
-        summary[model, subset] = {
-            "n_rows": len(evaluated),
-            "real_auc": float(roc_auc_score(y[evaluated], real)),
-            "generated_auc": float(results[model, subset, "marginal"].baseline_score),
-            "warning": " ".join(caught[model, subset, "given digit"]),
-        }
+        summary = {}
+        for model, subset in RUNS:
+            evaluated, classifier = rows[subset], models[model].classifier
+            real = classifier.predict_proba(data.images[evaluated])[:, 1]
+            summary[model, subset] = {
+                "n_train": models[model].n_train,
+                "n_rows": len(evaluated),
+                "real_auc": float(roc_auc_score(y[evaluated], real)),
+                "generated_auc": float(results[model, subset, "marginal"].baseline_score),
+            }
+            # Every row drawn thick, then thin (images already in the cache): how
+            # much the network's reading of the digit depends on stroke width.
+            for flag, key in ((1, "all_thick_auc"), (0, "all_thin_auc")):
+                images = to_images.transform(table.iloc[evaluated].assign(thick=flag))
+                summary[model, subset][key] = float(
+                    roc_auc_score(y[evaluated], classifier.predict_proba(images)[:, 1]))
+            summary[model, subset]["warning"] = " ".join(caught[model, subset, "given digit"])
     return Bunch(
         table=_importance_table(results),
         summary=pd.DataFrame.from_dict(summary, orient="index").rename_axis(["model", "rows"]),
@@ -314,11 +323,13 @@ def format_correlated_report(study: Bunch) -> str:
         f"Share of thick digits (global threshold): {shares}",
         f"Correlation of thick with the label (digit >= 5): {assoc.label_correlation:+.3f}",
         "",
-        f"{'model':<15}{'rows':<9}{'n':>5}{'AUROC real':>12}{'generated':>11}",
+        f"{'model':<15}{'rows':<9}{'trained on':>11}{'explained':>10}{'AUROC real':>12}"
+        f"{'generated':>11}{'all thick':>11}{'all thin':>10}",
     ]
     for (model, subset), row in study.summary.iterrows():
-        lines.append(f"{model:<15}{subset:<9}{row.n_rows:>5}{row.real_auc:>12.3f}"
-                     f"{row.generated_auc:>11.3f}")
+        lines.append(f"{model:<15}{subset:<9}{row.n_train:>11}{row.n_rows:>10}"
+                     f"{row.real_auc:>12.3f}{row.generated_auc:>11.3f}"
+                     f"{row.all_thick_auc:>11.3f}{row.all_thin_auc:>10.3f}")
     lines += ["", "DEPICT importance (AUROC drop, 95 % bootstrap interval); for a "
               "conditioned concept, its strata and changed fraction (marginal draw's)",
               f"{'model':<15}{'rows':<9}{'concept':<9}{'marginal':>26}{'given digit':>26}"
