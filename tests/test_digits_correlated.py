@@ -92,8 +92,11 @@ def test_report_names_every_number(study):
     text = format_correlated_report(study)
     for needle in ("Cramér's V): 0.47", "thick_shortcut forced   thick",
                    "ConditioningWarning (thick_shortcut, forced rows)",
-                   "How the generator draws thick", "all      200"):
+                   "How the generator draws thick", "all      200", "all thick"):
         assert needle in text, needle
+    scores = study.summary[["real_auc", "generated_auc", "all_thick_auc", "all_thin_auc"]]
+    assert ((scores > 0) & (scores <= 1)).all().all()
+    assert study.summary.loc[("digit_only", "natural"), "n_train"] == 1347
     with pytest.raises(ValueError, match="n_explain must be None"):
         run_correlated_study(n_explain=5)
 
