@@ -82,8 +82,8 @@ def test_real_images_draw_thickness_as_captioned(study):
     assert thickness.loc["all", "n"] == 200
     # A real image with the caption asked for is measured as its caption says.
     np.testing.assert_array_equal(thickness["agreement"], 1.0)
-    np.testing.assert_array_equal(thickness["drawn_thick"], 1.0)
-    np.testing.assert_array_equal(thickness["drawn_thin"], 0.0)
+    np.testing.assert_array_equal(thickness["thick_if_thick"], 1.0)
+    np.testing.assert_array_equal(thickness["thick_if_thin"], 0.0)
     assert (thickness.width_thick > thickness.width_thin).all()
 
 

@@ -93,8 +93,8 @@ def generated_thickness(
     shares : DataFrame
         One row per digit word present, then ``"all"``: the number of rows,
         the share of the real rows captioned thick (``real``), the share of
-        images measured thick when captioned thick (``drawn_thick``) and
-        when captioned thin (``drawn_thin``), the share of the rows' own
+        images measured thick when captioned thick (``thick_if_thick``) and
+        when captioned thin (``thick_if_thin``), the share of the rows' own
         captions (the unpermuted table) that the image measures as
         captioned (``agreement``), and the mean stroke width of the images
         captioned thick and thin (``width_thick``, ``width_thin``).
@@ -109,7 +109,7 @@ def generated_thickness(
     own = np.where(real == 1, widths[1], widths[0]) > threshold
     frame = pd.DataFrame({
         "digit": table["digit"].to_numpy(), "real": real,
-        "drawn_thick": widths[1] > threshold, "drawn_thin": widths[0] > threshold,
+        "thick_if_thick": widths[1] > threshold, "thick_if_thin": widths[0] > threshold,
         "agreement": own == (real == 1), "width_thick": widths[1], "width_thin": widths[0],
     })
     order = [w for w in DIGIT_WORDS if w in set(frame["digit"])]
@@ -357,7 +357,7 @@ def format_correlated_report(study: Bunch) -> str:
               f"{'captioned thin':>16}{'as captioned':>14}{'width thick':>13}"
               f"{'width thin':>12}"]
     for word, row in thick.iterrows():
-        lines.append(f"{word:<7}{int(row.n):>5}{row.real:>17.3f}{row.drawn_thick:>17.3f}"
-                     f"{row.drawn_thin:>16.3f}{row.agreement:>14.3f}{row.width_thick:>13.3f}"
+        lines.append(f"{word:<7}{int(row.n):>5}{row.real:>17.3f}{row.thick_if_thick:>17.3f}"
+                     f"{row.thick_if_thin:>16.3f}{row.agreement:>14.3f}{row.width_thick:>13.3f}"
                      f"{row.width_thin:>12.3f}")
     return "\n".join(lines)
