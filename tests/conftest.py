@@ -89,6 +89,37 @@ def counting_generator():
     return CountingGenerator()
 
 
+class RealDigits:
+    """A "generator" that returns a real digit whose measured caption is the one asked for.
+
+    The seed picks among the real images with that caption, so every caption
+    is drawn faithfully, from a real image: DEPICT with a perfect generator.
+    """
+
+    def __init__(self, data):
+        import hashlib
+
+        self.images = data.images
+        self.rows = {}
+        for i, caption in enumerate(data.captions):
+            self.rows.setdefault(caption, []).append(i)
+        # Another concept table (another thickness split) is another generator.
+        key = hashlib.sha256("\n".join(data.captions).encode()).hexdigest()[:16]
+        self.fingerprint = f"real-digits-{data.images.shape[1]}-{key}"
+
+    def generate(self, captions, seeds):
+        return np.stack([
+            self.images[self.rows[c][int(s) % len(self.rows[c])]]
+            for c, s in zip(captions, seeds)
+        ])
+
+
+@pytest.fixture(scope="session")
+def real_digits():
+    """The RealDigits class: ``real_digits(data)`` for a make_digits_dataset Bunch."""
+    return RealDigits
+
+
 @pytest.fixture(scope="session")
 def tiny_sd_dir(tmp_path_factory):
     """A tiny random-weight Stable Diffusion pipeline saved to a folder (needs diffusers)."""

@@ -97,6 +97,50 @@ def test_concepts_follow_the_rules_and_are_balanced_within_each_digit(digits):
     assert abs(np.corrcoef(table["thick"], table["slanted"])[0, 1]) < 0.2
 
 
+def test_default_thickness_split_is_unchanged(digits):
+    """The default table is bit for bit the one the package shipped before the option."""
+    import hashlib
+
+    def digest(data):
+        bits = data.concept_table[["thick", "slanted"]].to_numpy().astype(np.uint8)
+        return hashlib.sha256(np.packbits(bits).tobytes()).hexdigest()
+
+    # Digests of the tables made before thick_threshold existed.
+    assert digest(digits) == "a3c5a41c048990a0ff0f5e81766f59c262c086e1907a814a7d3f562d2e7b6812"
+    small = make_digits_dataset(image_size=16, thick_threshold="within_digit")
+    assert digest(small) == "01e4775575687cdff0b42f8df1fad2840f4eb0c2c990096a41bef2f385170dfc"
+    explicit = make_digits_dataset(thick_threshold="within_digit")
+    pd.testing.assert_frame_equal(explicit.concept_table, digits.concept_table)
+    pd.testing.assert_frame_equal(explicit.thresholds, digits.thresholds)
+    assert explicit.captions == digits.captions and explicit.DESCR == digits.DESCR
+
+
+def test_global_thickness_split_goes_with_the_digit(digits):
+    from sklearn_depict.stats.associations import concept_associations
+
+    pooled = make_digits_dataset(thick_threshold="global")
+    width = pooled.measures["stroke_width"].to_numpy()
+    # One split point, the median of all images, in every digit's row.
+    np.testing.assert_allclose(pooled.thresholds["stroke_width"], np.median(width))
+    np.testing.assert_array_equal(pooled.concept_table["thick"], width > np.median(width))
+    assert pooled.concept_table["thick"].mean() == pytest.approx(0.5, abs=0.01)
+    # Only thick moves: the images, digits and slant are those of the default.
+    np.testing.assert_array_equal(pooled.images, digits.images)
+    for column in ("digit", "slanted"):
+        np.testing.assert_array_equal(pooled.concept_table[column], digits.concept_table[column])
+    np.testing.assert_array_equal(pooled.thresholds["slant"], digits.thresholds["slant"])
+    shares = pooled.concept_table.groupby("digit")["thick"].mean()
+    assert shares["one"] > 0.8 and shares["three"] < 0.3
+    v_within = concept_associations(digits.concept_table, method="cramers_v")
+    v_global = concept_associations(pooled.concept_table, method="cramers_v")
+    assert v_within.loc["thick", "digit"] < 0.05
+    assert v_global.loc["thick", "digit"] > 0.4
+    assert "median of all images" in pooled.DESCR
+    for bad in ("per_digit", None, 0):
+        with pytest.raises(ValueError, match=r"thick_threshold must be one of \['within_digit'"):
+            make_digits_dataset(thick_threshold=bad)
+
+
 def test_random_state_shuffles_rows_consistently(digits):
     shuffled = make_digits_dataset(random_state=0)
     assert not np.array_equal(shuffled.target, digits.target)

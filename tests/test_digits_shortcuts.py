@@ -117,28 +117,11 @@ def test_training_gives_the_same_network_on_any_thread_count(split):
     assert torch.equal(torch.random.get_rng_state(), state)  # global RNG left alone
 
 
-class _RealDigits:
-    """Returns a real 16 px digit whose measured caption is the one asked for."""
-
-    fingerprint = "real-digits-16"
-
-    def __init__(self, data):
-        self.images = data.images
-        self.rows = {}
-        for i, caption in enumerate(data.captions):
-            self.rows.setdefault(caption, []).append(i)
-
-    def generate(self, captions, seeds):
-        return np.stack([
-            self.images[self.rows[c][int(s) % len(self.rows[c])]]
-            for c, s in zip(captions, seeds)
-        ])
-
-
 @pytest.mark.slow
-def test_study_finds_each_models_shortcut_with_a_faithful_generator(split, tmp_path):
+def test_study_finds_each_models_shortcut_with_a_faithful_generator(split, tmp_path,
+                                                                  real_digits):
     study = run_shortcut_study(
-        n_explain=160, n_repeats=3, generator=_RealDigits(split.data), cache=tmp_path,
+        n_explain=160, n_repeats=3, generator=real_digits(split.data), cache=tmp_path,
     )
     assert list(study.summary.index) == list(MODELS)
     assert study.table.shape == (9, 7)
@@ -178,6 +161,7 @@ def test_demo_digits_rejects_options_it_cannot_honour(capsys):
 def test_case_study_modules_do_not_import_torch():
     code = (
         "import sys, sklearn_depict, sklearn_depict.case_studies.digits_shortcuts, "
+        "sklearn_depict.case_studies.digits_correlated, "
         "sklearn_depict.cli.demo_digits; print('torch' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -74,7 +74,9 @@ def shortcut_labels(target: Any) -> np.ndarray:
     return (np.asarray(target) >= 5).astype(np.int64)
 
 
-def digits_split(image_size: int = IMAGE_SIZE, *, random_state: int = 0) -> Bunch:
+def digits_split(
+    image_size: int = IMAGE_SIZE, *, random_state: int = 0, thick_threshold: str = "within_digit"
+) -> Bunch:
     """The digits domain and its stratified 75/25 split.
 
     The split of ``scripts/train_digits_diffusion.py``: the shipped diffusion
@@ -85,6 +87,9 @@ def digits_split(image_size: int = IMAGE_SIZE, *, random_state: int = 0) -> Bunc
     image_size : int, default=16
     random_state : int, default=0
         Seed of :func:`sklearn.model_selection.train_test_split`.
+    thick_threshold : {"within_digit", "global"}, default="within_digit"
+        Passed to :func:`~sklearn_depict.datasets.digits.make_digits_dataset`.
+        The split is stratified by digit, so its rows do not depend on it.
 
     Returns
     -------
@@ -102,7 +107,7 @@ def digits_split(image_size: int = IMAGE_SIZE, *, random_state: int = 0) -> Bunc
     """
     from sklearn.model_selection import train_test_split
 
-    data = make_digits_dataset(image_size=image_size)
+    data = make_digits_dataset(image_size=image_size, thick_threshold=thick_threshold)
     train, test = train_test_split(
         np.arange(len(data.target)), test_size=0.25, stratify=data.target,
         random_state=random_state,

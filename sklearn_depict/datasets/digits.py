@@ -25,6 +25,10 @@ The rules
 
 Thresholds are medians *within each digit class*, so each style concept is
 present in half of every class and is independent of the digit.
+``make_digits_dataset(thick_threshold="global")`` splits ``thick`` at the
+median of all images instead: stroke width differs between digits (most ones
+are thick, most threes thin), so ``thick`` then goes with the digit, a real
+correlated concept (see :ref:`correlated`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ __all__ = [
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: The measured style concepts, in column order after ``digit``.
 STYLE_CONCEPTS = ("thick", "slanted")
+#: Where ``make_digits_dataset`` splits stroke width into ``thick``.
+THICK_THRESHOLDS = ("within_digit", "global")
 
 
 def _grey(images: Any) -> np.ndarray:
@@ -155,13 +161,21 @@ def _upsample(raw: np.ndarray, image_size: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)[..., None]
 
 
-def _style_table(widths: np.ndarray, slants: np.ndarray, digits: np.ndarray) -> pd.DataFrame:
-    """Per-class median thresholds of the two style measures."""
+def _style_table(
+    widths: np.ndarray, slants: np.ndarray, digits: np.ndarray, thick_threshold: str
+) -> pd.DataFrame:
+    """Per-class split points of the two style measures (medians)."""
     frame = pd.DataFrame({"digit": digits, "thick": widths, "slanted": slants})
-    return frame.groupby("digit").median().reindex(range(10))
+    thresholds = frame.groupby("digit").median().reindex(range(10))
+    if thick_threshold == "global":
+        # One split point for every class; the row order does not move a median.
+        thresholds["thick"] = float(np.median(widths))
+    return thresholds
 
 
-def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bunch:
+def make_digits_dataset(
+    *, image_size: int = 32, random_state: Any = None, thick_threshold: str = "within_digit"
+) -> Bunch:
     """Real handwritten digits as a DEPICT domain, with measured concepts.
 
     The 1,797 digits of :func:`sklearn.datasets.load_digits`, upsampled
@@ -176,6 +190,13 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
         Height and width of the images; at least 8.
     random_state : int, RandomState instance or None, default=None
         Shuffles the rows. None keeps the order of ``load_digits``.
+    thick_threshold : {"within_digit", "global"}, default="within_digit"
+        Where stroke width is split into ``thick``. ``"within_digit"``: at the
+        median of the image's digit class, so ``thick`` is independent of the
+        digit. ``"global"``: at the median of all 1,797 images, so ``thick``
+        follows the digit (at 16 pixels 85% of ones are thick and 17% of
+        threes; bias-corrected Cramér's V with ``digit`` 0.47 instead of 0).
+        ``slanted`` is split within each digit class either way.
 
     Returns
     -------
@@ -191,7 +212,9 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
         measures : DataFrame of shape (1797, 2)
             The measured stroke width and slant behind ``thick`` and ``slanted``.
         thresholds : DataFrame of shape (10, 2)
-            Per-digit medians of the two measures (the split points).
+            The split points of the two measures per digit: the per-digit
+            medians (``stroke_width`` holds the overall median in every row
+            with ``thick_threshold="global"``).
         concept_names : list of str
             The concept table's columns, in order.
         DESCR : str
@@ -211,11 +234,19 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
     ['zero, thick, slanted', 'one, thick']
     >>> data.concept_table.groupby("digit")["thick"].mean().round(1).unique().tolist()
     [0.5]
+    >>> pooled = make_digits_dataset(thick_threshold="global").concept_table
+    >>> pooled.groupby("digit")["thick"].mean().round(1).loc[["one", "three"]].tolist()
+    [0.9, 0.2]
     """
     from sklearn.datasets import load_digits
 
     if not isinstance(image_size, (int, np.integer)) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}.")
+    if not isinstance(thick_threshold, str) or thick_threshold not in THICK_THRESHOLDS:
+        raise ValueError(
+            f"thick_threshold must be one of {list(THICK_THRESHOLDS)}, got "
+            f"{thick_threshold!r}."
+        )
     raw = load_digits()
     order = np.arange(len(raw.target))
     if random_state is not None:
@@ -223,7 +254,7 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
     digits = raw.target[order]
     images = _upsample(raw.images[order], int(image_size))
     widths, slants = stroke_width(images), slant(images)
-    thresholds = _style_table(widths, slants, digits)
+    thresholds = _style_table(widths, slants, digits, thick_threshold)
     concepts = pd.DataFrame(
         {
             "digit": np.asarray(DIGIT_WORDS, dtype=object)[digits],
@@ -243,6 +274,8 @@ def make_digits_dataset(*, image_size: int = 32, random_state: Any = None) -> Bu
             "Handwritten digits (sklearn.datasets.load_digits: 1,797 images by 13 "
             f"writers), upsampled from 8x8 to {image_size}x{image_size}; concepts "
             "digit, thick and slanted measured from each image."
+            + (" thick is split at the median of all images." if thick_threshold == "global"
+               else "")
         ),
     )
 
