@@ -23,6 +23,11 @@ Run it from the repository root, one process at a time, for instance::
     python benchmarks/few_step.py --model both --steps 1 2 4 6 10 \\
         --schedulers dpm unipc ddim --json /tmp/few_step.json
     python benchmarks/few_step.py --model shapes --steps 4 --guidance 5 1
+    python benchmarks/few_step.py --table /tmp/few_step.json --record
+
+``--table`` prints the rows of earlier runs as the rst table of
+``docs/cost.rst``; with ``--record`` it also writes them under ``few_step`` in
+each model's ``training.json``.
 
 The schedulers are built from the shipped scheduler configuration (linspace
 timesteps, v-prediction), as ``DiffusersGenerator(scheduler=name)`` builds them.
@@ -49,6 +54,7 @@ SCHEDULERS = {
     "lcm": "LCMScheduler",
 }
 BATCH = 64
+PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_depict"
 
 
 def timed_generate(generator, captions: list[str], seeds: list[int]) -> tuple[np.ndarray, float]:
@@ -62,6 +68,25 @@ def timed_generate(generator, captions: list[str], seeds: list[int]) -> tuple[np
         if stop <= len(captions):
             times.append(time.perf_counter() - began)
     return np.concatenate(images), round(BATCH / statistics.median(times), 2)
+
+
+def interleaved_speed(generators: list, captions: list[str], seeds: list[int], rounds: int):
+    """Images per second of each generator, timed in turns on the same batch.
+
+    Each round times one batch of 64 per generator, in turn, so that a burst
+    of other work on a shared machine slows every setting alike; the median
+    over rounds is kept.
+    """
+    batch, batch_seeds = captions[:BATCH], seeds[:BATCH]
+    times: list[list[float]] = [[] for _ in generators]
+    for generator in generators:
+        generator.generate(batch[:1], batch_seeds[:1])  # loads the pipeline outside the timing
+    for _ in range(rounds):
+        for k, generator in enumerate(generators):
+            began = time.perf_counter()
+            generator.generate(batch, batch_seeds)
+            times[k].append(time.perf_counter() - began)
+    return [round(len(batch) / statistics.median(t), 2) for t in times]
 
 
 def shapes_task(args):
@@ -112,6 +137,89 @@ def digits_task(args):
     )
 
 
+def unet_passes(row: dict) -> int:
+    """UNet evaluations per image: one per step, two above guidance 1 (the unconditional pass)."""
+    return row["num_inference_steps"] * (2 if row["guidance_scale"] > 1 else 1)
+
+
+def rst_table(rows: list[dict]) -> str:
+    """The rows of both models side by side, as an rst list-table, fastest setting first."""
+    settings: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["scheduler"], row["num_inference_steps"], row["guidance_scale"])
+        settings.setdefault(key, {})[row["model"]] = row  # a later run of a setting wins
+    header = [
+        "scheduler, steps, guidance",
+        "UNet passes per image",
+        "shapes: images/s",
+        "shapes: worst rate, morphology / CNN",
+        "digits: images/s",
+        "digits: digit / thick / slanted",
+    ]
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for k, cell in enumerate(header):
+        lines.append(f"   {'* -' if k == 0 else '  -'} {cell}")
+    order = sorted(
+        settings, key=lambda key: (key[0], -unet_passes(next(iter(settings[key].values()))), key)
+    )
+    for key in order:
+        by_model = settings[key]
+        shapes, digits = by_model.get("shapes"), by_model.get("digits")
+        cells = [
+            f"{key[0].replace('Scheduler', '')}, {key[1]}, {key[2]:g}",
+            str(unet_passes(next(iter(by_model.values())))),
+            f"{shapes['images_per_second']:.1f}" if shapes else "",
+            (
+                f"{shapes['judges']['morphology']['worst_rate']:.3f} / "
+                f"{shapes['judges']['cnn']['worst_rate']:.3f}"
+                if shapes
+                else ""
+            ),
+            f"{digits['images_per_second']:.1f}" if digits else "",
+            " / ".join(f"{v:.3f}" for v in digits["per_concept"].values()) if digits else "",
+        ]
+        for k, cell in enumerate(cells):
+            lines.append(f"   {'* -' if k == 0 else '  -'} {cell}".rstrip())
+    return "\n".join(lines)
+
+
+def record(rows: list[dict]) -> None:
+    """Write each model's rows, compacted, under "few_step" in its ``training.json``."""
+    for model in sorted({row["model"] for row in rows}):
+        path = PACKAGE / f"{model}_diffusion" / "training.json"
+        report = json.loads(path.read_text())
+        kept = {}
+        for row in rows:
+            if row["model"] != model:
+                continue
+            entry = {
+                "scheduler": row["scheduler"],
+                "num_inference_steps": row["num_inference_steps"],
+                "guidance_scale": row["guidance_scale"],
+                "unet_passes_per_image": unet_passes(row),
+                "images_per_second": row["images_per_second"],
+            }
+            if model == "shapes":
+                entry["worst_rate"] = {
+                    label: judge["worst_rate"] for label, judge in row["judges"].items()
+                }
+            else:
+                entry["per_concept"] = row["per_concept"]
+                entry["all_concepts"] = row["all_concepts"]
+            kept[(entry["scheduler"], entry["num_inference_steps"], entry["guidance_scale"])] = (
+                entry
+            )
+        report["few_step"] = {
+            "date": max(row["date"] for row in rows if row["model"] == model),
+            "measured_by": "benchmarks/few_step.py (one torch thread, a shared 2-core CPU)",
+            "n_images": next(row["n_images"] for row in rows if row["model"] == model),
+            "rows": sorted(
+                kept.values(), key=lambda e: (e["scheduler"], -e["unet_passes_per_image"])
+            ),
+        }
+        path.write_text(json.dumps(report, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=["shapes", "digits", "both"], default="both")
@@ -129,47 +237,84 @@ def main() -> None:
     parser.add_argument("--judge-train", type=int, default=3000, help="renders per CNN judge")
     parser.add_argument("--cnn-seeds", type=int, default=3, help="CNN judges to average")
     parser.add_argument("--json", default=None, help="append each row to this JSON file")
+    parser.add_argument(
+        "--table", nargs="+", metavar="JSON", help="only print these files' rows as an rst table"
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="with --table: also write the rows into each model's training.json",
+    )
+    parser.add_argument(
+        "--timing-rounds",
+        type=int,
+        default=0,
+        help="only time the settings, in turns, over this many rounds (no judging); the first "
+        "setting is the reference of the speed-ups",
+    )
     args = parser.parse_args()
+    if args.table:
+        rows = [row for path in args.table for row in json.loads(Path(path).read_text())]
+        print(rst_table(rows))
+        if args.record:
+            record(rows)
+        return
 
     import torch
 
     torch.set_num_threads(1)
     rows = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else []
     models = ["shapes", "digits"] if args.model == "both" else [args.model]
+    settings = [
+        (SCHEDULERS.get(scheduler, scheduler), steps, guidance)
+        for scheduler in args.schedulers
+        for guidance in args.guidance
+        for steps in args.steps
+    ]
+    if args.timing_rounds:
+        args.judge_train, args.cnn_seeds = 10, 0  # no judging: skip training the CNNs
     for model in models:
         load, captions, seeds, judge = (shapes_task if model == "shapes" else digits_task)(args)
-        for scheduler in args.schedulers:
-            for guidance in args.guidance:
-                for steps in args.steps:
-                    generator = load(
-                        scheduler=SCHEDULERS.get(scheduler, scheduler),
-                        num_inference_steps=steps,
-                        guidance_scale=guidance,
-                    )
-                    images, per_second = timed_generate(generator, captions, seeds)
-                    row = {
-                        "model": model,
-                        "scheduler": SCHEDULERS.get(scheduler, scheduler),
-                        "num_inference_steps": steps,
-                        "guidance_scale": guidance,
-                        "n_images": len(captions),
-                        "images_per_second": per_second,
-                        **judge(images),
-                        "date": datetime.date.today().isoformat(),
-                    }
-                    summary = (
-                        f"worst rate {row['worst_rate']:.4f}"
-                        if model == "shapes"
-                        else f"digit {row['per_concept']['digit']:.4f}"
-                    )
-                    print(
-                        f"{model:<7}{row['scheduler']:<30}{steps:>3} steps  guidance {guidance:<4}"
-                        f"{per_second:>8.2f} images/s  {summary}",
-                        flush=True,
-                    )
-                    rows.append(row)
-                    if args.json:
-                        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        if args.timing_rounds:
+            generators = [
+                load(scheduler=s, num_inference_steps=n, guidance_scale=g) for s, n, g in settings
+            ]
+            speeds = interleaved_speed(generators, captions, seeds, args.timing_rounds)
+            for (scheduler, steps, guidance), speed in zip(settings, speeds):
+                print(
+                    f"{model:<7}{scheduler:<30}{steps:>3} steps  guidance {guidance:<4}"
+                    f"{speed:>8.2f} images/s  {speed / speeds[0]:.2f}x",
+                    flush=True,
+                )
+            continue
+        for scheduler, steps, guidance in settings:
+            generator = load(
+                scheduler=scheduler, num_inference_steps=steps, guidance_scale=guidance
+            )
+            images, per_second = timed_generate(generator, captions, seeds)
+            row = {
+                "model": model,
+                "scheduler": scheduler,
+                "num_inference_steps": steps,
+                "guidance_scale": guidance,
+                "n_images": len(captions),
+                "images_per_second": per_second,
+                **judge(images),
+                "date": datetime.date.today().isoformat(),
+            }
+            summary = (
+                f"worst rate {row['worst_rate']:.4f}"
+                if model == "shapes"
+                else f"digit {row['per_concept']['digit']:.4f}"
+            )
+            print(
+                f"{model:<7}{scheduler:<30}{steps:>3} steps  guidance {guidance:<4}"
+                f"{per_second:>8.2f} images/s  {summary}",
+                flush=True,
+            )
+            rows.append(row)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
