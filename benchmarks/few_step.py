@@ -159,9 +159,13 @@ def rst_table(rows: list[dict]) -> str:
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for k, cell in enumerate(header):
         lines.append(f"   {'* -' if k == 0 else '  -'} {cell}")
-    order = sorted(
-        settings, key=lambda key: (key[0], -unet_passes(next(iter(settings[key].values()))), key)
-    )
+    known = list(SCHEDULERS.values())
+
+    def place(key):  # the schedulers in SCHEDULERS' order, then the costliest first
+        first = known.index(key[0]) if key[0] in known else len(known)
+        return (first, key[0], -unet_passes(next(iter(settings[key].values()))), -key[1])
+
+    order = sorted(settings, key=place)
     for key in order:
         by_model = settings[key]
         shapes, digits = by_model.get("shapes"), by_model.get("digits")
