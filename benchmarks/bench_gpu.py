@@ -195,13 +195,13 @@ def bench_generation(args, folder: str, adapter: str) -> list[dict]:
     return rows
 
 
-# Few-step sampling: (label, scheduler or None for the model's own, steps, guidance).
+# Few-step sampling: (name, scheduler or None for the model's own DDIM, steps, guidance).
 # Guidance <= 1 skips the unconditional pass, halving the UNet work per step.
 SD_FEW_STEP = (
-    ("DDIM 25 steps, guidance 7.5", None, 25, 7.5),
-    ("DDIM 10 steps, guidance 7.5", None, 10, 7.5),
-    ("DDIM 4 steps, guidance 7.5", None, 4, 7.5),
-    ("LCMScheduler 4 steps, guidance 1", "LCMScheduler", 4, 1.0),
+    ("DDIM", None, 25, 7.5),
+    ("DDIM", None, 10, 7.5),
+    ("DDIM", None, 4, 7.5),
+    ("LCMScheduler", "LCMScheduler", 4, 1.0),
 )
 
 
@@ -221,8 +221,9 @@ def bench_few_step(args, folder: str) -> list[dict]:
     rows = []
     batch = max(args.batch_sizes)
     captions = [f"a photo of a red circle number {i}" for i in range(2 * batch)]
-    for label, scheduler, steps, guidance in SD_FEW_STEP:
-        steps = min(steps, 2) if args.quick and steps > 4 else steps
+    for name, scheduler, steps, guidance in SD_FEW_STEP:
+        steps = min(steps, 2) if args.quick and steps > 4 else steps  # --quick: a smoke test
+        label = f"{name} {steps} steps, guidance {guidance:g}"
         gen = DiffusersGenerator(
             folder, num_inference_steps=steps, guidance_scale=guidance, batch_size=batch,
             height=args.size, width=args.size, device=args.device, torch_dtype=args.dtype,
