@@ -15,6 +15,11 @@ Measures, at 512 px, float16, 25 DDIM steps, guidance 7.5:
   (``fuse_lora=True``), with the peak GPU memory of each;
 * a ``fit_text_to_image(method="lora")`` step on the same model (batch 1,
   fp16 mixed precision, gradient checkpointing): seconds per step, peak memory;
+* few-step sampling: images per second of the same model with DDIM at 25,
+  10 and 4 steps and with ``LCMScheduler`` at 4 steps and guidance 1 (no
+  unconditional pass; what an LCM-LoRA or a turbo model samples with), and of
+  the shipped shapes and digits models at their former default (DPM-Solver++,
+  10 steps, guidance 5) and at their current one, in batches of 256;
 * prediction at 224 px with a ResNet-18-sized CNN written in plain torch, the
   way a ``TorchImageClassifier`` predicts (numpy batch in, probabilities out,
   float16 autocast), in images per second.
@@ -190,6 +195,75 @@ def bench_generation(args, folder: str, adapter: str) -> list[dict]:
     return rows
 
 
+# Few-step sampling: (name, scheduler or None for the model's own DDIM, steps, guidance).
+# Guidance <= 1 skips the unconditional pass, halving the UNet work per step.
+SD_FEW_STEP = (
+    ("DDIM", None, 25, 7.5),
+    ("DDIM", None, 10, 7.5),
+    ("DDIM", None, 4, 7.5),
+    ("LCMScheduler", "LCMScheduler", 4, 1.0),
+)
+
+
+def bench_few_step(args, folder: str) -> list[dict]:
+    """Images per second at fewer sampler steps: the SD-sized model and the shipped ones.
+
+    For the SD-sized model (random weights) only the cost is meaningful: an
+    LCM-LoRA or a turbo model is what makes 1-4 steps draw well. The shipped
+    models run at their former default (DPM-Solver++, 10 steps, guidance 5)
+    and at their current one; their quality at each setting is in
+    ``docs/cost.rst`` (``benchmarks/few_step.py``, on a CPU).
+    """
+    from sklearn_depict.digits_diffusion import load_digits_diffusion
+    from sklearn_depict.generators.diffusers import DiffusersGenerator, clear_pipeline_cache
+    from sklearn_depict.shapes_diffusion import load_shapes_diffusion
+
+    rows = []
+    batch = max(args.batch_sizes)
+    captions = [f"a photo of a red circle number {i}" for i in range(2 * batch)]
+    for name, scheduler, steps, guidance in SD_FEW_STEP:
+        steps = min(steps, 2) if args.quick and steps > 4 else steps  # --quick: a smoke test
+        label = f"{name} {steps} steps, guidance {guidance:g}"
+        gen = DiffusersGenerator(
+            folder, num_inference_steps=steps, guidance_scale=guidance, batch_size=batch,
+            height=args.size, width=args.size, device=args.device, torch_dtype=args.dtype,
+            local_files_only=True, scheduler=scheduler,
+        )  # fmt: skip
+        seconds = time_calls(
+            partial(gen.generate, captions, list(range(len(captions)))), args.rounds, args.device
+        )
+        rows.append(dict(model="SD-sized", setting=label, batch=batch,
+                         ips=len(captions) / seconds))  # fmt: skip
+    clear_pipeline_cache()
+    shipped = {
+        "shapes": (load_shapes_diffusion, ["red circle, blue square", "green circle", ""]),
+        "digits": (load_digits_diffusion, ["seven, thick", "two, slanted", "zero"]),
+    }
+    n = 32 if args.quick else 1024
+    for model, (load, words) in shipped.items():
+        settings = {
+            "former default: DPM-Solver++ 10 steps, guidance 5": dict(
+                num_inference_steps=10, guidance_scale=5.0
+            ),
+            "current default": {},
+        }
+        for setting, params in settings.items():
+            gen = load(device=args.device, batch_size=256, **params)
+            setting = (
+                setting
+                if params
+                else f"default: {gen.num_inference_steps} steps, guidance {gen.guidance_scale}"
+            )
+            texts = [words[i % len(words)] for i in range(n)]
+            seconds = time_calls(partial(gen.generate, texts, list(range(n))), args.rounds,
+                                 args.device)  # fmt: skip
+            rows.append(dict(model=model, setting=setting, batch=256, ips=n / seconds))
+        clear_pipeline_cache()
+    for row in rows:
+        print(f"  {row['model']:<9}{row['setting']:<52}{row['ips']:10.2f} images/s", flush=True)
+    return rows
+
+
 def bench_training(args, folder: str) -> dict:
     import numpy as np
 
@@ -275,6 +349,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed calls per figure")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
     parser.add_argument("--no-train", action="store_true", help="skip the LoRA training figure")
+    parser.add_argument(
+        "--no-few-step", action="store_true", help="skip the few-step sampling figures"
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -318,6 +395,7 @@ def main() -> None:
         print(f"built and saved in {time.perf_counter() - started:.0f} s "
               f"(UNet {n_params / 1e6:.0f} M parameters)", flush=True)  # fmt: skip
         generation = bench_generation(args, folder, adapter)
+        few_step = None if args.no_few_step else bench_few_step(args, folder)
         training = None if args.no_train else bench_training(args, folder)
     prediction = bench_prediction(args)
 
@@ -335,6 +413,10 @@ def main() -> None:
                             ("fused / base", "LoRA fused", "base")):  # fmt: skip
         print(f"{label:<24}" + "".join(f"{by[num, b] / by[den, b]:>10.3f}"
                                        for b in args.batch_sizes))  # fmt: skip
+    if few_step is not None:
+        print(f"\nFew-step sampling ({args.device}; the SD-sized model at {args.size} px):")
+        for row in few_step:
+            print(f"  {row['model']:<9}{row['setting']:<52}{row['ips']:10.2f} images/s")
     if training is not None:
         print(f"\nLoRA training (rank 4, batch 1, {args.size} px, "
               f"{'fp16 mixed precision, ' if cuda else ''}gradient checkpointing, Min-SNR): "
@@ -348,7 +430,7 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(
-            device=args.device, generation=generation, training=training,
+            device=args.device, generation=generation, few_step=few_step, training=training,
             prediction=prediction, settings=dict(size=args.size, steps=args.steps,
                                                  dtype=args.dtype, rounds=args.rounds),
         ), indent=2))  # fmt: skip

@@ -57,6 +57,37 @@ def read(judges: list, images: np.ndarray) -> np.ndarray:
     return (proba > 0.5).astype(int)
 
 
+def build_judges(judge_train: int = 3000, cnn_seeds: int = 3, augment: bool = True) -> dict:
+    """The judges, by label: the morphology judge, the averaged CNN judges, and each CNN.
+
+    The CNN's verdict on an image that is slightly off a render depends on
+    its own random initialisation, so several are trained; each is reported,
+    and so is their averaged probability (the "cnn" judge).
+    """
+    from sklearn_depict.datasets.shapes_judge import shapes_cnn_judge
+    from sklearn_depict.models.bottleneck import shapes_detector
+
+    cnns = [
+        shapes_cnn_judge(judge_train, random_state=seed, augment=augment)
+        for seed in range(cnn_seeds)
+    ]
+    judges = {"morphology": [shapes_detector()], "cnn": cnns}
+    judges.update({f"cnn seed {seed}": [cnn] for seed, cnn in enumerate(cnns)})
+    return judges
+
+
+def verdict(members: list, images: np.ndarray, truth: np.ndarray, names: list[str]) -> dict:
+    """One judge's per-concept rates on ``images``, its worst rate and its accuracy."""
+    found = read(members, images)
+    per = rates(found, truth, names)
+    return {
+        "per_concept": per,
+        "worst_rate": max(max(r["false_alarm"], r["miss"]) for r in per.values()),
+        "mean_accuracy": round(float((found == truth).mean()), 4),
+        "all_six": round(float((found == truth).all(axis=1).mean()), 4),
+    }
+
+
 def generate(args, captions: list[str]) -> tuple[np.ndarray, float]:
     """Images of the shipped model at the chosen sampler settings, cached on disk."""
     cache = None
@@ -106,8 +137,6 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from sklearn_depict import make_shapes_dataset
-    from sklearn_depict.datasets.shapes_judge import shapes_cnn_judge
-    from sklearn_depict.models.bottleneck import shapes_detector
     from sklearn_depict.shapes_diffusion import (
         GUIDANCE_SCALE,
         NUM_INFERENCE_STEPS,
@@ -124,15 +153,7 @@ def main() -> None:
     names = list(data.concept_names)
     images, seconds = generate(args, data.captions)
 
-    # The CNN's verdict on an image that is slightly off a render depends on
-    # its own random initialisation, so several are trained; each is
-    # reported, and so is their averaged probability (the "cnn" judge).
-    cnns = [
-        shapes_cnn_judge(args.judge_train, random_state=seed, augment=not args.no_augment)
-        for seed in range(args.cnn_seeds)
-    ]
-    judges = {"morphology": [shapes_detector()], "cnn": cnns}
-    judges.update({f"cnn seed {seed}": [cnn] for seed, cnn in enumerate(cnns)})
+    judges = build_judges(args.judge_train, args.cnn_seeds, not args.no_augment)
     real = make_shapes_dataset(2000, random_state=args.seed + 1)
     real_truth = real.concept_table.to_numpy()
     results = {
@@ -147,14 +168,9 @@ def main() -> None:
     }
     for label, members in judges.items():
         on_real = read(members, real.images)
-        found = read(members, images)
-        per = rates(found, truth, names)
         results["judges"][label] = {
             "accuracy_on_real_renders": round(float((on_real == real_truth).mean()), 4),
-            "per_concept": per,
-            "worst_rate": max(max(r["false_alarm"], r["miss"]) for r in per.values()),
-            "mean_accuracy": round(float((found == truth).mean()), 4),
-            "all_six": round(float((found == truth).all(axis=1).mean()), 4),
+            **verdict(members, images, truth, names),
         }
 
     print(

@@ -73,6 +73,15 @@ def quality(folder, detector, captions, concepts, *, seed: int = 777) -> dict:
     started = time.perf_counter()
     images = generator.generate(captions, seeds)
     seconds = time.perf_counter() - started
+    return {
+        "n_images": len(captions),
+        **concept_scores(detector, images, concepts),
+        "images_per_second": round(len(captions) / seconds, 2),
+    }
+
+
+def concept_scores(detector, images: np.ndarray, concepts) -> dict:
+    """Per concept, the share of images in which the detector finds what the caption says."""
     found = detector.predict(images)
     truth = concepts.to_numpy()
     per_concept = {
@@ -80,10 +89,8 @@ def quality(folder, detector, captions, concepts, *, seed: int = 777) -> dict:
         for k, name in enumerate(concepts.columns)
     }
     return {
-        "n_images": len(captions),
         "per_concept": per_concept,
         "all_concepts": round(float(np.mean((found == truth).all(axis=1))), 4),
-        "images_per_second": round(len(captions) / seconds, 2),
     }
 
 

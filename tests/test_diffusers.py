@@ -190,6 +190,39 @@ def test_scheduler_by_name_and_by_object(tiny_dir, tiny_pipe):
         make_gen(tiny_dir, scheduler="NoSuchScheduler").generate(["a"], [0])
 
 
+def unet_batches(unet):
+    """Count the real UNet's forward calls: the batch size each one saw, in order."""
+    batches = []
+
+    def record(module, args, kwargs, output):
+        batches.append(len(args[0] if args else kwargs["sample"]))
+
+    return batches, unet.register_forward_hook(record, with_kwargs=True)
+
+
+def test_few_step_lcm_sampling_skips_the_unconditional_pass(tiny_pipe):
+    """The route of LCM-LoRA and turbo models: one UNet call per step, no guidance pass."""
+    batches, hook = unet_batches(tiny_pipe.unet)
+    try:
+        few = make_gen(
+            tiny_pipe, scheduler="LCMScheduler", num_inference_steps=4, guidance_scale=1.0,
+            batch_size=len(CAPTIONS),
+        )  # fmt: skip
+        images = few.generate(CAPTIONS, SEEDS)
+        assert batches == [len(CAPTIONS)] * 4
+        batches.clear()
+        default = make_gen(tiny_pipe, num_inference_steps=4, batch_size=len(CAPTIONS))
+        default.generate(CAPTIONS, SEEDS)
+        # guidance 7.5 runs the conditional and unconditional halves in one call
+        assert batches == [2 * len(CAPTIONS)] * 4
+    finally:
+        hook.remove()
+    assert images.shape == (len(CAPTIONS), 32, 32, 3) and np.isfinite(images).all()
+    assert few.fingerprint != default.fingerprint
+    assert few.fingerprint != clone(few).set_params(scheduler=None).fingerprint
+    assert few.fingerprint != clone(few).set_params(guidance_scale=7.5).fingerprint
+
+
 def test_safety_checker_is_off_while_generating(tiny_pipe):
     class BlackOut:
         def __call__(self, *args, **kwargs):

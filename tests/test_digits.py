@@ -246,3 +246,45 @@ def test_shipped_diffusion_loader_defaults_and_overrides():
     # a caller's settings replace the model's own rather than colliding with them
     other = load_digits_diffusion(num_inference_steps=3, guidance_scale=1.5, batch_size=8)
     assert (other.num_inference_steps, other.guidance_scale, other.batch_size) == (3, 1.5, 8)
+
+
+def test_shipped_diffusion_former_default_stays_reachable():
+    """The few-step default is new; asking for 10 steps gives the former generator exactly."""
+    pytest.importorskip("diffusers")
+    from sklearn_depict import DiffusersGenerator
+    from sklearn_depict.digits_diffusion import WEIGHTS, load_digits_diffusion
+
+    former = load_digits_diffusion(num_inference_steps=10)
+    # what load_digits_diffusion() built before: its cached images are found again
+    before = DiffusersGenerator(
+        str(WEIGHTS), local_files_only=True, scheduler="DPMSolverMultistepScheduler",
+        batch_size=64, num_inference_steps=10, guidance_scale=5.0,
+    )  # fmt: skip
+    assert former.fingerprint == before.fingerprint
+    assert load_digits_diffusion().fingerprint != former.fingerprint
+
+
+def test_shipped_diffusion_default_is_the_measured_few_step_setting():
+    """training.json records the few-step table; the default is a row that met the target."""
+    from sklearn_depict.digits_diffusion import (
+        GUIDANCE_SCALE,
+        NUM_INFERENCE_STEPS,
+        training_report,
+    )
+
+    report = training_report()
+    assert report["sampling"]["num_inference_steps"] == NUM_INFERENCE_STEPS
+    assert report["sampling"]["guidance_scale"] == GUIDANCE_SCALE
+    rows = {
+        (r["scheduler"], r["num_inference_steps"], r["guidance_scale"]): r
+        for r in report["few_step"]["rows"]
+    }
+    default = rows["DPMSolverMultistepScheduler", NUM_INFERENCE_STEPS, GUIDANCE_SCALE]
+    former = rows["DPMSolverMultistepScheduler", 10, 5.0]
+    assert default["per_concept"]["digit"] >= 0.95
+    # the style concepts keep the training targets too
+    assert min(default["per_concept"]["thick"], default["per_concept"]["slanted"]) >= 0.85
+    assert former["unet_passes_per_image"] >= 2.5 * default["unet_passes_per_image"]
+    speed_up = report["few_step"]["timed_in_turns"]["speed_up_over_10_steps"]
+    assert speed_up[f"{NUM_INFERENCE_STEPS} steps"] >= 2.5
+    assert report["few_step"]["n_images"] >= 400

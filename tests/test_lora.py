@@ -331,6 +331,34 @@ def test_adapter_images_differ_from_base_and_survive_reload(adapter, base_dir):
     np.testing.assert_allclose(one_by_one, tuned, atol=1e-4)
 
 
+def test_adapter_with_a_few_step_scheduler(adapter, base_dir):
+    """LCM-LoRA's recipe: an adapter, LCMScheduler, 4 steps and guidance 1."""
+    out, _ = adapter
+    few = dict(scheduler="LCMScheduler", num_inference_steps=4, guidance_scale=1.0)
+    gen = make_gen(base_dir, lora=out, **few)
+    batches = []
+    hook = gen._pipeline().unet.register_forward_hook(
+        lambda module, args, kwargs, output: batches.append(
+            len(args[0] if args else kwargs["sample"])
+        ),
+        with_kwargs=True,
+    )
+    try:
+        tuned = gen.generate(CAPTIONS, SEEDS)
+    finally:
+        hook.remove()
+    assert batches == [len(CAPTIONS)] * 4  # 4 steps, no unconditional pass
+    base_images = make_gen(base_dir, **few).generate(CAPTIONS, SEEDS)
+    assert np.abs(tuned - base_images).max() > 1e-2  # the adapter acts under LCM sampling
+    off = make_gen(base_dir, lora=out, lora_scale=0.0, **few).generate(CAPTIONS, SEEDS)
+    np.testing.assert_allclose(off, base_images, atol=1e-5)
+    # the swap lasts for the call only: the loaded pipeline keeps its own scheduler
+    assert not isinstance(gen._pipeline().scheduler, diffusers.LCMScheduler)
+    prints = {make_gen(base_dir, lora=out).fingerprint, gen.fingerprint,
+              make_gen(base_dir, **few).fingerprint}  # fmt: skip
+    assert len(prints) == 3
+
+
 def test_scale_and_fusing(adapter, base_dir):
     out, _ = adapter
     base_images = make_gen(base_dir).generate(CAPTIONS, SEEDS)
