@@ -163,6 +163,19 @@ def test_it_stops_at_the_first_block_whose_intervals_are_narrow_enough(bottlenec
     assert result.stopped_early
 
 
+def test_the_trace_holds_what_a_larger_tol_would_have_returned(bottleneck, rows):
+    table, y = rows
+    everything = _run(bottleneck, table, y, tol=1e-9, block_size=64).anytime_trace
+    assert not np.isnan(everything.importances_ci).any()
+    tol = float(np.median(everything.max_half_widths))
+    step = int(np.argmax(everything.max_half_widths[1:] <= tol)) + 1  # min_blocks=2
+    stopped = _run(bottleneck, table, y, tol=tol, block_size=64)
+    assert stopped.n_samples_used == everything.n_samples[step]
+    np.testing.assert_array_equal(stopped.importances_ci, everything.importances_ci[step])
+    np.testing.assert_array_equal(stopped.importances_mean,
+                                  everything.importances_mean[step])
+
+
 def test_min_blocks_are_processed_before_stopping(bottleneck, rows):
     table, y = rows
     one = _run(bottleneck, table, y, tol=10.0, block_size=64, min_blocks=1)
@@ -181,6 +194,9 @@ def test_a_block_with_one_class_is_not_scored_yet(bottleneck, rows):
     trace = result.anytime_trace
     assert np.isnan(trace.half_widths[0]).all()
     assert result.n_samples_used == 100
+    # The unscored block's NaN survives JSON (written as null).
+    back = results_from_dict(json.loads(dumps(results_to_dict(result))))
+    assert np.isnan(back.anytime_trace.importances_ci[0]).all()
 
 
 # --- bad input, before any image -----------------------------------------------
@@ -222,8 +238,9 @@ def test_the_trace_survives_the_json_round_trip(bottleneck, rows):
     assert back.n_samples_used == result.n_samples_used
     assert back.stopped_early is True
     assert isinstance(back.anytime_trace, AnytimeTrace)
-    np.testing.assert_array_equal(back.anytime_trace.half_widths,
-                                  result.anytime_trace.half_widths)
+    for key in ("half_widths", "importances_mean", "importances_ci"):
+        np.testing.assert_array_equal(getattr(back.anytime_trace, key),
+                                      getattr(result.anytime_trace, key))
     np.testing.assert_array_equal(back.plan.table_rows, result.plan.table_rows)
     pd.testing.assert_frame_equal(back.plan.permuted_table(table, "red circle", 0),
                                   result.plan.permuted_table(table, "red circle", 0))

@@ -133,7 +133,7 @@ def gather_blocks(
     used = np.empty(0, dtype=np.intp)
     trace = AnytimeTrace(concept_names=list(plan.concept_names), tol=anytime.tol,
                          n_samples_total=len(plan.baseline_ids), n_images_total=n_pairs)
-    steps: list[tuple[int, int, np.ndarray]] = []
+    steps: list[tuple[Any, ...]] = []
     result: Bunch | None = None
     n_blocks = len(draws.blocks)
     for b, block in enumerate(draws.blocks):
@@ -166,7 +166,8 @@ def gather_blocks(
         if not last and not _every_class(inputs, y_used):
             # A class missing from the rows used cannot be scored yet (one class
             # has no ROC AUC): the next block may bring it.
-            steps.append((len(used), len(pair_ids), np.full(len(plan.concept_names), np.nan)))
+            nan = np.full(len(plan.concept_names), np.nan)
+            steps.append((len(used), len(pair_ids), nan, nan, np.stack([nan, nan], axis=1)))
             continue
         w_used = None if inputs.sample_weight is None else inputs.sample_weight[used]
         responses = _taken(stored, pair_ids, multi)
@@ -187,11 +188,13 @@ def gather_blocks(
             result = finish(step, predictions, scores, settings, verbose=verbose)
         ci = result.importances_ci
         half = (ci[:, 1] - ci[:, 0]) / 2
-        steps.append((len(used), len(pair_ids), half))
+        steps.append((len(used), len(pair_ids), half, result.importances_mean, ci))
         if b + 1 >= anytime.min_blocks and np.all(half <= anytime.tol):
             break
-    trace = replace(trace, n_samples=[s[0] for s in steps], n_images=[s[1] for s in steps],
-                    half_widths=np.array([s[2] for s in steps]))
+    n_samples, n_images, half_widths, means, intervals = zip(*steps)
+    trace = replace(trace, n_samples=n_samples, n_images=n_images,
+                    half_widths=np.array(half_widths), importances_mean=np.array(means),
+                    importances_ci=np.array(intervals))
     result.update(n_samples_used=len(used), stopped_early=len(used) < len(plan.baseline_ids),
                   anytime_trace=trace)
     for warning in caught:

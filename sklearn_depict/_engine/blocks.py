@@ -127,6 +127,12 @@ class AnytimeTrace:
     half_widths : ndarray of shape (n_steps, n_concepts)
         Half the width of each concept's interval after each block; NaN for a
         block after which the rows could not be scored yet (a single class).
+    importances_mean : ndarray of shape (n_steps, n_concepts)
+        The mean importances after each block (NaN where not scored).
+    importances_ci : ndarray of shape (n_steps, n_concepts, 2)
+        The intervals after each block: the run stopped with a larger ``tol``
+        returns those of the first block whose half-widths are all within it
+        (and ``min_blocks`` reached).
     n_samples_total, n_images_total : int
         Rows of the table, and distinct images of a run on all of them.
     """
@@ -136,15 +142,23 @@ class AnytimeTrace:
     n_samples: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     n_images: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     half_widths: np.ndarray | None = None
+    importances_mean: np.ndarray | None = None
+    importances_ci: np.ndarray | None = None
     n_samples_total: int = 0
     n_images_total: int = 0
 
     def __post_init__(self) -> None:
         self.n_samples = np.asarray(self.n_samples, dtype=int)
         self.n_images = np.asarray(self.n_images, dtype=int)
-        widths = [] if self.half_widths is None else self.half_widths
-        self.half_widths = np.asarray(widths, dtype=float).reshape(
-            len(self.n_samples), len(self.concept_names))
+        shape = (len(self.n_samples), len(self.concept_names))
+        for name, tail in (("half_widths", ()), ("importances_mean", ()),
+                           ("importances_ci", (2,))):
+            value = getattr(self, name)
+            value = np.full(shape + tail, np.nan) if value is None else value
+            # NaN (a block not scored yet) comes back from JSON as None.
+            value = np.array(value, dtype=object)
+            value[np.equal(value, None)] = np.nan
+            setattr(self, name, value.astype(float).reshape(shape + tail))
 
     @property
     def max_half_widths(self) -> np.ndarray:

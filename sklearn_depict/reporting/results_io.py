@@ -347,12 +347,8 @@ def _trace_from_dict(value: Mapping[str, Any]) -> Any:
     from .._engine.blocks import AnytimeTrace
 
     fields = {f.name for f in dataclasses.fields(AnytimeTrace)}
-    kwargs = {key: item for key, item in value.items() if key in fields}
-    # NaN half-widths (a block that could not be scored yet) were written as null.
-    kwargs["half_widths"] = np.array(
-        [[np.nan if w is None else w for w in row] for row in kwargs.get("half_widths", [])],
-        dtype=float)
-    return AnytimeTrace(**kwargs)
+    # AnytimeTrace turns the nulls of NaN (a block not scored yet) back into NaN.
+    return AnytimeTrace(**{key: item for key, item in value.items() if key in fields})
 
 
 def _is_flat(items: list[Any]) -> bool:
