@@ -267,3 +267,34 @@ def test_trace_display_and_report_panel(bottleneck, rows, tmp_path):
     html = paths.report_html.read_text(encoding="utf-8")
     assert paths.anytime_png.exists()
     assert "Anytime run" in html and f"after {result.n_samples_used} of 300 rows" in html
+
+
+def test_the_command_line_stops_with_tol(tmp_path, capsys):
+    """explain --tol T --block-size B: an anytime run, reported as such."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_depict import FlattenImages
+    from sklearn_depict.cli import main
+
+    data = make_shapes_dataset(200, random_state=0)
+    table = data.concept_table
+    clf = make_pipeline(FlattenImages(), LogisticRegression(max_iter=300))
+    clf.fit(data.images, table["red circle"])
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    table.to_csv(tmp_path / "table.csv", index=False)
+    np.save(tmp_path / "y.npy", table["red circle"].to_numpy())
+    args = ["explain", "--estimator", str(tmp_path / "clf.joblib"),
+            "--concept-table", str(tmp_path / "table.csv"),
+            "--labels", str(tmp_path / "y.npy"), "--generator", "shapes",
+            "--scoring", "roc_auc", "--n-repeats", "2", "--n-bootstraps", "50",
+            "--examples", "0", "--quiet", "--tol", "0.5", "--block-size", "50"]
+    assert main([*args, "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Anytime: 100 of 200 rows used" in out and "the intervals settled" in out
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["n_samples_used"] == 100 and saved["stopped_early"] is True
+    assert (tmp_path / "out" / "anytime.png").exists()
+    with pytest.raises(SystemExit):
+        main([*args[:-2], "--block-size", "1", "--output-dir", str(tmp_path / "bad")])
+    assert "expected an integer >= 2" in capsys.readouterr().err
