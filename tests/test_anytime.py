@@ -147,6 +147,27 @@ def test_anytime_images_are_the_full_runs_images(bottleneck, rows, tmp_path):
     assert set(zip(anytime.plan.captions[:baseline], anytime.plan.seeds[:baseline])) <= made
 
 
+class _UndeclaredShape(ShapesGenerator):
+    """The renderer, without a declared image shape: the probe generates an image."""
+
+    image_shape = None
+
+
+@pytest.mark.parametrize("row_zero_used", [True, False])
+def test_the_probe_image_is_counted_once_whether_or_not_its_row_is_used(
+        bottleneck, rows, tmp_path, row_zero_used):
+    table, y = rows
+    state = next(s for s in range(50)
+                 if (0 in row_blocks(len(table), 64, _seed(s))[0]) == row_zero_used)
+    result = _run(bottleneck, table, y, random_state=state, tol=10.0, block_size=64,
+                  min_blocks=1,
+                  generator=CaptionToImage(_UndeclaredShape(), cache=tmp_path))
+    assert result.n_samples_used == 64
+    assert result.n_images_cached == 0  # a fresh cache: nothing was read back
+    # The probe's image (row 0's baseline) is one more image when row 0 is unused.
+    assert result.n_images_generated == result.n_images_distinct + (not row_zero_used)
+
+
 # --- stopping -------------------------------------------------------------------
 
 

@@ -127,9 +127,12 @@ def gather_blocks(
     stored: dict[str, Any] = {}
     multi: dict[str, bool] = {}
     totals = {"generated": 0, "hits": 0, "generation": 0.0, "prediction": 0.0}
+    # The probe made pair 0's image: it counts as generated, and as no cache
+    # hit when a block reads it back (the run may stop before that row).
+    probe_hit = 0
     if probe is not None:
-        totals.update(generated=probe.generated, hits=-int(probe.stored),
-                      generation=probe.seconds)
+        totals.update(generated=probe.generated, generation=probe.seconds)
+        probe_hit = int(probe.stored)
     used = np.empty(0, dtype=np.intp)
     trace = AnytimeTrace(concept_names=list(plan.concept_names), tol=anytime.tol,
                          n_samples_total=len(plan.baseline_ids), n_images_total=n_pairs)
@@ -181,7 +184,8 @@ def gather_blocks(
             predictions = Predictions(
                 responses=responses, detector_proba=None, baseline_score=baseline,
                 baseline_warnings=tuple(baseline_warnings), n_generated=totals["generated"],
-                n_cached=totals["hits"], generation_seconds=totals["generation"],
+                n_cached=totals["hits"] - probe_hit * int(made[0]),
+                generation_seconds=totals["generation"],
                 prediction_seconds=totals["prediction"],
             )  # fmt: skip
             scores = score(step, predictions, derivatives=True)
