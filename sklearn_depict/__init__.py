@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ._engine.blocks import AnytimeTrace
 from ._engine.plan import ImportancePlan
 from .cache import ImageCache
 from .caption_to_image import CaptionToImage
@@ -35,6 +36,8 @@ from .stats.associations import concept_associations, suggest_concept_groups
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnytimeTrace",
+    "AnytimeTraceDisplay",
     "CaptionToImage",
     "ChannelsFirst",
     "ConceptAssociationDisplay",
@@ -71,6 +74,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AnytimeTraceDisplay": "sklearn_depict.reporting.displays",
     "ConceptAssociationDisplay": "sklearn_depict.reporting.displays",
     "DiffusersGenerator": "sklearn_depict.generators.diffusers",
     "ImportanceDisplay": "sklearn_depict.reporting.displays",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.utils import Bunch
 
-from ._engine.params import RUN_CONSTRAINTS, check_scoring_names
+from ._engine.params import ANYTIME_CONSTRAINTS, RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import explain
 from ._sklearn_compat import validate_params
 from .caption_to_image import CaptionToImage, unpack_caption_step
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["depict_importance"]
 
 
-@validate_params(RUN_CONSTRAINTS, prefer_skip_nested_validation=True)
+@validate_params({**RUN_CONSTRAINTS, **ANYTIME_CONSTRAINTS},
+                 prefer_skip_nested_validation=True)
 def depict_importance(
     estimator: Any,
     X_captions: Any,
@@ -42,6 +43,9 @@ def depict_importance(
     n_bootstraps: int = 1000,
     ci_random_state: Any = None,
     pvalue_correction: str | None = None,
+    tol: float | None = None,
+    block_size: int | None = None,
+    min_blocks: int | None = None,
     verbose: int = 0,
 ) -> Bunch | dict[str, Bunch]:
     """Diffusion-enabled permutation importance of concepts for an image model.
@@ -127,7 +131,7 @@ def depict_importance(
         the other concept columns (a classifier on the values, or on a group's
         joint values; a regressor for a count), fitted on this table and
         seeded from ``random_state``. Each repeat draws a permutation within
-        the strata (:func:`~sklearn_depict._engine.plan.conditional_permutations`);
+        the strata (:func:`~sklearn_depict._engine.strata.conditional_permutations`);
         ``plan.permuted_table`` returns every permuted table. A
         :class:`ConditioningWarning` names concepts that change in fewer than
         10% of the rows.
@@ -156,6 +160,27 @@ def depict_importance(
         ``"holm"`` adjusts ``pvalues`` across concepts with Holm's step-down
         method, which bounds the chance of calling any concept relied upon
         when none is.
+    tol : float, default=None
+        Anytime DEPICT (see :ref:`anytime`): stop once every concept's
+        interval half-width (half of ``importances_ci``'s width) is at most
+        ``tol``. The rows are taken in blocks of ``block_size``, in an order
+        drawn from ``random_state``; each concept is permuted *within* each
+        block (with ``conditioning``, within block x stratum), each block from
+        its own random stream, so the images of earlier blocks stay valid as
+        blocks are added and only each new block's distinct pairs are made.
+        After each block the bootstrap intervals are recomputed on all rows
+        used so far. The run stops when every half-width is at most ``tol``
+        (after at least ``min_blocks`` blocks), or when the rows run out. Needs
+        ``ci_method="bootstrap"``, ``max_samples=1.0`` and a single named
+        sklearn scorer with a vectorised implementation (``"roc_auc"``,
+        ``"accuracy"``, ``"neg_log_loss"``, ``"r2"``, ...); None explains all
+        rows at once.
+    block_size : int, default=None
+        Rows per block with ``tol``: at least 2 and at most the number of
+        rows; None means 256. A last block of one row joins the block before.
+    min_blocks : int, default=None
+        Blocks processed before an anytime run may stop, at least 1; None
+        means 2. More blocks than the table holds processes them all.
     verbose : int, default=0
         Show progress bars when above 0.
 
@@ -213,6 +238,14 @@ def depict_importance(
         the likely causes (the class order or ``pos_label``, a generator that
         does not draw the domain, a model fitted on other data).
 
+        With ``tol``, the result is that of the rows used: ``n_samples_used``
+        (rows), ``stopped_early`` (True when the intervals settled before the
+        rows ran out) and ``anytime_trace``, an
+        :class:`~sklearn_depict.AnytimeTrace` of the rows,
+        distinct images and every concept's half-width after each block
+        (``anytime_trace.to_frame()``); ``plan.table_rows`` lists the rows
+        used and ``plan.permuted_table`` their within-block permutations.
+
     See Also
     --------
     sklearn.inspection.permutation_importance : The tabular method.
@@ -262,5 +295,6 @@ def depict_importance(
         conditioning_params=conditioning_params, confidence=confidence, ci_method=ci_method,
         n_bootstraps=n_bootstraps, ci_random_state=ci_random_state,
         pvalue_correction=pvalue_correction, n_jobs=n_jobs, verbose=verbose,
-        caption_options=unpacked.caption_options,
+        caption_options=unpacked.caption_options, tol=tol, block_size=block_size,
+        min_blocks=min_blocks,
     )  # fmt: skip

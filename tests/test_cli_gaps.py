@@ -122,13 +122,13 @@ def test_a_saved_bare_torch_module_names_the_adapter(task, tmp_path, capsys):
 def test_no_negative_zero_in_tables():
     from sklearn.utils import Bunch
 
-    from sklearn_depict.cli.main import _format_ranking
+    from sklearn_depict.cli.summary import format_ranking
 
     table = pd.DataFrame({"metric": ["roc_auc"] * 2, "rank": [1, 2], "concept": ["a", "b"],
                           "importance_mean": [0.25, -0.00001], "ci_low": [0.2, -0.00004],
                           "ci_high": [0.3, 0.00002]})
     first = Bunch(n_images_generated=4, n_images_cached=0, n_images_distinct=4)
-    text = _format_ranking(table, first)
+    text = format_ranking(table, first)
     assert "-0.0000" not in text and "0.0000  [0.0000, 0.0000]" in text
     assert fixed(-0.00049, 3) == "0.000" and fixed(-0.0005, 3) == "-0.001"
 

@@ -13,7 +13,7 @@ from sklearn_depict import (
     ShapesGenerator,
     depict_importance,
 )
-from sklearn_depict.cli.main import _format_ranking
+from sklearn_depict.cli.summary import format_ranking
 from sklearn_depict.reporting.report import importance_table, write_report
 from sklearn_depict.reporting.results_io import results_from_dict, results_to_dict
 
@@ -85,7 +85,7 @@ def test_result_json_csv_cli_and_report_mark_the_constant_concept(
 
     table = importance_table(result, metric_name="roc_auc")
     assert table.set_index("concept")["constant"].to_dict() == dict(zip(names, expected))
-    lines = _format_ranking(table, result).splitlines()
+    lines = format_ranking(table, result).splitlines()
     (line,) = [line for line in lines if "blue square" in line]
     assert line.endswith("constant in this table") and "[" not in line
 

@@ -164,10 +164,10 @@ def test_one_verdict_wording_for_text_and_report(single, multi):
 
 
 def test_the_cli_prints_the_shared_check_lines(single):
-    from sklearn_depict.cli.main import _format_ranking
+    from sklearn_depict.cli.summary import format_ranking
     from sklearn_depict.reporting.report import importance_table
 
-    text = _format_ranking(importance_table(single, metric_name="roc_auc"), single)
+    text = format_ranking(importance_table(single, metric_name="roc_auc"), single)
     for line in format_checks(single.diagnostics):
         assert line in text.splitlines()
 

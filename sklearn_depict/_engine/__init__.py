@@ -23,7 +23,11 @@ The stages, numbered as the boxes of the data-flow picture in
   (real ones, or one of the generated size) before the run generates any;
 - :mod:`.execute` is the one chunked generate-and-predict loop (joblib
   workers, reusing the generator a worker already holds);
-- :mod:`.score` replays stored predictions through sklearn's scorers;
+- :mod:`.score` replays stored predictions through sklearn's scorers, and
+  :mod:`.finish` turns the scores into the result (intervals, ranking);
+- :mod:`.blocks` draws an anytime run's blocks and within-block
+  permutations, and :mod:`.anytime` adds blocks until the intervals are
+  narrower than ``tol`` (each step an ordinary score-and-finish);
 - :mod:`.stages` holds the frozen values the stages hand on (``RunInputs``,
   ``Predictions``, ``Scores``);
 - :mod:`.run` strings them together for the public functions.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from numbers import Real
 from typing import Any
 
 from sklearn.metrics import get_scorer_names
@@ -24,6 +25,7 @@ from .._sklearn_compat import (
 from ..stats.intervals import CI_METHODS
 
 __all__ = [
+    "ANYTIME_CONSTRAINTS",
     "CHECK_CONSTRAINTS",
     "RUN_CONSTRAINTS",
     "check_scoring_names",
@@ -63,6 +65,13 @@ RUN_CONSTRAINTS: dict[str, Any] = {
     "n_bootstraps": [Interval(Integral, 1, None, closed="left")],
     "ci_random_state": ["random_state"],
     "pvalue_correction": [StrOptions({"holm"}), None],
+}
+
+# The options of an anytime run, which belong to depict_importance.
+ANYTIME_CONSTRAINTS: dict[str, Any] = {
+    "tol": [Interval(Real, 0, None, closed="neither"), None],
+    "block_size": [Interval(Integral, 2, None, closed="left"), None],
+    "min_blocks": [Interval(Integral, 1, None, closed="left"), None],
 }
 
 # The options of the checks, which belong to depict_diagnostics.

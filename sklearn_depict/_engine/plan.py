@@ -25,10 +25,12 @@ from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
 from ..exceptions import ConstantConceptWarning
 from ..formatting import quoted
-from .strata import ConditioningSpec, concept_strata, permute_within
+from .strata import ConditioningSpec, concept_strata, conditional_permutations
 
 __all__ = [
+    "Draws",
     "ImportancePlan",
+    "changed_summary",
     "constant_concepts",
     "draw_permutations",
     "make_plan",
@@ -80,6 +82,11 @@ class ImportancePlan:
         whose value of the concept differs from their own, averaged over the
         repeats) and ``marginal_changed_fraction`` (the same under the marginal
         draw of the same ``random_state``, for comparison).
+    table_rows : ndarray or None
+        The concept table's rows (positions) this plan covers, in table order,
+        when it covers only some of them (an anytime run stopped before its
+        last block); ``baseline_ids``, ``row_indices`` and ``permuted_rows``
+        then count positions among these rows. None: every row of the table.
 
     Examples
     --------
@@ -109,6 +116,7 @@ class ImportancePlan:
     n_values: list[int] = field(default_factory=list)
     permuted_rows: np.ndarray | None = None
     conditioning: dict[Any, dict[str, Any]] | None = None
+    table_rows: np.ndarray | None = None
 
     @property
     def n_distinct(self) -> int:
@@ -123,11 +131,13 @@ class ImportancePlan:
     def permuted_table(self, X: Any, concept: Any, repeat: int) -> Any:
         """The concept table as the run permuted it for one (concept, repeat).
 
-        Its rows are the scored rows (``row_indices``), each keeping its index
+        Its rows are the scored rows (``row_indices``, among ``table_rows``
+        when the plan covers only some rows), each keeping its index
         label (and so its noise seed); the concept's columns hold the values
         the plan gave them. Feeding it through ``make_pipeline(CaptionToImage(g),
-        estimator)`` and scoring against ``y[plan.row_indices]`` reproduces the
-        run's permuted score, conditional or not.
+        estimator)`` and scoring against ``y[plan.row_indices]`` (with
+        ``table_rows``, ``y[plan.table_rows][plan.row_indices]``) reproduces
+        the run's permuted score, conditional, within blocks or not.
 
         Parameters
         ----------
@@ -170,6 +180,8 @@ class ImportancePlan:
             raise ValueError(f"Unknown concept {concept!r}; the plan permutes "
                              f"{list(self.concept_names)}.")
         j = names.index(repr(concept))
+        if self.table_rows is not None and isinstance(X, pd.DataFrame):
+            X = X.iloc[self.table_rows]
         return permuted_frame(X, self.row_indices, self.permuted_rows[j, repeat],
                               self.concept_columns[j])
 
@@ -354,18 +366,16 @@ def draw_permutations(
     oracle sees DEPICT's permutations exactly.
     """
     n = table.n_rows
-    position = {column: k for k, column in enumerate(table.columns)}
     column_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
     row_indices, permutations = _draws_from_seed(column_seed, n, n_scored, n_repeats)
     # marginal[r, i]: the table row whose concept value scored row i shows
     # under sklearn's draw, which every unconditioned concept uses.
     marginal = row_indices[permutations]
-    target_rows = np.broadcast_to(row_indices, marginal.shape)
     all_sources = np.empty((len(concept_columns),) + marginal.shape, dtype=np.intp)
     summary: dict[Any, dict[str, Any]] = {}
     for j, columns in enumerate(concept_columns):
         spec = None if conditioning is None else conditioning[j]
-        source_rows = marginal
+        source_rows, strata, features = marginal, None, []
         if spec is not None:
             strata, features = concept_strata(table, spec, columns, column_seed)
             source_rows = row_indices[
@@ -373,17 +383,29 @@ def draw_permutations(
             ]
         all_sources[j] = source_rows
         if conditioning is not None:
-            codes, _ = _value_codes(table, [position[c] for c in columns])
-            summary[concept_names[j]] = {
-                "columns": [] if spec is None else list(features),
-                "n_strata": 1 if spec is None else int(len(np.unique(strata[row_indices]))),
-                "changed_fraction": float(np.mean(codes[source_rows] != codes[target_rows])),
-                "marginal_changed_fraction": float(
-                    np.mean(codes[marginal] != codes[target_rows])
-                ),
-            }
+            summary[concept_names[j]] = changed_summary(table, columns, features, strata,
+                                                        source_rows, marginal, row_indices)
     return Draws(row_indices=row_indices, sources=all_sources,
                  conditioning=None if conditioning is None else summary)
+
+
+def changed_summary(table: ConceptTable, columns: list[Any], features: list[Any],
+                    strata: np.ndarray | None, sources: np.ndarray, marginal: np.ndarray,
+                    rows: np.ndarray) -> dict[str, Any]:
+    """One concept's entry of :attr:`ImportancePlan.conditioning`, over ``rows``.
+
+    ``sources`` and ``marginal`` (n_repeats, len(rows)) are the table rows
+    whose values ``rows`` show under the concept's draw and the marginal one;
+    ``strata`` (one label per table row) is None for a marginal concept.
+    """
+    position = {column: k for k, column in enumerate(table.columns)}
+    codes, _ = _value_codes(table, [position[c] for c in columns])
+    return {
+        "columns": list(features),
+        "n_strata": 1 if strata is None else int(len(np.unique(strata[rows]))),
+        "changed_fraction": float(np.mean(codes[sources] != codes[rows])),
+        "marginal_changed_fraction": float(np.mean(codes[marginal] != codes[rows])),
+    }
 
 
 def make_plan(
@@ -396,6 +418,7 @@ def make_plan(
     n_scored: int,
     random_state: Any,
     conditioning: list[ConditioningSpec | None] | None = None,
+    draws: Draws | None = None,
 ) -> ImportancePlan:
     """Enumerate the distinct (caption, seed) pairs of a run.
 
@@ -416,6 +439,9 @@ def make_plan(
         From :func:`~.strata.resolve_conditioning`: None permutes every concept
         as sklearn does; otherwise a concept with a spec is permuted within
         its strata (see :func:`conditional_permutations`).
+    draws : Draws, default=None
+        Permutations drawn elsewhere (an anytime run's, within blocks); None
+        draws them with :func:`draw_permutations`.
 
     Returns
     -------
@@ -423,10 +449,11 @@ def make_plan(
     """
     n = table.n_rows
     position = {column: k for k, column in enumerate(table.columns)}
-    draws = draw_permutations(table, concept_names=concept_names,
-                              concept_columns=concept_columns, n_repeats=n_repeats,
-                              n_scored=n_scored, random_state=random_state,
-                              conditioning=conditioning)
+    if draws is None:
+        draws = draw_permutations(table, concept_names=concept_names,
+                                  concept_columns=concept_columns, n_repeats=n_repeats,
+                                  n_scored=n_scored, random_state=random_state,
+                                  conditioning=conditioning)
     row_indices = draws.row_indices
     target_rows = np.broadcast_to(row_indices, draws.sources.shape[1:])
 
@@ -484,34 +511,6 @@ def make_plan(
         permuted_rows=draws.sources,
         conditioning=draws.conditioning,
     )
-
-
-def conditional_permutations(
-    strata: np.ndarray, row_indices: np.ndarray, n_samples: int, n_repeats: int,
-    column_seed: int,
-) -> np.ndarray:
-    """The within-strata permutations of one conditioned concept.
-
-    The documented draw: a ``RandomState(column_seed)`` (the seed sklearn's
-    draw starts every column from) first repeats sklearn's subsample of the
-    scored rows when ``max_samples`` scores fewer than all, then draws, for
-    each repeat in turn, :func:`~.strata.permute_within` of the scored rows'
-    strata. Each repeat is a fresh within-strata permutation of the original
-    column (sklearn's marginal repeats compose their shuffles instead; for a
-    uniform draw the two are alike).
-
-    Returns
-    -------
-    permutations : ndarray of shape (n_repeats, n_scored)
-        ``permutations[r, i]`` is the position (within the scored rows) whose
-        value scored row ``i`` shows in repeat ``r``.
-    """
-    rng = check_random_state(column_seed)
-    n_scored = len(row_indices)
-    if n_scored < n_samples:
-        sample_without_replacement(n_samples, n_scored, random_state=rng)
-    scored_strata = np.asarray(strata)[row_indices]
-    return np.stack([permute_within(scored_strata, rng) for _ in range(n_repeats)])
 
 
 def _take_cells(table: ConceptTable, sources: np.ndarray) -> pd.DataFrame:

@@ -9,9 +9,13 @@ values of the stages before it (:mod:`.stages`) and returns its own:
   generated size before any other is made: a :class:`~.probe.Probe`;
 - :func:`gather` generates and predicts every distinct pair once, scoring the
   baseline before any permuted image is made: :class:`~.stages.Predictions`;
-- :func:`score` replays the stored predictions through the scorers:
+- :func:`~.finish.score` replays the stored predictions through the scorers:
   :class:`~.stages.Scores`;
-- :func:`finish` adds the counts, intervals and ranking: the result.
+- :func:`~.finish.finish` adds the counts, intervals and ranking: the result.
+
+With ``tol`` (anytime DEPICT), :func:`~.anytime.gather_blocks` replaces the
+last three: it gathers, scores and finishes block by block until the
+intervals are narrow enough.
 
 The public functions (``depict_importance``, ``depict_diagnostics``,
 ``cross_validate_importance``) are thin layers over :func:`explain`; the
@@ -32,12 +36,15 @@ from ..captioning import ConceptCaptioner
 from ..concepts import make_concept_table
 from ..generators._base import check_generator
 from ..progress import say
-from ..stats.chance import chance_level, check_baselines
-from ..stats.fast_scoring import fast_scorers, snap_rounding
-from ..stats.intervals import IntervalSettings, uncertainty
+from ..stats.chance import check_baselines
+from ..stats.fast_scoring import fast_scorers
+from ..stats.intervals import IntervalSettings
 from ..stats.replay import check_default_score, check_fitted_estimator, make_replay, needed_methods
+from .anytime import check_anytime_scoring, gather_blocks
+from .blocks import AnytimeSettings, check_blocks, draw_blocks
 from .costing import Projection, cached_pairs, format_counts, n_workers
 from .execute import execute
+from .finish import finish, score
 from .generate import resolve_fingerprint
 from .plan import (
     constant_concepts,
@@ -48,7 +55,7 @@ from .plan import (
 )
 from .preflight import check_captions, check_scoring_before_generating
 from .probe import Probe, predict_probe, probe_images
-from .score import score_baseline, score_plan
+from .score import score_baseline
 from .stages import CaptionOptions, Predictions, RunInputs, Scores
 from .strata import resolve_conditioning, warn_conditioning
 
@@ -79,11 +86,14 @@ def prepare(
     caption_options: CaptionOptions,
     conditioning: Any = None,
     conditioning_params: Any = None,
+    anytime: AnytimeSettings | None = None,
 ) -> RunInputs:
     """Check everything that needs no image, then plan the distinct pairs.
 
     ``estimator``, ``generator`` and ``scoring`` come unpacked: never a
-    ``CaptionToImage`` (its settings are ``caption_options``).
+    ``CaptionToImage`` (its settings are ``caption_options``). With
+    ``anytime``, the rows are cut into blocks and every concept is permuted
+    within them (:mod:`.blocks`); the plan still covers every row.
     """
     captioner = caption_options.captioner or ConceptCaptioner()
     # 1. The concept table, validated once: kinds, context columns, value
@@ -120,6 +130,13 @@ def prepare(
 
     # 2. Captions and 3. the plan: every distinct (caption, seed) pair.
     start = time.perf_counter()
+    blocks = draws = None
+    if anytime is not None:
+        check_blocks(anytime, table.n_rows, n_scored)
+        blocks = draw_blocks(table, concept_columns=columns, n_repeats=n_repeats,
+                             block_size=anytime.block_size, random_state=random_state,
+                             conditioning=specs)
+        draws = blocks.as_draws(table, columns, names, conditioned=specs is not None)
     plan = make_plan(
         table,
         concept_names=names,
@@ -129,6 +146,7 @@ def prepare(
         n_scored=n_scored,
         random_state=random_state,
         conditioning=specs,
+        draws=draws,
     )
     planning_seconds = time.perf_counter() - start
     warn_constant_concepts(plan)
@@ -141,7 +159,7 @@ def prepare(
         scorer=scorer, routes=routes, table=table, y=y_array,
         sample_weight=weights, plan=plan, generator=generator, cache=cache,
         fingerprint=fingerprint, batch_size=caption_options.batch_size,
-        planning_seconds=planning_seconds,
+        planning_seconds=planning_seconds, blocks=blocks,
     )  # fmt: skip
 
 
@@ -279,22 +297,6 @@ def _announce(
                       n_workers(n_jobs, plan.n_distinct, inputs.batch_size), verbose)
 
 
-def score(inputs: RunInputs, predictions: Predictions, *, derivatives: bool) -> Scores:
-    """Permuted scores from the stored predictions (the baseline is already scored).
-
-    With ``derivatives``, each vectorised metric also returns its rows'
-    contributions, from which the row bootstrap draws its intervals.
-    """
-    start = time.perf_counter()
-    metrics = score_plan(
-        inputs.plan, make_replay(inputs.estimator, inputs.available, predictions.responses),
-        inputs.routes, inputs.y,
-        inputs.sample_weight, (predictions.baseline_score, predictions.baseline_warnings),
-        derivatives=derivatives,
-    )  # fmt: skip
-    return Scores(metrics=metrics, seconds=time.perf_counter() - start)
-
-
 def predict_real(
     inputs: RunInputs, images: np.ndarray, detector: Any = None
 ) -> tuple[Any, Any]:
@@ -320,85 +322,6 @@ def predict_real(
     return scores, None if detector is None else detector.predict_proba(images)
 
 
-def finish(
-    inputs: RunInputs,
-    predictions: Predictions,
-    scores: Scores,
-    settings: IntervalSettings,
-    *,
-    diagnostics: dict[Any, Bunch] | None = None,
-    diagnostics_seconds: float | None = None,
-    verbose: int = 0,
-) -> Bunch | dict[str, Bunch]:
-    """One Bunch per metric: importances, counts, timings, plan, intervals, ranking.
-
-    Parameters
-    ----------
-    inputs, predictions, scores
-        The values of the stages before.
-    settings : IntervalSettings
-    diagnostics : dict, default=None
-        Per metric, the checks' ``diagnostics``.
-    diagnostics_seconds : float, default=None
-        Time the checks took.
-    verbose : int, default=0
-
-    Returns
-    -------
-    result : Bunch or dict of Bunch
-    """
-    plan = inputs.plan
-    concept_names = np.asarray(plan.concept_names, dtype=object)
-    constant = constant_concepts(plan)
-    timings = {"planning": inputs.planning_seconds,
-               "generation": predictions.generation_seconds,
-               "prediction": predictions.prediction_seconds,
-               "scoring": scores.seconds}  # fmt: skip
-    if diagnostics_seconds is not None:
-        timings["diagnostics"] = diagnostics_seconds
-    replay = make_replay(inputs.estimator, inputs.available, predictions.responses)
-    start = time.perf_counter()
-    results = {}
-    for key, metric in scores.metrics.items():
-        # 8. One Bunch per metric: sklearn's keys, the run's counts, then the
-        # intervals of step 7.
-        # A permutation that changes no prediction has an importance of
-        # exactly 0, not the last bits of two roundings.
-        importances = snap_rounding(metric.baseline_score - metric.permuted_scores,
-                                    metric.baseline_score)
-        bunch = Bunch(
-            importances_mean=np.mean(importances, axis=1),
-            importances_std=np.std(importances, axis=1),
-            importances=importances,
-            baseline_score=metric.baseline_score,
-            chance_score=chance_level(metric.route.metric, inputs.y, inputs.sample_weight),
-        )
-        if diagnostics is not None:
-            bunch.diagnostics = diagnostics[key]
-        bunch.update(
-            concept_names=concept_names,
-            constant_concepts=constant,
-            n_images_distinct=plan.n_distinct,
-            n_images_generated=predictions.n_generated,
-            n_images_cached=predictions.n_cached,
-            n_images_bound=plan.n_bound,
-            n_images_naive=plan.n_naive,
-            timings=timings,
-            plan=plan,
-            fast_scoring=metric.route.scorer is not None,
-        )
-        if plan.conditioning is not None:
-            bunch.conditioning = plan.conditioning
-        # 7. Intervals, p-values and the ranking, from the stored predictions.
-        bunch.update(uncertainty(
-            importances, concept_names, settings, scores=metric, plan=plan, replay=replay,
-            y=inputs.y, sample_weight=inputs.sample_weight, verbose=verbose,
-        ))  # fmt: skip
-        results[key] = bunch
-    timings["intervals"] = time.perf_counter() - start
-    return results[None] if scores.single else results
-
-
 def explain(
     estimator: Any,
     X_captions: Any,
@@ -422,6 +345,9 @@ def explain(
     caption_options: CaptionOptions | None = None,
     conditioning: Any = None,
     conditioning_params: Any = None,
+    tol: float | None = None,
+    block_size: int | None = None,
+    min_blocks: int | None = None,
 ) -> Bunch | dict[str, Bunch]:
     """A whole run: prepare, gather, score, check and finish.
 
@@ -442,20 +368,31 @@ ci_random_state, pvalue_correction, n_jobs, verbose : object
         The captioner, cache, seed and batch size; None uses the defaults.
     conditioning, conditioning_params : object, default=None
         As given to :func:`~sklearn_depict.depict_importance`.
+    tol, block_size, min_blocks : object, default=None
+        An anytime run, as given to :func:`~sklearn_depict.depict_importance`
+        (without ``checks``).
 
     Returns
     -------
     result : Bunch or dict of Bunch
     """
+    anytime = AnytimeSettings.from_params(tol, block_size, min_blocks, ci_method=ci_method,
+                                          max_samples=max_samples)
+    if anytime is not None and checks is not None:
+        raise ValueError("tol stops a run early, and the diagnostics' checks need every row: "
+                         "run depict_diagnostics without tol.")
     # 0.-3. Check the inputs, validate the concept table once (1.), caption
-    # (2.) and plan (3.) the distinct pairs.
+    # (2.) and plan (3.) the distinct pairs (with tol, within blocks).
     inputs = prepare(
         estimator, X_captions, y, generator=generator, scoring=scoring,
         n_repeats=n_repeats, random_state=random_state, sample_weight=sample_weight,
         max_samples=max_samples, concepts=concepts,
         caption_options=caption_options or CaptionOptions(),
         conditioning=conditioning, conditioning_params=conditioning_params,
+        anytime=anytime,
     )  # fmt: skip
+    if anytime is not None:
+        check_anytime_scoring(inputs)
     # Only after the plan has drawn its permutations: a ci_random_state shared
     # with random_state never changes them.
     settings = IntervalSettings(
@@ -469,6 +406,13 @@ ci_random_state, pvalue_correction, n_jobs, verbose : object
     found, proba = probe(inputs, detector=detector, n_jobs=n_jobs)
     if proba is not None:
         checks.check_detector_output(inputs, proba)
+    if anytime is not None:
+        # 4.-8. Block by block: generate, predict, score and draw the intervals,
+        # until every half-width is at most tol or the rows run out.
+        result = gather_blocks(inputs, settings, anytime, probe=found, n_jobs=n_jobs,
+                               verbose=verbose)
+        check_baselines({inputs.routes[None].metric or "score": result})
+        return result
     # 4.-5. Generate (cached) and predict each distinct pair once.
     predictions = gather(inputs, detector=detector, probe=found, n_jobs=n_jobs,
                          verbose=verbose)

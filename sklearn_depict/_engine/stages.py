@@ -20,6 +20,7 @@ import numpy as np
 from ..captioning import ConceptCaptioner
 from ..concepts import ConceptTable
 from ..stats.fast_scoring import ScoringRoute
+from .blocks import BlockDraws
 from .plan import ImportancePlan
 
 __all__ = ["CaptionOptions", "MetricScores", "Predictions", "RunInputs", "Scores"]
@@ -95,6 +96,8 @@ class RunInputs:
         Most images per chunk.
     planning_seconds : float
         Time spent planning.
+    blocks : BlockDraws or None
+        An anytime run's blocks and within-block draws; None otherwise.
     """
 
     estimator: Any
@@ -111,6 +114,7 @@ class RunInputs:
     fingerprint: str | None
     batch_size: int | None
     planning_seconds: float
+    blocks: BlockDraws | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils import check_random_state
+from sklearn.utils.random import sample_without_replacement
 
 from .._warnings import external_stacklevel
 from ..concepts import ConceptTable
@@ -35,6 +37,7 @@ __all__ = [
     "CONDITIONING_PARAMS",
     "ConditioningSpec",
     "concept_strata",
+    "conditional_permutations",
     "permute_within",
     "resolve_conditioning",
     "warn_conditioning",
@@ -104,6 +107,34 @@ def permute_within(strata: np.ndarray, rng: np.random.RandomState) -> np.ndarray
         members = order[start:stop]
         permutation[members] = members[rng.permutation(len(members))]
     return permutation
+
+
+def conditional_permutations(
+    strata: np.ndarray, row_indices: np.ndarray, n_samples: int, n_repeats: int,
+    column_seed: int,
+) -> np.ndarray:
+    """The within-strata permutations of one conditioned concept.
+
+    The documented draw: a ``RandomState(column_seed)`` (the seed sklearn's
+    draw starts every column from) first repeats sklearn's subsample of the
+    scored rows when ``max_samples`` scores fewer than all, then draws, for
+    each repeat in turn, :func:`~.strata.permute_within` of the scored rows'
+    strata. Each repeat is a fresh within-strata permutation of the original
+    column (sklearn's marginal repeats compose their shuffles instead; for a
+    uniform draw the two are alike).
+
+    Returns
+    -------
+    permutations : ndarray of shape (n_repeats, n_scored)
+        ``permutations[r, i]`` is the position (within the scored rows) whose
+        value scored row ``i`` shows in repeat ``r``.
+    """
+    rng = check_random_state(column_seed)
+    n_scored = len(row_indices)
+    if n_scored < n_samples:
+        sample_without_replacement(n_samples, n_scored, random_state=rng)
+    scored_strata = np.asarray(strata)[row_indices]
+    return np.stack([permute_within(scored_strata, rng) for _ in range(n_repeats)])
 
 
 def _as_columns(value: Any) -> list[Any]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["fraction", "max_samples", "names", "non_negative_int", "output_path",
-           "positive_int"]
+__all__ = ["fraction", "int_at_least", "max_samples", "names", "non_negative_int",
+           "output_path", "positive_float", "positive_int"]
 
 
 def int_at_least(low: int):
@@ -31,6 +31,17 @@ def int_at_least(low: int):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (``--tol``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
 
 
 def max_samples(text: str) -> int | float:

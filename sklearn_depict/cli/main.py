@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..formatting import fixed
-from ..reporting.verdicts import format_checks
 from ..stats.associations import correlated_pairs_note
 from ..stats.results import is_single_metric
 from .arg_types import fraction as _fraction
+from .arg_types import int_at_least as _int_at_least
 from .arg_types import max_samples as _max_samples
 from .arg_types import names as _names
 from .arg_types import non_negative_int as _non_negative_int
 from .arg_types import output_path as _output_path
+from .arg_types import positive_float as _positive_float
 from .arg_types import positive_int as _positive_int
 from .loaders import (
     InputError,
@@ -35,6 +35,7 @@ from .loaders import (
     set_index,
 )
 from .output_folders import check_output_folders
+from .summary import format_ranking
 
 __all__ = ["main"]
 
@@ -198,6 +199,11 @@ def _add_explain(commands: Any) -> None:
                         help="row resamples of the bootstrap (default: 1000)")
     method.add_argument("--pvalue-correction", choices=["holm"], default=None,
                         help="adjust the p-values across concepts (Holm)")
+    method.add_argument("--tol", type=_positive_float, metavar="T", default=None,
+                        help="anytime run: add blocks of rows until every interval's "
+                             "half-width is at most T (default: all rows at once)")
+    method.add_argument("--block-size", type=_int_at_least(2), metavar="B", default=None,
+                        help="rows per block with --tol (default: 256)")
 
     run = explain.add_argument_group("run and output")
     run.add_argument("--output-dir", metavar="DIR", type=Path, required=True,
@@ -434,7 +440,12 @@ def _explain(args: argparse.Namespace) -> int:
             if detector is not None or images is not None:
                 checks = dict(detector=detector, X_images=images,
                               detector_concepts=args.detector_concepts)
-            result = (depict_diagnostics if checks else depict_importance)(
+            if args.tol is not None or args.block_size is not None:
+                if checks:
+                    raise InputError("--tol runs without the checks: drop --detector and "
+                                     "--images, or drop --tol")
+                checks = dict(tol=args.tol, block_size=args.block_size)
+            result = (depict_diagnostics if "detector" in checks else depict_importance)(
                 estimator,
                 table,
                 y,
@@ -447,7 +458,7 @@ def _explain(args: argparse.Namespace) -> int:
                 pvalue_correction=args.pvalue_correction,
                 **checks,
             )
-            if checks:
+            if "detector" in checks:
                 result = result.result
         for warning in caught:
             kind = "check failed" if issubclass(warning.category, DiagnosticWarning) else (
@@ -507,7 +518,7 @@ def _explain(args: argparse.Namespace) -> int:
         return 1
 
     table_out = pd.read_csv(paths.importances_csv)
-    print(_format_ranking(table_out, first))
+    print(format_ranking(table_out, first))
     print(f"Report written to {paths.report_html}")
     return 0
 
@@ -515,26 +526,6 @@ def _explain(args: argparse.Namespace) -> int:
 # The options that give depict_diagnostics' arguments, for its errors.
 _OPTIONS = {"X_images": "--images", "detector_concepts": "--detector-concepts",
             "detector": "--detector"}
-
-
-def _format_ranking(table: Any, first: Any) -> str:
-    lines = []
-    for metric, part in table.groupby("metric", sort=False):
-        lines.append(f"Concept importance ({metric}; drop in score when permuted):")
-        width = max(len(str(c)) for c in part.concept) + 2
-        for _, row in part.iterrows():
-            figures = (
-                f"{fixed(row.importance_mean):>9}  [{fixed(row.ci_low)}, {fixed(row.ci_high)}]"
-            )
-            if row.get("constant", False):  # 0 by construction: not a finding
-                figures = "   constant in this table"
-            lines.append(f"  {int(row['rank']):>3}  {str(row.concept):<{width}}{figures}")
-    lines += format_checks(first.get("diagnostics"))
-    lines.append(
-        f"Images: {first.n_images_generated} generated, {first.n_images_cached} from the cache "
-        f"({first.n_images_distinct} distinct)"
-    )
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

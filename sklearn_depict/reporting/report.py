@@ -6,8 +6,9 @@ demo --report`` call. It writes
 - ``results.json``: every number of the result, in full (see
   :func:`results_to_dict`);
 - ``importances.csv``: the ranking table (see :func:`importance_table`);
-- ``importances.png``, ``examples_<concept>.png`` for the top concepts and,
-  when a concept detector was used, ``independence.png``;
+- ``importances.png``, ``examples_<concept>.png`` for the top concepts,
+  ``independence.png`` when a concept detector was used, and ``anytime.png``
+  (the half-widths block by block) for a run with ``tol``;
 - ``report.html``: one file with the ranking, the intervals, the checks, the
   plots (embedded) and the run's counts and timings.
 """
@@ -223,6 +224,28 @@ def _associations_context(first: Bunch, concept_table: Any, path: Path,
         "image": _image(_save(figure, path, dpi), "association heat map"),
         "pairs": [{"a": a, "b": b, "value": value} for a, b, value in strong_pairs(matrix)],
         "conditional": first.get("conditioning") is not None,
+    }
+
+
+def _anytime_context(first: Bunch, path: Path, dpi: int) -> dict[str, Any]:
+    """The trace of an anytime run: a table of its blocks and its plot."""
+    from matplotlib.figure import Figure
+
+    from .displays import AnytimeTraceDisplay
+
+    trace = first.anytime_trace
+    figure = Figure(figsize=(6.0, 3.5), layout="constrained")
+    AnytimeTraceDisplay.from_result(first, ax=figure.subplots())
+    return {
+        "image": _image(_save(figure, path, dpi), "anytime trace"),
+        "rows": [(int(n), int(k), _num(w)) for n, k, w in
+                 zip(trace.n_samples, trace.n_images, trace.max_half_widths)],
+        "stopped_early": bool(first.get("stopped_early")),
+        "n_samples_used": int(first.n_samples_used),
+        "n_samples_total": trace.n_samples_total,
+        "n_images_used": int(trace.n_images[-1]) if len(trace.n_images) else 0,
+        "n_images_total": trace.n_images_total,
+        "tol": trace.tol,
     }
 
 
@@ -442,7 +465,8 @@ def write_report(
         ``output_dir``, ``results_json``, ``importances_csv``,
         ``importances_png``, ``examples`` (list of paths),
         ``independence_png`` (None without a detector), ``associations_png``
-        (None without ``concept_table``) and ``report_html``.
+        (None without ``concept_table``), ``anytime_png`` (the trace of a run
+        with ``tol``, else None) and ``report_html``.
 
     Examples
     --------
@@ -489,8 +513,11 @@ def write_report(
         if generator is not None and n_examples > 0 and first.get("plan") is not None
         else []
     )
-    n_steps = 3 + len(example_concepts) + int(has_matrix) + int(concept_table is not None) + 1
-    paths = Bunch(output_dir=out, examples=[], independence_png=None, associations_png=None)
+    has_trace = first.get("anytime_trace") is not None
+    n_steps = (3 + len(example_concepts) + int(has_matrix) + int(concept_table is not None)
+               + int(has_trace) + 1)
+    paths = Bunch(output_dir=out, examples=[], independence_png=None, associations_png=None,
+                  anytime_png=None)
     with tqdm(total=n_steps, desc="writing report", unit="file", disable=not verbose,
               leave=verbose > 1, dynamic_ncols=True) as bar:
         payload = results_to_dict(result, metric_name=metric_name, oracle=oracle,
@@ -543,6 +570,12 @@ def write_report(
                                                  paths.associations_png, dpi)
             bar.update()
 
+        anytime = None
+        if has_trace:
+            paths.anytime_png = out / "anytime.png"
+            anytime = _anytime_context(first, paths.anytime_png, dpi)
+            bar.update()
+
         context = {
             "title": title,
             "description": description,
@@ -554,6 +587,7 @@ def write_report(
             "importance_image": _image(importance_png, "importance box plots"),
             "checks": _checks_context(items, independence),
             "associations": associations,
+            "anytime": anytime,
             "examples": examples,
             "no_generator": generator is None,
             "run": _run_context(first, options),

@@ -9,7 +9,9 @@ else that stores a result use this schema:
   a dict of Bunch (several metrics) or a single Bunch;
 - what every metric shares, once: ``concept_names``, ``constant_concepts``
   (absent from results written before it existed), the image counts,
-  ``timings``, ``conditioning`` (with conditional permutation only) and,
+  ``timings``, ``conditioning`` (with conditional permutation only),
+  ``n_samples_used``, ``stopped_early`` and ``anytime_trace`` (anytime runs
+  only) and,
   with a plan, ``concept_columns``, ``n_samples``,
   ``n_scored`` and ``n_repeats``;
 - ``results``: per metric, every other entry of its Bunch (importances,
@@ -66,6 +68,9 @@ _SHARED_KEYS = (
     "n_images_naive",
     "timings",
     "conditioning",
+    "n_samples_used",
+    "stopped_early",
+    "anytime_trace",
 )
 
 # How a JSON value turns back into the array the result held.
@@ -286,6 +291,8 @@ def results_from_dict(payload: Mapping[str, Any]) -> Any:
                 value = np.asarray(value, dtype=object)
             elif key == "constant_concepts":
                 value = np.asarray(value, dtype=bool)
+            elif key == "anytime_trace":
+                value = _trace_from_dict(value)
             shared[key] = value
     plan = payload.get("plan")
     if plan is not None:
@@ -329,10 +336,19 @@ def _plan_from_dict(value: Mapping[str, Any]) -> Any:
     kwargs = {key: item for key, item in value.items() if key in fields}
     for key in ("baseline_ids", "row_indices", "permuted_ids"):
         kwargs[key] = np.asarray(kwargs[key], dtype=np.intp)
-    if kwargs.get("permuted_rows") is not None:
-        # Written since conditional permutation; older files lack it.
-        kwargs["permuted_rows"] = np.asarray(kwargs["permuted_rows"], dtype=np.intp)
+    for key in ("permuted_rows", "table_rows"):
+        # Written since conditional permutation (and anytime runs); older files lack them.
+        if kwargs.get(key) is not None:
+            kwargs[key] = np.asarray(kwargs[key], dtype=np.intp)
     return ImportancePlan(**kwargs)
+
+
+def _trace_from_dict(value: Mapping[str, Any]) -> Any:
+    from .._engine.blocks import AnytimeTrace
+
+    fields = {f.name for f in dataclasses.fields(AnytimeTrace)}
+    # AnytimeTrace turns the nulls of NaN (a block not scored yet) back into NaN.
+    return AnytimeTrace(**{key: item for key, item in value.items() if key in fields})
 
 
 def _is_flat(items: list[Any]) -> bool:

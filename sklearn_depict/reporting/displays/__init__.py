@@ -14,6 +14,8 @@ restyled or checked afterwards.
 - :class:`IndependenceDisplay`: the heat map of the independence check.
 - :class:`ConceptAssociationDisplay`: the clustered heat map of the concept
   table's pairwise associations, with the suggested concept groups outlined.
+- :class:`AnytimeTraceDisplay`: each concept's interval half-width after
+  each block of an anytime run (``tol=``), against ``tol``.
 
 matplotlib is imported only when something is drawn; install it with
 ``pip install "sklearn-depict[plot]"``.
@@ -21,6 +23,7 @@ matplotlib is imported only when something is drawn; install it with
 
 # The report shares these: the install hint when matplotlib is missing, which
 # metric of a result to draw, and which rows a permutation changed.
+from ._anytime import AnytimeTraceDisplay
 from ._associations import ConceptAssociationDisplay
 from ._base import _check_matplotlib as _check_matplotlib
 from ._base import select_metric as select_metric
@@ -30,6 +33,7 @@ from ._importance import ImportanceDisplay
 from ._independence import IndependenceDisplay
 
 __all__ = [
+    "AnytimeTraceDisplay",
     "ConceptAssociationDisplay",
     "ImportanceDisplay",
     "IndependenceDisplay",
