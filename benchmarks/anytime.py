@@ -7,7 +7,7 @@ On the paper's synthetic shapes, with the in-process renderer
 concept-bottleneck model (:class:`~sklearn_depict.ConceptBottleneckClassifier`,
 head weights from U[0, 1] as in the paper, labels ``w . c`` above the
 training median) is explained on ``--repetitions`` fresh tables of
-``--rows`` rows (2,000), each with ROC AUC, ``n_repeats=5`` and the default
+``--rows`` rows (2,000), each with ROC AUC, ``n_repeats=5`` (``--repeats``) and the default
 1,000-resample row bootstrap:
 
 - **truth**: a full (non-anytime) DEPICT run on ``--truth-rows`` (20,000)
@@ -69,9 +69,13 @@ def _table(n_rows, seed, offset, weights, threshold):
     return table, make_concept_labels(table, weights, threshold=threshold)
 
 
+N_REPEATS = {"value": 5}
+
+
 def _run(model, table, y, generator, seed, **kwargs):
     return depict_importance(model, table, y, generator=generator, scoring="roc_auc",
-                             n_repeats=5, random_state=seed, ci_random_state=seed, **kwargs)
+                             n_repeats=N_REPEATS["value"], random_state=seed,
+                             ci_random_state=seed, **kwargs)
 
 
 def _top(means, k=3):
@@ -92,12 +96,18 @@ def main() -> None:
     parser.add_argument("--truth-seeds", type=int, default=3)
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--model-seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="n_repeats of every run (repeats add almost no images)")
     parser.add_argument("--cache", default=None, help="image cache folder (default: temp)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="render every image again instead of caching it (the renderer "
+                             "draws an image faster than the cache stores one)")
     parser.add_argument("--quick", action="store_true",
                         help="20 repetitions and 10,000 truth rows, for a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.repetitions, args.truth_rows = min(args.repetitions, 20), 10000
+    N_REPEATS["value"] = args.repeats
     start = time.perf_counter()
 
     train = make_shapes_dataset(2000, random_state=10_000 + args.model_seed)
@@ -115,9 +125,10 @@ def main() -> None:
     print(f"truth ({args.truth_rows} rows x {args.truth_seeds} seeds): "
           + ", ".join(f"{n} {t:.4f}" for n, t in zip(names, truth)))
 
-    folder = tempfile.TemporaryDirectory(prefix="anytime-cache-") if args.cache is None else None
-    generator = CaptionToImage(ShapesGenerator(),
-                               cache=args.cache if folder is None else folder.name)
+    folder = (tempfile.TemporaryDirectory(prefix="anytime-cache-")
+              if args.cache is None and not args.no_cache else None)
+    cache = None if args.no_cache else args.cache if folder is None else folder.name
+    generator = CaptionToImage(ShapesGenerator(), cache=cache)
     covered = {tol: [] for tol in TOLS}
     fraction = {tol: [] for tol in TOLS}
     rows_used = {tol: [] for tol in TOLS}
@@ -152,7 +163,7 @@ def main() -> None:
 
     n = args.repetitions
     print(f"\n{n} repetitions of {args.rows} rows, block_size {args.block_size}, "
-          f"nominal 95% bootstrap intervals (ROC AUC, n_repeats=5)")
+          f"nominal 95% bootstrap intervals (ROC AUC, n_repeats={args.repeats})")
     print(f"full run ({args.rows} rows): coverage {np.mean(full_covered):.3f}")
     print("   tol  coverage  min concept  images/full  rows used  stopped early"
           "  top-3 set  top-3 order")
