@@ -125,7 +125,8 @@ def _brute_force_replicates(plan, replay, y, counts, scorer_name):
 @pytest.mark.parametrize("name", ["accuracy", "roc_auc"])
 def test_linear_replicates_against_rescoring_every_repeat(bottleneck, small, name):
     """Exact for accuracy; first order, and close, for ROC AUC."""
-    from sklearn_depict._engine import run as engine_run
+    # The finish stage scores the plan: capture the stand-in it scores with.
+    from sklearn_depict._engine import finish as engine_run
 
     table, y = small
     captured = {}
