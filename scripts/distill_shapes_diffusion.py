@@ -1,0 +1,189 @@
+"""Distil the shipped shapes diffusion model into a few-step student.
+
+Two phases, both resumable, in ``--workdir``:
+
+``pairs``
+    The teacher (``sklearn_depict/shapes_diffusion/weights`` at its default,
+    DPM-Solver++ with 10 steps and guidance 5) samples training captions of
+    ``make_shapes_dataset(random_state=--pair-seed)`` from seeds
+    ``5_000_000 + i``; each shard of ``--shard`` pairs (starting noise and
+    final sample, :func:`~sklearn_depict.text_to_image.distillation.teacher_pairs`)
+    is saved as it is done, until ``--n-pairs`` or ``--pairs-minutes``.
+    Neither the captions nor the seeds are those the student is judged on
+    (``benchmarks/few_step.py``: ``random_state=777``, seeds ``777_000 + i``).
+``train``
+    :func:`~sklearn_depict.text_to_image.distillation.fit_distilled` trains a
+    copy of the teacher at guidance 1 on every shard, in chunks of
+    ``--eval-every`` steps. After each chunk the averaged weights sample the
+    first ``--eval-images`` held-out captions of few_step.py at each of
+    ``--student-steps`` steps, guidance 1, and the morphology judge and the
+    CNN judge of ``benchmarks/shapes_judges.py`` read them; the best chunk (the
+    lowest worst rate, at its best number of steps) is copied to
+    ``--weights``. The history goes to ``--workdir/history.json``.
+
+Run it from the repository root, for instance::
+
+    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py pairs --pairs-minutes 15
+    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py train --max-minutes 45
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHER = ROOT / "sklearn_depict" / "shapes_diffusion" / "weights"
+PAIR_SEEDS = 5_000_000
+
+
+def make_pairs(args) -> None:
+    """Teacher pairs, shard by shard, until enough of them or the time is up."""
+    import torch
+
+    from sklearn_depict import make_shapes_dataset
+    from sklearn_depict.text_to_image import PixelDiffusionPipeline
+    from sklearn_depict.text_to_image.distillation import teacher_pairs
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    captions = list(make_shapes_dataset(args.n_pairs, random_state=args.pair_seed).captions)
+    teacher = PixelDiffusionPipeline.from_pretrained(str(TEACHER))
+    started = time.time()
+    for start in range(0, args.n_pairs, args.shard):
+        path = workdir / f"pairs_{start // args.shard:04d}.pt"
+        if path.exists():
+            continue
+        if (time.time() - started) / 60 >= args.pairs_minutes:
+            break
+        stop = min(start + args.shard, args.n_pairs)
+        pairs = teacher_pairs(
+            teacher, captions[start:stop], range(PAIR_SEEDS + start, PAIR_SEEDS + stop)
+        )
+        torch.save(pairs, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)  # never half a shard
+        print(f"{stop} pairs, {(time.time() - started) / 60:.1f} min", flush=True)
+
+
+def load_pairs(workdir: Path) -> dict:
+    import torch
+
+    shards = [torch.load(p, weights_only=True) for p in sorted(workdir.glob("pairs_*.pt"))]
+    if not shards:
+        sys.exit(f"no pairs in {workdir}: run the 'pairs' phase first.")
+    return {
+        "noise": torch.cat([s["noise"] for s in shards]),
+        "target": torch.cat([s["target"] for s in shards]),
+        "captions": [c for s in shards for c in s["captions"]],
+    }
+
+
+def held_out(n_images: int):
+    """few_step.py's held-out shapes captions, seeds and concept table."""
+    from sklearn_depict import make_shapes_dataset
+
+    data = make_shapes_dataset(600, random_state=777)
+    seeds = (np.arange(600) + 1000 * 777).tolist()
+    return (
+        list(data.captions)[:n_images],
+        seeds[:n_images],
+        data.concept_table.to_numpy()[:n_images],
+        list(data.concept_names),
+    )
+
+
+def evaluate(folder: Path, judges: dict, student_steps: list[int], n_images: int) -> dict:
+    """Worst false-alarm or miss rate under each judge, per number of steps, at guidance 1."""
+    from shapes_judges import verdict
+
+    from sklearn_depict.generators.diffusers import DiffusersGenerator, clear_pipeline_cache
+
+    captions, seeds, truth, names = held_out(n_images)
+    clear_pipeline_cache()  # the folder's weights change between chunks
+    scores: dict = {"per_steps": {}}
+    for steps in student_steps:
+        gen = DiffusersGenerator(
+            str(folder), local_files_only=True, scheduler="DPMSolverMultistepScheduler",
+            num_inference_steps=steps, guidance_scale=1.0, batch_size=64,
+        )  # fmt: skip
+        images = gen.generate(captions, seeds)
+        worst = {
+            label: verdict(judges[label], images, truth, names)["worst_rate"]
+            for label in ("morphology", "cnn")
+        }
+        scores["per_steps"][str(steps)] = worst
+    best = min(scores["per_steps"].items(), key=lambda kv: (max(kv[1].values()), int(kv[0])))
+    scores["best_steps"] = int(best[0])
+    scores["worst_rate"] = max(best[1].values())
+    scores["score"] = -scores["worst_rate"]
+    return scores
+
+
+def train(args) -> None:
+    from shapes_judges import build_judges
+
+    from sklearn_depict.text_to_image import PixelDiffusionPipeline
+    from sklearn_depict.text_to_image.distillation import fit_distilled
+    from sklearn_depict.text_to_image.recipe import train_in_chunks
+
+    workdir = Path(args.workdir)
+    pairs = load_pairs(workdir)
+    print(f"{len(pairs['captions'])} pairs", flush=True)
+    judges = build_judges(args.judge_train, args.cnn_seeds)
+    student_dir = workdir / "student"
+
+    def train_to(step: int) -> None:
+        student = PixelDiffusionPipeline.from_pretrained(str(TEACHER))
+        fit_distilled(
+            student, pairs, output_dir=student_dir, max_train_steps=step,
+            student_steps=args.student_steps, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, ema_decay=args.ema_decay, seed=args.seed,
+            verbose=1,
+        )  # fmt: skip
+
+    train_in_chunks(
+        train_to,
+        lambda folder: evaluate(folder, judges, args.student_steps, args.eval_images),
+        workdir=student_dir, weights=Path(args.weights), score_key="score",
+        max_steps=args.max_steps, eval_every=args.eval_every, max_minutes=args.max_minutes,
+        target_met=lambda scores, step: scores["worst_rate"] <= args.target,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("phase", choices=["pairs", "train"])
+    parser.add_argument("--workdir", default="/tmp/shapes_distill")
+    parser.add_argument("--n-pairs", type=int, default=16_384)
+    parser.add_argument("--shard", type=int, default=512)
+    parser.add_argument("--pair-seed", type=int, default=2026)
+    parser.add_argument("--pairs-minutes", type=float, default=15.0)
+    parser.add_argument("--student-steps", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--max-steps", type=int, default=20_000)
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--eval-images", type=int, default=300)
+    parser.add_argument("--max-minutes", type=float, default=45.0)
+    parser.add_argument("--target", type=float, default=0.03, help="stop below this worst rate")
+    parser.add_argument("--judge-train", type=int, default=3000)
+    parser.add_argument("--cnn-seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights", default=str(ROOT / "sklearn_depict" / "shapes_diffusion" / "weights_distilled")
+    )
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # shapes_judges.py
+    make_pairs(args) if args.phase == "pairs" else train(args)
+
+
+if __name__ == "__main__":
+    main()
