@@ -5,9 +5,9 @@ fine-tunes a diffusers pipeline such as Stable Diffusion (LoRA adapters, or the
 whole UNet), on (caption, image) pairs, and returns a
 :class:`~sklearn_depict.generators.diffusers.DiffusersGenerator` for the saved
 result; :func:`teacher_pairs` and :func:`fit_distilled` distil a trained
-pixel-space model into a few-step student. Its names are imported on first use: importing one module of this
-package (the pixel pipeline, say, to load a saved model) does not import the
-training code. They import torch and diffusers.
+pixel-space model into a few-step student. Its names are imported on first
+use: importing one module of this package (the pixel pipeline, say, to load a
+saved model) does not import the training code. They import torch and diffusers.
 """
 
 from __future__ import annotations
