@@ -21,15 +21,30 @@ Two phases, both resumable, in ``--workdir``:
     lowest worst rate, at its best number of steps) is copied to
     ``--weights``. The history goes to ``--workdir/history.json``.
 
-Run it from the repository root, for instance::
+``record``
+    Writes the run, with the final figures of ``benchmarks/few_step.py``
+    (``--few-step-json``: its rows for ``--variant distilled``; ``--speeds``:
+    the images per second it timed in turns, the teacher's default first),
+    under ``"distilled"`` in ``sklearn_depict/shapes_diffusion/training.json``.
 
-    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py pairs --pairs-minutes 15
-    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py train --max-minutes 45
+Run it from the repository root, for instance (the shipped student: 13,824
+pairs in 16 minutes, then ``train`` as below)::
+
+    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py pairs --pairs-minutes 16
+    OMP_NUM_THREADS=1 python scripts/distill_shapes_diffusion.py train \
+        --learning-rate 3e-4 --eval-every 800 --max-minutes 42 --cnn-seeds 1 --target 0.02
+    python benchmarks/few_step.py --model shapes --variant distilled --steps 2 3 4 \
+        --guidance 1 --json /tmp/distilled.json
+    python benchmarks/few_step.py --model shapes --variant distilled --steps 2 3 4 \
+        --guidance 1 --timing-rounds 15
+    python scripts/distill_shapes_diffusion.py record --few-step-json /tmp/distilled.json \
+        --speeds 15.0 60.0 50.0 40.0 --pairs-minutes 16.2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -142,7 +157,7 @@ def train(args) -> None:
             student, pairs, output_dir=student_dir, max_train_steps=step,
             student_steps=args.student_steps, batch_size=args.batch_size,
             learning_rate=args.learning_rate, ema_decay=args.ema_decay, seed=args.seed,
-            verbose=1,
+            on_policy_fraction=args.on_policy_fraction, verbose=1,
         )  # fmt: skip
 
     train_in_chunks(
@@ -154,9 +169,78 @@ def train(args) -> None:
     )  # fmt: skip
 
 
+def record(args) -> None:
+    """The run and its final figures, under "distilled" in training.json."""
+    student_dir = Path(args.workdir) / "student"
+    history = json.loads((student_dir / "history.json").read_text())
+    best = max(history, key=lambda h: h["eval"]["score"])
+    rows = [r for r in json.loads(Path(args.few_step_json).read_text()) if r.get("variant")]
+    teacher_speed, *speeds = args.speeds
+    by_steps = dict(zip(args.student_steps, speeds))
+    final = []
+    for row in rows:
+        steps = row["num_inference_steps"]
+        final.append(
+            {
+                "scheduler": row["scheduler"],
+                "num_inference_steps": steps,
+                "guidance_scale": row["guidance_scale"],
+                "unet_passes_per_image": steps,
+                "worst_rate": {k: v["worst_rate"] for k, v in row["judges"].items()},
+                "per_concept": {k: v["per_concept"] for k, v in row["judges"].items()},
+                "images_per_second_in_turns": by_steps.get(steps),
+                "speedup_vs_teacher_default": (
+                    round(by_steps[steps] / teacher_speed, 2) if steps in by_steps else None
+                ),
+            }
+        )
+    n_pairs = len(list(Path(args.workdir).glob("pairs_*.pt"))) * args.shard
+    path = ROOT / "sklearn_depict" / "shapes_diffusion" / "training.json"
+    report = json.loads(path.read_text())
+    report["distilled"] = {
+        "method": "reflow (trajectory) distillation, "
+        "sklearn_depict.text_to_image.distillation.fit_distilled",
+        "teacher": "weights: DPMSolverMultistepScheduler (dpmsolver++), 10 steps, guidance 5",
+        "pairs": {
+            "n_pairs": n_pairs,
+            "captions": f"make_shapes_dataset(random_state={args.pair_seed})",
+            "seeds": f"{PAIR_SEEDS} + i",
+            "wall_minutes": args.pairs_minutes,
+        },
+        "settings": {
+            "student_steps": args.student_steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "ema_decay": args.ema_decay,
+            "uniform_fraction": 0.25,
+            "guidance_scale": 1.0,
+            "train_text_encoder": True,
+            "seed": args.seed,
+            "torch_threads": 1,
+            "eval_every": args.eval_every,
+            "eval_images": args.eval_images,
+            "eval_judges": "morphology judge and one CNN judge (benchmarks/shapes_judges.py)",
+        },
+        "train_steps": best["step"],
+        "train_wall_minutes": round(
+            sum(h["seconds"] for h in history if h["step"] <= best["step"]) / 60, 1
+        ),
+        "history": history,
+        "final": {
+            "measured_by": "benchmarks/few_step.py --variant distilled (600 held-out images, "
+            "both judges, the CNN judge averaged over 3 seeds); images per second timed in "
+            "turns with the teacher's default (--timing-rounds), one torch thread",
+            "teacher_default_images_per_second_in_turns": teacher_speed,
+            "rows": final,
+        },
+    }
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["distilled"]["final"]["rows"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("phase", choices=["pairs", "train"])
+    parser.add_argument("phase", choices=["pairs", "train", "record"])
     parser.add_argument("--workdir", default="/tmp/shapes_distill")
     parser.add_argument("--n-pairs", type=int, default=16_384)
     parser.add_argument("--shard", type=int, default=512)
@@ -166,6 +250,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--on-policy-fraction", type=float, default=0.0)
     parser.add_argument("--max-steps", type=int, default=20_000)
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--eval-images", type=int, default=300)
@@ -177,7 +262,17 @@ def main() -> None:
     parser.add_argument(
         "--weights", default=str(ROOT / "sklearn_depict" / "shapes_diffusion" / "weights_distilled")
     )
+    parser.add_argument("--few-step-json", help="record: few_step.py's rows of the student")
+    parser.add_argument(
+        "--speeds",
+        type=float,
+        nargs="+",
+        help="record: images/s timed in turns, the teacher default then each --student-steps",
+    )
     args = parser.parse_args()
+    if args.phase == "record":
+        record(args)
+        return
     import torch
 
     torch.set_num_threads(1)

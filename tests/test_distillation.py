@@ -96,6 +96,31 @@ def test_distillation_brings_few_step_samples_onto_the_teacher(teacher, pairs, t
     assert len(more) == 5
 
 
+def test_on_policy_batches_start_from_the_students_own_samples(teacher, pairs, tmp_path):
+    """With on_policy_fraction=1 every batch starts where the student's sampler stands
+    after some of its steps; that alone also brings its samples onto the teacher's."""
+    from sklearn_depict.text_to_image.distillation import _student_state
+
+    rng = torch.Generator().manual_seed(0)
+    cond = teacher.encode_prompt(pairs["captions"])
+    x, level = _student_state(teacher, pairs["noise"], cond, [2], rng)
+    assert level == 500  # one of the two steps done, the second one's timestep next
+    sched = copy.deepcopy(teacher.scheduler)
+    sched.set_timesteps(2)
+    with torch.no_grad():
+        out = teacher.unet(pairs["noise"], 999, encoder_hidden_states=cond).sample
+    torch.testing.assert_close(x, sched.step(out, 999, pairs["noise"]).prev_sample)
+
+    student = make_pixel_pipeline(CAPTIONS, size="tiny", seed=1)
+    student.set_progress_bar_config(disable=True)
+    before = _gap(student, pairs, 2)
+    fit_distilled(
+        student, pairs, output_dir=tmp_path, max_train_steps=40, student_steps=(2,),
+        batch_size=8, learning_rate=3e-3, ema_decay=None, on_policy_fraction=1.0,
+    )  # fmt: skip
+    assert _gap(student, pairs, 2) < 0.7 * before
+
+
 def test_bad_input(teacher, pairs, tmp_path):
     with pytest.raises(ValueError, match="same length"):
         teacher_pairs(teacher, CAPTIONS, SEEDS[:2])
@@ -106,6 +131,11 @@ def test_bad_input(teacher, pairs, tmp_path):
         fit_distilled(
             copy.deepcopy(teacher), pairs, output_dir=tmp_path, max_train_steps=1,
             uniform_fraction=2.0,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="on_policy_fraction"):
+        fit_distilled(
+            copy.deepcopy(teacher), pairs, output_dir=tmp_path, max_train_steps=1,
+            on_policy_fraction=-0.1,
         )  # fmt: skip
     eps_model = copy.deepcopy(teacher)
     eps_model.scheduler.register_to_config(prediction_type="epsilon")

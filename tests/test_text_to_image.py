@@ -262,3 +262,22 @@ def test_shipped_shapes_few_step_table_backs_the_default():
     for scheduler in ("DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DDIMScheduler"):
         assert {steps for s, steps, g in rows if s == scheduler and g == 5.0} >= {1, 2, 4, 6, 10}
     assert few["n_images"] >= 600
+
+
+def test_shipped_shapes_former_default_stays_reachable():
+    """variant="teacher" is the generator load_shapes_diffusion() built before the distilled
+    student shipped: same folder, same sampler, same fingerprint (its cached images are
+    found again), and num_inference_steps=10 on it changes nothing."""
+    from sklearn_depict.shapes_diffusion import WEIGHTS, load_shapes_diffusion
+
+    before = DiffusersGenerator(
+        str(WEIGHTS), local_files_only=True, scheduler="DPMSolverMultistepScheduler",
+        batch_size=64, num_inference_steps=10, guidance_scale=5.0,
+    )  # fmt: skip
+    teacher = load_shapes_diffusion(variant="teacher")
+    assert teacher.fingerprint == before.fingerprint
+    assert load_shapes_diffusion("teacher", num_inference_steps=10).fingerprint == (
+        before.fingerprint
+    )
+    with pytest.raises(ValueError, match=r"variant must be one of \['distilled', 'teacher'\]"):
+        load_shapes_diffusion(variant="student")

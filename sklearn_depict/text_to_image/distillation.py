@@ -138,6 +138,31 @@ def student_timesteps(scheduler: Any, student_steps: Sequence[int]) -> list[int]
     return sorted(found)
 
 
+def _student_state(
+    pipe: Any, noise: Any, cond: Any, student_steps: Sequence[int], rng: Any
+) -> tuple[Any, int]:
+    """Where the student's own sampler stands after some of its steps, and that timestep.
+
+    Trained on the straight lines alone, the student meets at sampling time
+    points that its earlier, imperfect steps moved off those lines; training
+    on its own intermediate samples as well corrects the drift.
+    """
+    import copy
+
+    import torch
+
+    k = int(student_steps[int(torch.randint(0, len(student_steps), (1,), generator=rng))])
+    done = int(torch.randint(1, k, (1,), generator=rng)) if k > 1 else 0
+    sched = copy.deepcopy(pipe.scheduler)  # its step() keeps state between calls
+    sched.set_timesteps(k, device=noise.device)
+    x = noise * sched.init_noise_sigma
+    with torch.no_grad():
+        for t in sched.timesteps[:done]:
+            out = pipe.unet(sched.scale_model_input(x, t), t, encoder_hidden_states=cond).sample
+            x = sched.step(out, t, x).prev_sample
+    return x, int(sched.timesteps[done])
+
+
 def fit_distilled(
     pipe: Any,
     pairs: dict[str, Any],
@@ -146,6 +171,7 @@ def fit_distilled(
     max_train_steps: int,
     student_steps: Sequence[int] = (2, 3, 4),
     uniform_fraction: float = 0.25,
+    on_policy_fraction: float = 0.0,
     batch_size: int = 32,
     learning_rate: float = 1e-4,
     ema_decay: float | None = 0.999,
@@ -179,6 +205,12 @@ def fit_distilled(
         timesteps are drawn with probability ``1 - uniform_fraction``.
     uniform_fraction : float, default=0.25
         Share of timesteps drawn uniformly from all training timesteps.
+    on_policy_fraction : float, default=0.0
+        Share of batches whose inputs are the student's own samples after
+        1 to k - 1 of its k sampler steps (k drawn from ``student_steps``),
+        rather than points of the straight lines; their target is the ``v``
+        that predicts the teacher's sample from there. Corrects the drift of
+        the student's early steps, at the cost of those extra UNet passes.
     batch_size : int, default=32
         Pairs per step.
     learning_rate : float, default=1e-4
@@ -213,8 +245,12 @@ def fit_distilled(
             "pairs must hold as many captions as noise and target rows, with noise and target "
             "of one shape; build them with teacher_pairs."
         )
-    if not 0.0 <= uniform_fraction <= 1.0:
-        raise ValueError(f"uniform_fraction must be in [0, 1], got {uniform_fraction!r}.")
+    for name, value in (
+        ("uniform_fraction", uniform_fraction),
+        ("on_policy_fraction", on_policy_fraction),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
     if pipe.scheduler.config.prediction_type != "v_prediction":
         raise ValueError(
             "fit_distilled trains v-prediction students; the pipeline's scheduler has "
@@ -243,6 +279,7 @@ def fit_distilled(
     alphas = pipe.scheduler.alphas_cumprod.to(torch.float32)
     n_train = len(alphas)
     levels = torch.tensor(student_timesteps(pipe.scheduler, student_steps))
+    student_steps = [int(k) for k in student_steps]
     x_start, x_end = pairs["noise"].float(), pairs["target"].float()
     a_end, s_end = alphas[n_train - 1].sqrt(), (1 - alphas[n_train - 1]).sqrt()
     # the noise each pair's line passes through, the "eps*" of the docstring
@@ -253,19 +290,30 @@ def fit_distilled(
         if max_minutes is not None and (time.time() - started) / 60 >= max_minutes:
             break
         rows = torch.randint(0, n, (batch_size,), generator=state.rng)
-        uniform = torch.rand(batch_size, generator=state.rng) < uniform_fraction
-        t = torch.where(
-            uniform,
-            torch.randint(0, n_train, (batch_size,), generator=state.rng),
-            levels[torch.randint(0, len(levels), (batch_size,), generator=state.rng)],
-        )
-        a = alphas[t].sqrt().view(-1, 1, 1, 1)
-        s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1)
-        x0, eps = x_end[rows], eps_line[rows]
-        x_t = (a * x0 + s * eps).to(device)
-        v_target = (a * eps - s * x0).to(device)
+        x0 = x_end[rows].to(device)
         with torch.set_grad_enabled(train_text_encoder):
             cond = pipe.encode_prompt([captions[i] for i in rows.tolist()], device)
+        if on_policy_fraction and float(torch.rand(1, generator=state.rng)) < on_policy_fraction:
+            x_t, level = _student_state(
+                pipe, x_start[rows].to(device), cond.detach(), student_steps, state.rng
+            )
+            t = torch.full((batch_size,), level)
+            a = alphas[t].sqrt().view(-1, 1, 1, 1).to(device)
+            s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1).to(device)
+            # the v whose x0 prediction, alpha_t x_t - sigma_t v, is the teacher's sample
+            v_target = (a * x_t - x0) / s
+        else:
+            uniform = torch.rand(batch_size, generator=state.rng) < uniform_fraction
+            t = torch.where(
+                uniform,
+                torch.randint(0, n_train, (batch_size,), generator=state.rng),
+                levels[torch.randint(0, len(levels), (batch_size,), generator=state.rng)],
+            )
+            a = alphas[t].sqrt().view(-1, 1, 1, 1).to(device)
+            s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1).to(device)
+            eps = eps_line[rows].to(device)
+            x_t = a * x0 + s * eps
+            v_target = a * eps - s * x0
         pred = unet(x_t, t.to(device), encoder_hidden_states=cond).sample
         loss = torch.nn.functional.mse_loss(pred.float(), v_target)
         state.backward(loss)
