@@ -122,11 +122,11 @@ def student_timesteps(scheduler: Any, student_steps: Sequence[int]) -> list[int]
 
     Examples
     --------
-    >>> from diffusers import DDIMScheduler
+    >>> from diffusers import DPMSolverMultistepScheduler
     >>> from sklearn_depict.text_to_image.distillation import student_timesteps
-    >>> sched = DDIMScheduler(beta_schedule="squaredcos_cap_v2", timestep_spacing="linspace")
-    >>> student_timesteps(sched, [2])
-    [500, 999]
+    >>> sched = DPMSolverMultistepScheduler(timestep_spacing="linspace")
+    >>> student_timesteps(sched, [2, 4])
+    [250, 500, 749, 999]
     """
     import copy
 
