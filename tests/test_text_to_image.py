@@ -247,7 +247,7 @@ def test_shipped_shapes_model_samples_at_the_documented_settings():
 
 
 def test_shipped_shapes_few_step_table_backs_the_default():
-    """training.json's few_step table: the default keeps every rate under 5% under both
+    """training.json's few_step table: the teacher's default keeps every rate under 5% under both
     judges, and fewer steps were measured with the three schedulers of docs/cost.rst."""
     from sklearn_depict.shapes_diffusion import (
         GUIDANCE_SCALE,
