@@ -94,6 +94,9 @@ def test_distillation_brings_few_step_samples_onto_the_teacher(teacher, pairs, t
         ema_decay=None,
     )  # fmt: skip
     assert len(more) == 5
+    # a student loaded from a folder does not ship that folder's path in its configs
+    assert "_name_or_path" not in (tmp_path / "unet" / "config.json").read_text()
+    assert "_name_or_path" not in (tmp_path / "model_index.json").read_text()
 
 
 def test_on_policy_batches_start_from_the_students_own_samples(teacher, pairs, tmp_path):

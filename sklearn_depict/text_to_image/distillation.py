@@ -163,6 +163,21 @@ def _student_state(
     return x, int(sched.timesteps[done])
 
 
+def _forget_origin(folder: Path) -> None:
+    """Drop ``_name_or_path`` from the saved configs.
+
+    A pipeline loaded with ``from_pretrained`` records the folder it came
+    from, which would ship a path of the machine that distilled it.
+    """
+    import json
+
+    for config in (folder / "model_index.json", folder / "unet" / "config.json"):
+        if config.exists():
+            data = json.loads(config.read_text())
+            if data.pop("_name_or_path", None) is not None:
+                config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def fit_distilled(
     pipe: Any,
     pairs: dict[str, Any],
@@ -331,6 +346,7 @@ def fit_distilled(
     text_encoder.requires_grad_(False)
     with state.averaged():
         pipe.save_pretrained(out, safe_serialization=True)
+    _forget_origin(out)
     if state.ema is not None:
         state.ema.copy_to(params)  # the pipe samples with what was saved
     return losses
