@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.generator == "diffusion":
         cache = args.cache or tempfile.mkdtemp(prefix="depict-conditional-")
-        GENERATOR["generator"] = CaptionToImage(load_shapes_diffusion(), cache=cache)
+        GENERATOR["generator"] = CaptionToImage(load_shapes_diffusion("teacher"), cache=cache)
 
     train = make_shapes_dataset(1000, random_state=0)
     test = make_shapes_dataset(args.rows, random_state=1, dependence=DEPENDENCE)

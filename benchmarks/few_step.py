@@ -23,9 +23,17 @@ Run it from the repository root, one process at a time, for instance::
     python benchmarks/few_step.py --model both --steps 1 2 4 6 10 \\
         --schedulers dpm unipc ddim --json /tmp/few_step.json
     python benchmarks/few_step.py --model shapes --steps 4 --guidance 5 1
+    python benchmarks/few_step.py --model shapes --variant distilled --steps 2 3 4 \\
+        --guidance 1 --schedulers dpm ddim --json /tmp/few_step.json
+    python benchmarks/few_step.py --model shapes --variant distilled --steps 2 3 4 \\
+        --guidance 1 --timing-rounds 15
     python benchmarks/few_step.py --table /tmp/few_step.json --record
 
-``--table`` prints the rows of earlier runs as the rst table of
+``--variant`` picks the shipped shapes model (the teacher, the default here
+so that the recorded figures reproduce, or its distilled student); timed
+with ``--timing-rounds``, the student's settings are timed in turns with the
+teacher's default (DPM-Solver++, 10 steps, guidance 5), the reference of the
+speed-ups. ``--table`` prints the rows of earlier runs as the rst table of
 ``docs/cost.rst``; with ``--record`` it also writes them under ``few_step`` in
 each model's ``training.json``.
 
@@ -41,6 +49,7 @@ import importlib.util
 import json
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +119,7 @@ def shapes_task(args):
         }
 
     seeds = (np.arange(len(truth)) + 1000 * seed).tolist()
-    return load_shapes_diffusion, list(data.captions), seeds, judge
+    return partial(load_shapes_diffusion, args.variant), list(data.captions), seeds, judge
 
 
 def digits_task(args):
@@ -142,11 +151,17 @@ def unet_passes(row: dict) -> int:
     return row["num_inference_steps"] * (2 if row["guidance_scale"] > 1 else 1)
 
 
+def _scheduler_label(row: dict) -> str:
+    """The scheduler, prefixed by the shapes variant when it is not the teacher."""
+    variant = row.get("variant", "teacher")
+    return row["scheduler"] if variant == "teacher" else f"{variant}: {row['scheduler']}"
+
+
 def rst_table(rows: list[dict]) -> str:
     """The rows of both models side by side, as an rst list-table, fastest setting first."""
     settings: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["scheduler"], row["num_inference_steps"], row["guidance_scale"])
+        key = (_scheduler_label(row), row["num_inference_steps"], row["guidance_scale"])
         settings.setdefault(key, {})[row["model"]] = row  # a later run of a setting wins
     header = [
         "scheduler, steps, guidance",
@@ -162,7 +177,7 @@ def rst_table(rows: list[dict]) -> str:
     known = list(SCHEDULERS.values())
 
     def place(key):  # the schedulers in SCHEDULERS' order, then the costliest first
-        first = known.index(key[0]) if key[0] in known else len(known)
+        first = known.index(key[0]) if key[0] in known else len(known) + (":" in key[0])
         return (first, key[0], -unet_passes(next(iter(settings[key].values()))), -key[1])
 
     order = sorted(settings, key=place)
@@ -197,6 +212,11 @@ def record(rows: list[dict]) -> None:
             if row["model"] != model:
                 continue
             entry = {
+                **(
+                    {"variant": row["variant"]}
+                    if row.get("variant", "teacher") != "teacher"
+                    else {}
+                ),
                 "scheduler": row["scheduler"],
                 "num_inference_steps": row["num_inference_steps"],
                 "guidance_scale": row["guidance_scale"],
@@ -210,7 +230,7 @@ def record(rows: list[dict]) -> None:
             else:
                 entry["per_concept"] = row["per_concept"]
                 entry["all_concepts"] = row["all_concepts"]
-            kept[(entry["scheduler"], entry["num_inference_steps"], entry["guidance_scale"])] = (
+            kept[(_scheduler_label(row), entry["num_inference_steps"], entry["guidance_scale"])] = (
                 entry
             )
         report["few_step"] = {
@@ -218,7 +238,8 @@ def record(rows: list[dict]) -> None:
             "measured_by": "benchmarks/few_step.py (one torch thread, a shared 2-core CPU)",
             "n_images": next(row["n_images"] for row in rows if row["model"] == model),
             "rows": sorted(
-                kept.values(), key=lambda e: (e["scheduler"], -e["unet_passes_per_image"])
+                kept.values(),
+                key=lambda e: (_scheduler_label(e), -e["unet_passes_per_image"]),
             ),
         }
         path.write_text(json.dumps(report, indent=1) + "\n")
@@ -235,6 +256,12 @@ def main() -> None:
         help=f"short names {sorted(SCHEDULERS)} or diffusers scheduler class names",
     )
     parser.add_argument("--guidance", type=float, nargs="+", default=[5.0])
+    parser.add_argument(
+        "--variant",
+        choices=["teacher", "distilled"],
+        default="teacher",
+        help="the shipped shapes model to measure (the recorded figures are the teacher's)",
+    )
     parser.add_argument(
         "--n-images", type=int, default=None, help="default: 600 shapes, the 450 held-out digits"
     )
@@ -280,11 +307,18 @@ def main() -> None:
     for model in models:
         load, captions, seeds, judge = (shapes_task if model == "shapes" else digits_task)(args)
         if args.timing_rounds:
+            timed = list(settings)
             generators = [
-                load(scheduler=s, num_inference_steps=n, guidance_scale=g) for s, n, g in settings
+                load(scheduler=s, num_inference_steps=n, guidance_scale=g) for s, n, g in timed
             ]
+            if model == "shapes" and args.variant != "teacher":
+                # the reference of the speed-ups: the teacher at its own default
+                from sklearn_depict.shapes_diffusion import load_shapes_diffusion
+
+                generators.insert(0, load_shapes_diffusion("teacher"))
+                timed.insert(0, ("teacher default", 10, 5.0))
             speeds = interleaved_speed(generators, captions, seeds, args.timing_rounds)
-            for (scheduler, steps, guidance), speed in zip(settings, speeds):
+            for (scheduler, steps, guidance), speed in zip(timed, speeds):
                 print(
                     f"{model:<7}{scheduler:<30}{steps:>3} steps  guidance {guidance:<4}"
                     f"{speed:>8.2f} images/s  {speed / speeds[0]:.2f}x",
@@ -298,6 +332,7 @@ def main() -> None:
             images, per_second = timed_generate(generator, captions, seeds)
             row = {
                 "model": model,
+                **({"variant": args.variant} if model == "shapes" else {}),
                 "scheduler": scheduler,
                 "num_inference_steps": steps,
                 "guidance_scale": guidance,

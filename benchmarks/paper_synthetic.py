@@ -720,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.generator == "diffusion":
         from sklearn_depict.shapes_diffusion import load_shapes_diffusion
 
-        arms[DIFFUSION_ARM] = load_shapes_diffusion()
+        # the teacher, whose figures docs/paper_synthetic.rst records
+        arms[DIFFUSION_ARM] = load_shapes_diffusion("teacher")
     baselines = {}
     for name, generator in arms.items():
         start = time.perf_counter()

@@ -21,9 +21,14 @@ def read_training_report(folder: Path) -> dict[str, Any]:
 
 
 def load_shipped_generator(
-    folder: Path, *, script: str, defaults: dict[str, Any] | None = None, **generator_kwargs: Any
+    folder: Path,
+    *,
+    script: str,
+    defaults: dict[str, Any] | None = None,
+    weights: str = "weights",
+    **generator_kwargs: Any,
 ) -> Any:
-    """A :class:`DiffusersGenerator` for the weights in ``folder / "weights"``.
+    """A :class:`DiffusersGenerator` for the weights in ``folder / weights``.
 
     Parameters
     ----------
@@ -34,6 +39,8 @@ def load_shipped_generator(
     defaults : dict, default=None
         The model's own sampler settings (steps, guidance); the caller's
         ``generator_kwargs`` override them rather than colliding with them.
+    weights : str, default="weights"
+        The weights' subfolder, for a domain that ships more than one model.
     **generator_kwargs
         Any :class:`DiffusersGenerator` parameter, over the defaults of
         shipped models: offline, DPM-Solver++, batches of 64.
@@ -44,14 +51,14 @@ def load_shipped_generator(
     """
     from .diffusers import DiffusersGenerator
 
-    weights = Path(folder) / "weights"
-    if not (weights / "model_index.json").exists():
+    weights_dir = Path(folder) / weights
+    if not (weights_dir / "model_index.json").exists():
         raise FileNotFoundError(
-            f"The diffusion weights are missing from {weights}; train them with {script}."
+            f"The diffusion weights are missing from {weights_dir}; train them with {script}."
         )
     kwargs: dict[str, Any] = dict(
         local_files_only=True, scheduler="DPMSolverMultistepScheduler", batch_size=64
     )
     kwargs.update(defaults or {})
     kwargs.update(generator_kwargs)
-    return DiffusersGenerator(str(weights), **kwargs)
+    return DiffusersGenerator(str(weights_dir), **kwargs)

@@ -4,6 +4,12 @@ Trained by ``scripts/train_shapes_diffusion.py`` with
 :func:`sklearn_depict.text_to_image.fit_text_to_image` on renders of
 :func:`sklearn_depict.make_shapes_dataset`. Its settings, training time and
 measured quality are in ``training.json`` next to the ``weights`` folder.
+
+A second model, ``weights_distilled``, is that model distilled by
+``scripts/distill_shapes_diffusion.py``
+(:func:`sklearn_depict.text_to_image.fit_distilled`) into a student that
+samples in a few steps without guidance; its record is under ``"distilled"``
+in ``training.json``.
 """
 
 from __future__ import annotations
@@ -11,16 +17,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS", "load_shapes_diffusion", "training_report"]
+__all__ = ["WEIGHTS", "WEIGHTS_DISTILLED", "load_shapes_diffusion", "training_report"]
 
-#: Folder of the shipped pipeline (``save_pretrained`` layout, safetensors).
+#: Folder of the shipped pipeline, the teacher (``save_pretrained`` layout, safetensors).
 WEIGHTS = Path(__file__).resolve().parent / "weights"
+#: Folder of its distilled few-step student.
+WEIGHTS_DISTILLED = Path(__file__).resolve().parent / "weights_distilled"
 
-#: Default sampling settings: DPM-Solver++ with 10 steps and guidance 5. No
-#: setting with 2.5 times fewer UNet passes keeps every concept under 5%
-#: (``training.json``, ``few_step``; docs/cost.rst), so fewer steps are opt-in.
+#: The teacher's sampling settings: DPM-Solver++ with 10 steps and guidance 5.
+#: No setting of it with 2.5 times fewer UNet passes keeps every concept under
+#: 5% (``training.json``, ``few_step``; docs/cost.rst).
 NUM_INFERENCE_STEPS = 10
 GUIDANCE_SCALE = 5.0
+
+#: Each shipped variant: its weights folder and its sampling settings.
+VARIANTS = {
+    "teacher": {
+        "weights": "weights",
+        "num_inference_steps": NUM_INFERENCE_STEPS,
+        "guidance_scale": GUIDANCE_SCALE,
+    },
+    "distilled": {"weights": "weights_distilled", "num_inference_steps": 5, "guidance_scale": 1.0},
+}
+#: The variant :func:`load_shapes_diffusion` loads unless told otherwise.
+DEFAULT_VARIANT = "distilled"
 
 
 def training_report() -> dict[str, Any]:
@@ -48,7 +68,7 @@ def training_report() -> dict[str, Any]:
     return read_training_report(WEIGHTS.parent)
 
 
-def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
+def load_shapes_diffusion(variant: str | None = None, **generator_kwargs: Any) -> Any:
     """A :class:`DiffusersGenerator` for the shipped shapes diffusion model.
 
     The model draws 32×32 shapes scenes from captions such as
@@ -57,10 +77,14 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
 
     Parameters
     ----------
+    variant : {"teacher", "distilled"}, default=None
+        ``"teacher"``: the trained model, sampled with DPM-Solver++ in 10
+        steps at guidance 5 (20 UNet passes per image). ``"distilled"``: its
+        student, sampled without guidance in a few steps (one UNet pass per
+        step; steps in ``VARIANTS``). None means ``DEFAULT_VARIANT``.
     **generator_kwargs
-        Override the generator's settings, such as ``num_inference_steps``
-        (default 10), ``guidance_scale`` (default 5.0), ``batch_size``
-        (default 64) or ``device``.
+        Override the generator's settings, such as ``num_inference_steps``,
+        ``guidance_scale``, ``batch_size`` (default 64) or ``device``.
 
     Returns
     -------
@@ -80,9 +104,16 @@ def load_shapes_diffusion(**generator_kwargs: Any) -> Any:
     """
     from ..generators.shipped import load_shipped_generator
 
+    variant = DEFAULT_VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)} or None, got {variant!r}.")
+    defaults = dict(VARIANTS[variant])
+    weights = defaults.pop("weights")
+    script = (
+        "scripts/distill_shapes_diffusion.py"
+        if variant == "distilled"
+        else "scripts/train_shapes_diffusion.py"
+    )
     return load_shipped_generator(
-        WEIGHTS.parent,
-        script="scripts/train_shapes_diffusion.py",
-        defaults={"num_inference_steps": NUM_INFERENCE_STEPS, "guidance_scale": GUIDANCE_SCALE},
-        **generator_kwargs,
+        WEIGHTS.parent, script=script, defaults=defaults, weights=weights, **generator_kwargs
     )

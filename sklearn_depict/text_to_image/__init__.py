@@ -4,9 +4,10 @@
 fine-tunes a diffusers pipeline such as Stable Diffusion (LoRA adapters, or the
 whole UNet), on (caption, image) pairs, and returns a
 :class:`~sklearn_depict.generators.diffusers.DiffusersGenerator` for the saved
-result. Its names are imported on first use: importing one module of this
-package (the pixel pipeline, say, to load a saved model) does not import the
-training code. They import torch and diffusers.
+result; :func:`teacher_pairs` and :func:`fit_distilled` distil a trained
+pixel-space model into a few-step student. Its names are imported on first
+use: importing one module of this package (the pixel pipeline, say, to load a
+saved model) does not import the training code. They import torch and diffusers.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from typing import Any
 __all__ = [
     "PixelDiffusionPipeline",
     "build_word_tokenizer",
+    "fit_distilled",
     "fit_text_to_image",
     "load_generator",
     "make_pixel_pipeline",
+    "teacher_pairs",
 ]
 
 _MODULES = {
     "PixelDiffusionPipeline": ".pipeline",
     "build_word_tokenizer": ".tokenizer",
+    "fit_distilled": ".distillation",
     "fit_text_to_image": ".training",
     "load_generator": ".models",
     "make_pixel_pipeline": ".models",
+    "teacher_pairs": ".distillation",
 }
 
 
