@@ -92,7 +92,8 @@ def generate(args, captions: list[str]) -> tuple[np.ndarray, float]:
     """Images of the shipped model at the chosen sampler settings, cached on disk."""
     cache = None
     if args.cache_dir:
-        key = f"{args.scheduler}-{args.steps}-{args.guidance}-{args.n_images}-{args.seed}"
+        key = (f"{args.variant}-{args.scheduler}-{args.steps}-{args.guidance}-{args.n_images}"
+               f"-{args.seed}")
         cache = Path(args.cache_dir) / f"shapes_{key}.npz"
         if cache.exists():
             stored = np.load(cache)
@@ -102,7 +103,7 @@ def generate(args, captions: list[str]) -> tuple[np.ndarray, float]:
     kwargs = {"num_inference_steps": args.steps, "guidance_scale": args.guidance}
     if args.scheduler:
         kwargs["scheduler"] = args.scheduler
-    generator = load_shapes_diffusion("teacher", **kwargs)  # the model training.json judges
+    generator = load_shapes_diffusion(args.variant, **kwargs)
     seeds = (np.arange(len(captions)) + 1000 * args.seed).tolist()
     started = time.perf_counter()
     images = generator.generate(captions, seeds)
@@ -123,6 +124,9 @@ def main() -> None:
         default=None,
         help="a diffusers scheduler class name; default: the shipped one (DPM-Solver++)",
     )
+    parser.add_argument("--variant", default="teacher", choices=["teacher", "distilled"],
+                        help="the shipped model to judge (default: the teacher, whose figures "
+                             "training.json records)")
     parser.add_argument("--seed", type=int, default=777, help="seeds the held-out captions")
     parser.add_argument("--judge-train", type=int, default=3000, help="renders for the CNN judge")
     parser.add_argument("--cnn-seeds", type=int, default=3, help="CNN judges to train")
@@ -137,14 +141,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from sklearn_depict import make_shapes_dataset
-    from sklearn_depict.shapes_diffusion import (
-        GUIDANCE_SCALE,
-        NUM_INFERENCE_STEPS,
-        training_report,
-    )
+    from sklearn_depict.shapes_diffusion import VARIANTS, training_report
 
-    args.steps = NUM_INFERENCE_STEPS if args.steps is None else args.steps
-    args.guidance = GUIDANCE_SCALE if args.guidance is None else args.guidance
+    settings = VARIANTS[args.variant]
+    args.steps = settings["num_inference_steps"] if args.steps is None else args.steps
+    args.guidance = settings["guidance_scale"] if args.guidance is None else args.guidance
     # Training used make_shapes_dataset(random_state=0); other seeds give
     # captions the model has not been fitted on (most of the 64 combinations
     # recur, as they must in a six-concept domain).

@@ -37,7 +37,9 @@ VARIANTS = {
         "num_inference_steps": NUM_INFERENCE_STEPS,
         "guidance_scale": GUIDANCE_SCALE,
     },
-    "distilled": {"weights": "weights_distilled", "num_inference_steps": 5, "guidance_scale": 1.0},
+    # 8 steps, not 5: at 5 the morphology judge's worst rate was 0.041 on the
+    # 600 images the checkpoint was chosen on but 0.057 on 1,200 fresh ones.
+    "distilled": {"weights": "weights_distilled", "num_inference_steps": 8, "guidance_scale": 1.0},
 }
 #: The variant :func:`load_shapes_diffusion` loads unless told otherwise.
 DEFAULT_VARIANT = "distilled"
