@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._engine.anytime import check_anytime_scoring
+from ._engine.blocks import AnytimeSettings
 from ._engine.costing import cached_pairs, n_workers, projected_seconds, time_probe
-from ._engine.params import RUN_CONSTRAINTS, check_scoring_names
+from ._engine.params import ANYTIME_CONSTRAINTS, RUN_CONSTRAINTS, check_scoring_names
 from ._engine.run import prepare, probe
 from ._sklearn_compat import Integral, Interval, validate_params
 from .caption_to_image import CaptionToImage, unpack_caption_step
@@ -71,7 +73,17 @@ class CostEstimate:
         The run's projected wall time: planning, plus generating
         ``n_to_generate`` and predicting ``n_to_predict`` images at the probe's
         rates, divided among ``n_workers``. Scoring and intervals, which need
-        no image, are not included.
+        no image, are not included. For an anytime run (``tol``), the most it
+        can take: every block.
+    n_blocks : int or None
+        An anytime run's blocks; None without ``tol``.
+    n_min_blocks : int or None
+        The blocks an anytime run processes before it may stop
+        (``min_blocks``, at most ``n_blocks``); None without ``tol``.
+    n_distinct_at_least : int or None
+        Distinct pairs of the rows of those first blocks: the fewest images an
+        anytime run can use (the counts above are the most). None without
+        ``tol``.
     """
 
     n_distinct: int
@@ -90,6 +102,9 @@ class CostEstimate:
     n_workers: int = 1
     planning_seconds: float = 0.0
     estimated_seconds: float = float("nan")
+    n_blocks: int | None = None
+    n_min_blocks: int | None = None
+    n_distinct_at_least: int | None = None
 
     def summary(self) -> str:
         """The estimate as a few lines of text, as ``sklearn-depict explain --dry-run`` prints it.
@@ -121,6 +136,13 @@ class CostEstimate:
             f"  estimated wall time             {format_seconds(self.estimated_seconds)}"
             f"{workers}",
         ]
+        if self.n_blocks is not None:
+            lines[0] = "Estimated cost of the run (anytime: the most it can spend):"
+            lines.append(
+                f"  anytime                         {self.n_blocks} blocks; it stops after "
+                f"{self.n_min_blocks} at the earliest, with {self.n_distinct_at_least:,} "
+                f"distinct pairs"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -128,7 +150,7 @@ class CostEstimate:
 
 
 @validate_params(
-    {**{name: RUN_CONSTRAINTS[name] for name in _SHARED},
+    {**{name: RUN_CONSTRAINTS[name] for name in _SHARED}, **ANYTIME_CONSTRAINTS,
      "n_probe": [Interval(Integral, 1, None, closed="left")]},
     prefer_skip_nested_validation=True,
 )  # fmt: skip
@@ -146,6 +168,9 @@ def estimate_cost(
     conditioning: Any = None,
     conditioning_params: Any = None,
     sample_weight: Any = None,
+    tol: float | None = None,
+    block_size: int | None = None,
+    min_blocks: int | None = None,
     n_probe: int = 8,
     n_jobs: int | None = None,
 ) -> CostEstimate:
@@ -162,10 +187,14 @@ def estimate_cost(
     Parameters
     ----------
     estimator, X_captions, y, generator, scoring, n_repeats, random_state, \
-max_samples, concepts, conditioning, conditioning_params, sample_weight, n_jobs : object
+max_samples, concepts, conditioning, conditioning_params, sample_weight, tol, \
+block_size, min_blocks, n_jobs : object
         As given to :func:`depict_importance`, including a pipeline that
         begins with :class:`CaptionToImage` or ``generator=CaptionToImage(...)``
-        (its cache and batch size are then the run's).
+        (its cache and batch size are then the run's). With ``tol``, the plan
+        is the anytime run's (permutations within blocks): the counts and the
+        time are the most it can spend, and ``n_distinct_at_least`` the fewest
+        images it can use.
     n_probe : int, default=8
         Images timed after the warm-up. More give a steadier rate, at the
         cost of generating them.
@@ -206,13 +235,19 @@ max_samples, concepts, conditioning, conditioning_params, sample_weight, n_jobs 
     # The same unpacking, checks and plan as depict_importance (importance.py).
     unpacked = unpack_caption_step(estimator, generator=generator, scoring=scoring,
                                    caller="estimate_cost")
+    # The run's intervals are always bootstrapped here: a ci_method of the run
+    # that tol rejects is not an argument of this estimate.
+    anytime = AnytimeSettings.from_params(tol, block_size, min_blocks, ci_method="bootstrap",
+                                          max_samples=max_samples)
     inputs = prepare(
         unpacked.estimator, X_captions, y, generator=unpacked.generator,
         scoring=unpacked.scoring, n_repeats=n_repeats, random_state=random_state,
         sample_weight=sample_weight, max_samples=max_samples, concepts=concepts,
         caption_options=unpacked.caption_options, conditioning=conditioning,
-        conditioning_params=conditioning_params,
+        conditioning_params=conditioning_params, anytime=anytime,
     )  # fmt: skip
+    if anytime is not None:
+        check_anytime_scoring(inputs)
     plan = inputs.plan
     before = cached_pairs(inputs.cache, inputs.fingerprint, plan.captions, plan.seeds)
     # The run's own probe: a model that cannot take the generated images fails
@@ -236,4 +271,17 @@ max_samples, concepts, conditioning, conditioning_params, sample_weight, n_jobs 
         estimated_seconds=inputs.planning_seconds + projected_seconds(
             plan.n_distinct - n_cached, plan.n_distinct, timing.generation,
             timing.prediction, workers),
+        **_anytime_counts(inputs, anytime),
     )  # fmt: skip
+
+
+def _anytime_counts(inputs: Any, anytime: AnytimeSettings | None) -> dict[str, Any]:
+    """The blocks of an anytime run and the distinct pairs of its earliest stop."""
+    if anytime is None:
+        return {}
+    plan, blocks = inputs.plan, inputs.blocks.blocks
+    n_min = min(anytime.min_blocks, len(blocks))
+    rows = np.concatenate(blocks[:n_min])
+    # Rows are the plan's scored rows in table order (an anytime plan scores every row).
+    ids = np.union1d(plan.baseline_ids[rows], plan.permuted_ids[..., rows].ravel())
+    return {"n_blocks": len(blocks), "n_min_blocks": n_min, "n_distinct_at_least": len(ids)}

@@ -168,6 +168,11 @@ def _message(call):
     dict(y=np.arange(29) % 2),
     dict(estimator="64 px"),
     dict(generator=None),
+    dict(tol=0.1, max_samples=0.5),
+    dict(tol=0.1, block_size=31),
+    dict(block_size=10),
+    dict(tol=0.1, scoring=["roc_auc", "accuracy"]),
+    dict(tol=0.0),
 ])  # fmt: skip
 def test_bad_input_fails_as_the_run_does_before_any_image(task, shapes_train, bad):
     clf, table, y = task
@@ -180,6 +185,26 @@ def test_bad_input_fails_as_the_run_does_before_any_image(task, shapes_train, ba
     expected = _message(lambda: depict_importance(estimator, table, target, **kwargs))
     assert _message(lambda: estimate_cost(estimator, table, target, **kwargs)) == expected
     assert counting.n_images == 0
+
+
+def test_an_anytime_estimate_brackets_what_the_run_uses(task):
+    """With tol, the plan is the anytime run's: its counts are the most the run can use,
+    n_distinct_at_least the images of its earliest stop."""
+    clf, table, y = task
+    kwargs = dict(generator=ShapesGenerator(), **ARGS, block_size=10, min_blocks=2)
+    estimate = estimate_cost(clf, table, y, tol=0.5, **kwargs)
+    assert (estimate.n_blocks, estimate.n_min_blocks) == (3, 2)
+    # A loose tol stops at min_blocks, a tolerance nothing meets uses every block.
+    early = depict_importance(clf, table, y, tol=0.5, **kwargs)
+    full = depict_importance(clf, table, y, tol=1e-9, **kwargs)
+    assert early.stopped_early and early.n_samples_used == 20
+    assert early.n_images_distinct == estimate.n_distinct_at_least < estimate.n_distinct
+    assert not full.stopped_early
+    assert full.n_images_distinct == estimate.n_distinct
+    assert "anytime                         3 blocks; it stops after 2 at the earliest, " \
+           f"with {estimate.n_distinct_at_least:,} distinct pairs" in estimate.summary()
+    plain = estimate_cost(clf, table, y, generator=ShapesGenerator(), **ARGS)
+    assert plain.n_blocks is None and "anytime" not in plain.summary()
 
 
 def test_a_verbose_run_says_its_counts_and_projects_its_time(task, capsys):
@@ -218,3 +243,13 @@ def test_explain_dry_run_prints_the_estimate_and_writes_no_result(task, tmp_path
     # Only the cache, holding the probe's images, was written.
     assert sorted(p.name for p in out.iterdir()) == ["cache"]
     assert len(ImageCache(out / "cache")) == 9
+    # With --tol the estimate is the anytime run's.
+    code = main(["explain", "--estimator", str(tmp_path / "clf.joblib"), "--concept-table",
+                 str(tmp_path / "table.csv"), "--labels", str(tmp_path / "labels.npy"),
+                 "--generator", "shapes", "--scoring", "roc_auc", "--n-repeats", "3",
+                 "--permute", ",".join(CONCEPTS), "--output-dir", str(out), "--dry-run",
+                 "--quiet", "--tol", "0.05", "--block-size", "10"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Estimated cost of the run (anytime: the most it can spend):" in printed
+    assert "3 blocks; it stops after 2 at the earliest" in printed

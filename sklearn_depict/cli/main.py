@@ -431,7 +431,8 @@ def _explain(args: argparse.Namespace) -> int:
 
             say(f"Estimating the cost of explaining {len(table)} rows; the probe's images "
                 f"are cached in {cache_dir}")
-            print(estimate_cost(estimator, table, y, **run_args).summary())
+            print(estimate_cost(estimator, table, y, **run_args, tol=args.tol,
+                                block_size=args.block_size).summary())
             return 0
         say(f"Explaining {len(table)} rows; images are cached in {cache_dir}")
         with warnings.catch_warnings(record=True) as caught:
